@@ -1,0 +1,144 @@
+//! Destinations and acknowledgements.
+//!
+//! A [`Destination`] receives the configured catalog and an ordered stream of
+//! [`DestinationMessage`]s: record batches, checkpoints and stream completions. It writes the
+//! records in batches and, for each checkpoint, sends it back through [`Acks`] only once every
+//! record before it is durable (and, where it can, stores the state with the data). The sync
+//! engine persists state only from these acknowledgements, so state never runs ahead of data.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::catalog::{ConfiguredCatalog, StreamDescriptor};
+use crate::error::{Error, Result};
+use crate::record::RecordBatch;
+use crate::source::Checkpoint;
+use crate::spec::ConnectorSpec;
+use crate::state::State;
+
+/// What a destination receives, in order.
+#[derive(Debug, Clone)]
+pub enum DestinationMessage {
+    /// Records to write.
+    Records(RecordBatch),
+    /// Every record of every stream before this message was sent; acknowledge once they are
+    /// durable.
+    Checkpoint(Checkpoint),
+    /// The stream was read completely: an `overwrite` stream may now replace the old data.
+    /// A stream that never completes (the source failed) keeps its old data.
+    StreamComplete(Arc<StreamDescriptor>),
+}
+
+/// The input a destination reads: a bounded channel, so a slow destination slows the source.
+pub type DestinationInput = mpsc::Receiver<DestinationMessage>;
+
+/// Where a destination acknowledges checkpoints, in the order it received them.
+#[derive(Debug, Clone)]
+pub struct Acks {
+    tx: mpsc::UnboundedSender<Checkpoint>,
+}
+
+impl Acks {
+    /// A pair: the sender the destination uses, and the receiver the engine reads.
+    pub fn channel() -> (Acks, mpsc::UnboundedReceiver<Checkpoint>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Acks { tx }, rx)
+    }
+
+    /// Acknowledges a checkpoint: every record before it is durable.
+    pub fn ack(&self, checkpoint: Checkpoint) -> Result<()> {
+        self.tx.send(checkpoint).map_err(|_| Error::Cancelled)
+    }
+}
+
+/// What a destination wrote, per stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteSummary {
+    /// Per stream.
+    pub streams: BTreeMap<StreamDescriptor, StreamWriteSummary>,
+}
+
+/// What a destination wrote for one stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamWriteSummary {
+    /// Records written.
+    pub records: u64,
+    /// Bytes of record JSON written.
+    pub bytes: u64,
+    /// Records kept only as raw JSON because they did not fit the table, with the reasons.
+    pub rejected: u64,
+    /// Things the user should know.
+    pub warnings: Vec<String>,
+}
+
+impl WriteSummary {
+    /// The entry of one stream, created on first use.
+    pub fn stream_mut(&mut self, d: &StreamDescriptor) -> &mut StreamWriteSummary {
+        self.streams.entry(d.clone()).or_default()
+    }
+}
+
+/// A data destination.
+///
+/// Config arrives as JSON; parse it with [`crate::spec::parse_config`]. A destination built
+/// in code with its settings (`JsonlDestination::new(dir)`) may ignore the JSON it is given.
+/// The trait is object safe: `Box<dyn Destination>` works.
+#[async_trait]
+pub trait Destination: Send + Sync {
+    /// The connector's spec.
+    fn spec(&self) -> ConnectorSpec;
+
+    /// Proves the config works (the path is writable, the server answers).
+    async fn check(&self, config: &Value) -> Result<()>;
+
+    /// The state stored with the data by earlier syncs, if this destination keeps one.
+    /// Default: none.
+    async fn stored_state(&self, _config: &Value) -> Result<Option<State>> {
+        Ok(None)
+    }
+
+    /// Writes the messages until the input ends, acknowledging each checkpoint once the
+    /// records before it are durable. Records after the last checkpoint may be discarded when
+    /// the input ends without their stream completing.
+    async fn write(
+        &self,
+        config: &Value,
+        catalog: &ConfiguredCatalog,
+        input: DestinationInput,
+        acks: Acks,
+    ) -> Result<WriteSummary>;
+}
+
+#[async_trait]
+impl<D: Destination + ?Sized> Destination for Arc<D> {
+    fn spec(&self) -> ConnectorSpec {
+        (**self).spec()
+    }
+    async fn check(&self, config: &Value) -> Result<()> {
+        (**self).check(config).await
+    }
+    async fn stored_state(&self, config: &Value) -> Result<Option<State>> {
+        (**self).stored_state(config).await
+    }
+    async fn write(
+        &self,
+        config: &Value,
+        catalog: &ConfiguredCatalog,
+        input: DestinationInput,
+        acks: Acks,
+    ) -> Result<WriteSummary> {
+        (**self).write(config, catalog, input, acks).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Keeps the trait object safe: this must compile.
+    fn _object_safe(_: Box<dyn Destination>) {}
+}

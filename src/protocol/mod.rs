@@ -1,0 +1,24 @@
+//! The Airbyte protocol: message types and the stdio runner that gives any connector a `main`.
+//!
+//! ```no_run
+//! # struct MySource;
+//! # #[async_trait::async_trait]
+//! # impl intake::Source for MySource {
+//! #   fn spec(&self) -> intake::ConnectorSpec { unimplemented!() }
+//! #   async fn check(&self, _: &serde_json::Value) -> intake::Result<()> { Ok(()) }
+//! #   async fn streams(&self, _: &serde_json::Value) -> intake::Result<Vec<std::sync::Arc<dyn intake::Stream>>> { Ok(vec![]) }
+//! # }
+//! fn main() -> std::process::ExitCode {
+//!     intake::protocol::run_source(MySource)
+//! }
+//! ```
+//! The binary then answers `spec`, `check --config F`, `discover --config F` and
+//! `read --config F --catalog F [--state F]`; a destination answers `spec`, `check --config F`
+//! and `write --config F --catalog F` with messages on stdin. Every line printed on stdout is a
+//! protocol message; a bad argument or an unreadable file is a TRACE error and exit code 1.
+
+mod message;
+mod runner;
+
+pub use message::{InputMessage, InputRecord, MessageWriter, state_message};
+pub use runner::{Command, parse_args, run_destination, run_destination_with, run_source, run_source_with};

@@ -1,0 +1,456 @@
+//! The stdio runner: argument parsing and the `spec`/`check`/`discover`/`read`/`write` commands.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::sync::mpsc;
+
+use super::message::{InputMessage, MessageWriter, state_message};
+use crate::catalog::{ConfiguredCatalog, StreamDescriptor};
+use crate::destination::{Acks, Destination, DestinationMessage};
+use crate::error::{Error, Result};
+use crate::record::{Record, RecordBatch, excerpt};
+use crate::source::{Checkpoint, EventSender, ReadOptions, Source, SourceEvent};
+use crate::state::{State, StreamStateMessage};
+
+/// A protocol command with its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `spec`
+    Spec,
+    /// `check --config F`
+    Check {
+        /// Config file.
+        config: PathBuf,
+    },
+    /// `discover --config F`
+    Discover {
+        /// Config file.
+        config: PathBuf,
+    },
+    /// `read --config F --catalog F [--state F]`
+    Read {
+        /// Config file.
+        config: PathBuf,
+        /// Configured catalog file.
+        catalog: PathBuf,
+        /// State file, if any.
+        state: Option<PathBuf>,
+    },
+    /// `write --config F --catalog F`
+    Write {
+        /// Config file.
+        config: PathBuf,
+        /// Configured catalog file.
+        catalog: PathBuf,
+    },
+}
+
+const USAGE: &str = "usage: spec | check --config FILE | discover --config FILE | \
+    read --config FILE --catalog FILE [--state FILE] | write --config FILE --catalog FILE";
+
+/// Parses the command line (without the program name). Errors are config errors with usage.
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
+    let mut args = args.into_iter();
+    let command = args.next().ok_or_else(|| Error::config(format!("no command given; {USAGE}")))?;
+    let mut flags: HashMap<String, PathBuf> = HashMap::new();
+    while let Some(flag) = args.next() {
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (flag.clone(), None),
+        };
+        if !matches!(name.as_str(), "--config" | "--catalog" | "--state") {
+            return Err(Error::config(format!("unknown argument {}; {USAGE}", excerpt(&flag))));
+        }
+        let value = match value {
+            Some(v) => v,
+            None => args.next().ok_or_else(|| Error::config(format!("{name} needs a file path; {USAGE}")))?,
+        };
+        if flags.insert(name.clone(), PathBuf::from(value)).is_some() {
+            return Err(Error::config(format!("{name} given twice")));
+        }
+    }
+    let mut take = |name: &str| flags.remove(name);
+    let required = |v: Option<PathBuf>, name: &str| {
+        v.ok_or_else(|| Error::config(format!("{command} needs {name} FILE; {USAGE}")))
+    };
+    let cmd = match command.as_str() {
+        "spec" => Command::Spec,
+        "check" => Command::Check { config: required(take("--config"), "--config")? },
+        "discover" => Command::Discover { config: required(take("--config"), "--config")? },
+        "read" => Command::Read {
+            config: required(take("--config"), "--config")?,
+            catalog: required(take("--catalog"), "--catalog")?,
+            state: take("--state"),
+        },
+        "write" => Command::Write {
+            config: required(take("--config"), "--config")?,
+            catalog: required(take("--catalog"), "--catalog")?,
+        },
+        other => return Err(Error::config(format!("unknown command {}; {USAGE}", excerpt(other)))),
+    };
+    if let Some(extra) = flags.keys().next() {
+        return Err(Error::config(format!("{command} does not take {extra}")));
+    }
+    Ok(cmd)
+}
+
+async fn read_json(path: &Path, what: &str) -> Result<Value> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|e| Error::config(format!("cannot read {what} file {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::config(format!("the {what} file {} is not valid JSON: {e}", path.display())))
+}
+
+async fn read_catalog(path: &Path) -> Result<ConfiguredCatalog> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|e| Error::config(format!("cannot read catalog file {}: {e}", path.display())))?;
+    ConfiguredCatalog::from_json(&text).map_err(|e| e.context(format!("catalog file {}", path.display())))
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+fn exit(code: i32) -> ExitCode {
+    if code == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Runs a source connector's command line on stdout and returns the process exit code.
+pub fn run_source<S: Source>(source: S) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match runtime() {
+        Ok(rt) => rt.block_on(run_source_with(&source, args, std::io::stdout())),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            1
+        }
+    };
+    exit(code)
+}
+
+/// Runs a source command with the given arguments, writing messages to `out`. Returns the exit
+/// code: 0 on success, 1 on failure (after a TRACE ERROR message).
+pub async fn run_source_with<S: Source + ?Sized, W: Write + Send>(source: &S, args: Vec<String>, out: W) -> i32 {
+    let mut w = MessageWriter::new(std::io::BufWriter::with_capacity(1 << 16, out));
+    let result = source_command(source, args, &mut w).await;
+    finish(w, result)
+}
+
+fn finish<W: Write>(mut w: MessageWriter<W>, result: Result<()>) -> i32 {
+    let code = match &result {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = w.error(e, None);
+            1
+        }
+    };
+    match w.flush() {
+        Ok(()) => code,
+        Err(_) => 1,
+    }
+}
+
+async fn source_command<S: Source + ?Sized, W: Write + Send>(
+    source: &S,
+    args: Vec<String>,
+    w: &mut MessageWriter<W>,
+) -> Result<()> {
+    let io = |e: std::io::Error| Error::system(format!("writing to stdout: {e}"));
+    match parse_args(args)? {
+        Command::Spec => w.spec(&source.spec()).map_err(io),
+        Command::Check { config } => {
+            let config = read_json(&config, "config").await?;
+            match source.check(&config).await {
+                Ok(()) => w.connection_status(None).map_err(io),
+                // A config problem is an answer to `check`, not a failure of it.
+                Err(e) if e.is_config() => w.connection_status(Some(&e)).map_err(io),
+                Err(e) => Err(e),
+            }
+        }
+        Command::Discover { config } => {
+            let config = read_json(&config, "config").await?;
+            let catalog = source.discover(&config).await?;
+            w.catalog(&catalog).map_err(io)
+        }
+        Command::Read { config, catalog, state } => {
+            let config = read_json(&config, "config").await?;
+            let catalog = read_catalog(&catalog).await?;
+            let state = match state {
+                Some(path) => {
+                    let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
+                        Error::config(format!("cannot read state file {}: {e}", path.display()))
+                    })?;
+                    State::parse(&text).map_err(|e| e.context(format!("state file {}", path.display())))?
+                }
+                None => State::new(),
+            };
+            let (tx, mut rx) = mpsc::channel(16);
+            let options = ReadOptions::default();
+            let read = source.read(&config, &catalog, &state, &options, EventSender::new(tx));
+            let print = async {
+                while let Some(event) = rx.recv().await {
+                    let written = match &event {
+                        SourceEvent::Records(batch) => w.records(batch),
+                        SourceEvent::Checkpoint(cp) => w.state(cp).and_then(|_| w.flush()),
+                        SourceEvent::Status(d, status) => w.stream_status(d, status),
+                        SourceEvent::Log(level, message) => w.log(*level, message),
+                    };
+                    written.map_err(io)?;
+                }
+                Ok::<(), Error>(())
+            };
+            let (read, print) = tokio::join!(read, print);
+            print?;
+            read
+        }
+        Command::Write { .. } => Err(Error::config("write is a destination command; this is a source")),
+    }
+}
+
+/// Runs a destination connector's command line on stdin/stdout; returns the exit code.
+pub fn run_destination<D: Destination>(destination: D) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match runtime() {
+        Ok(rt) => rt.block_on(async {
+            let stdin = tokio::io::BufReader::with_capacity(1 << 20, tokio::io::stdin());
+            run_destination_with(&destination, args, stdin, std::io::stdout()).await
+        }),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            1
+        }
+    };
+    exit(code)
+}
+
+/// Runs a destination command with the given arguments, reading messages from `input` and
+/// writing to `out` (acknowledged STATE messages are echoed). Returns the exit code.
+pub async fn run_destination_with<D, R, W>(destination: &D, args: Vec<String>, input: R, out: W) -> i32
+where
+    D: Destination + ?Sized,
+    R: AsyncBufRead + Unpin + Send,
+    W: Write + Send,
+{
+    let mut w = MessageWriter::new(std::io::BufWriter::with_capacity(1 << 16, out));
+    let result = destination_command(destination, args, input, &mut w).await;
+    finish(w, result)
+}
+
+async fn destination_command<D, R, W>(destination: &D, args: Vec<String>, input: R, w: &mut MessageWriter<W>) -> Result<()>
+where
+    D: Destination + ?Sized,
+    R: AsyncBufRead + Unpin + Send,
+    W: Write + Send,
+{
+    let io = |e: std::io::Error| Error::system(format!("writing to stdout: {e}"));
+    match parse_args(args)? {
+        Command::Spec => w.spec(&destination.spec()).map_err(io),
+        Command::Check { config } => {
+            let config = read_json(&config, "config").await?;
+            match destination.check(&config).await {
+                Ok(()) => w.connection_status(None).map_err(io),
+                Err(e) if e.is_config() => w.connection_status(Some(&e)).map_err(io),
+                Err(e) => Err(e),
+            }
+        }
+        Command::Write { config, catalog } => {
+            let config = read_json(&config, "config").await?;
+            let catalog = read_catalog(&catalog).await?;
+            let (tx, rx) = mpsc::channel(16);
+            let (acks, mut ack_rx) = Acks::channel();
+            let feed = feed_destination(input, &catalog, tx);
+            let write = destination.write(&config, &catalog, rx, acks);
+            let echo = async {
+                while let Some(cp) = ack_rx.recv().await {
+                    w.value(&state_message(&cp.stream, &cp.state, cp.records)).and_then(|_| w.flush()).map_err(io)?;
+                }
+                Ok::<(), Error>(())
+            };
+            let (fed, written, echoed) = tokio::join!(feed, write, echo);
+            // The destination's error explains a feed that found the channel closed.
+            written?;
+            echoed?;
+            fed
+        }
+        Command::Discover { .. } | Command::Read { .. } => {
+            Err(Error::config("this is a destination; it answers spec, check and write"))
+        }
+    }
+}
+
+const INPUT_BATCH: usize = 1_000;
+
+/// Reads protocol messages and turns them into destination messages: consecutive records of a
+/// stream become batches, STATE messages become checkpoints, STREAM_STATUS COMPLETE completes a
+/// stream. At the end of the input every stream that was neither completed nor reported
+/// INCOMPLETE is completed (older sources send no statuses).
+async fn feed_destination<R: AsyncBufRead + Unpin>(
+    mut input: R,
+    catalog: &ConfiguredCatalog,
+    tx: mpsc::Sender<DestinationMessage>,
+) -> Result<()> {
+    let send = |m: DestinationMessage| {
+        let tx = tx.clone();
+        async move { tx.send(m).await.map_err(|_| Error::Cancelled) }
+    };
+    let descriptors: HashMap<StreamDescriptor, Arc<StreamDescriptor>> =
+        catalog.streams.iter().map(|s| (s.descriptor(), Arc::new(s.descriptor()))).collect();
+    let mut pending: Option<RecordBatch> = None;
+    let mut counts: HashMap<StreamDescriptor, u64> = HashMap::new();
+    let mut done: HashSet<StreamDescriptor> = HashSet::new();
+    let mut seq = 0u64;
+    let mut line = String::new();
+    let mut line_no = 0u64;
+    loop {
+        line.clear();
+        let n = input
+            .read_line(&mut line)
+            .await
+            .map_err(|e| Error::system(format!("reading messages from stdin: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let msg: InputMessage = serde_json::from_str(&line).map_err(|e| {
+            Error::system(format!("input line {line_no} is not a protocol message ({e}): {}", excerpt(line.trim())))
+        })?;
+        match msg.kind.as_str() {
+            "RECORD" => {
+                let r = msg.record.ok_or_else(|| Error::system(format!("input line {line_no}: RECORD without a record")))?;
+                let d = StreamDescriptor { name: r.stream, namespace: r.namespace };
+                let stream = descriptors.get(&d).cloned().ok_or_else(|| {
+                    Error::system(format!("input line {line_no}: a record for stream \"{d}\", which is not in the catalog"))
+                })?;
+                let record = Record::from_raw(r.data).map_err(|e| e.context(format!("input line {line_no}")))?;
+                *counts.entry(d).or_default() += 1;
+                let same = pending.as_ref().is_some_and(|b| b.stream == stream);
+                if !same {
+                    if let Some(b) = pending.take() {
+                        send(DestinationMessage::Records(b)).await?;
+                    }
+                    let mut batch = RecordBatch::new(stream, Vec::with_capacity(INPUT_BATCH));
+                    if let Some(at) = r.emitted_at {
+                        batch.emitted_at = at as i64;
+                    }
+                    pending = Some(batch);
+                }
+                if let Some(b) = pending.as_mut() {
+                    b.records.push(record);
+                    if b.records.len() >= INPUT_BATCH {
+                        if let Some(b) = pending.take() {
+                            send(DestinationMessage::Records(b)).await?;
+                        }
+                    }
+                }
+            }
+            "STATE" => {
+                if let Some(b) = pending.take() {
+                    send(DestinationMessage::Records(b)).await?;
+                }
+                let state = msg.state.unwrap_or(Value::Null);
+                for s in stream_states(&state).map_err(|e| e.context(format!("input line {line_no}")))? {
+                    seq += 1;
+                    let records = counts.remove(&s.stream_descriptor).unwrap_or(0);
+                    let stream = descriptors.get(&s.stream_descriptor).cloned().unwrap_or_else(|| Arc::new(s.stream_descriptor.clone()));
+                    send(DestinationMessage::Checkpoint(Checkpoint {
+                        seq,
+                        stream,
+                        state: s.stream_state.unwrap_or(Value::Null),
+                        records,
+                    }))
+                    .await?;
+                }
+            }
+            "TRACE" => {
+                let trace = msg.trace.unwrap_or(Value::Null);
+                if trace.get("type").and_then(Value::as_str) != Some("STREAM_STATUS") {
+                    continue;
+                }
+                let status = &trace["stream_status"];
+                let Ok(d) = serde_json::from_value::<StreamDescriptor>(status["stream_descriptor"].clone()) else {
+                    continue;
+                };
+                match status["status"].as_str() {
+                    Some("COMPLETE") => {
+                        if let Some(b) = pending.take() {
+                            send(DestinationMessage::Records(b)).await?;
+                        }
+                        if let Some(stream) = descriptors.get(&d) {
+                            send(DestinationMessage::StreamComplete(stream.clone())).await?;
+                        }
+                        done.insert(d);
+                    }
+                    Some("INCOMPLETE") => {
+                        done.insert(d);
+                    }
+                    _ => {}
+                }
+            }
+            // LOG, CONTROL and anything newer carry nothing a destination writes.
+            _ => {}
+        }
+    }
+    if let Some(b) = pending.take() {
+        send(DestinationMessage::Records(b)).await?;
+    }
+    for s in &catalog.streams {
+        let d = s.descriptor();
+        if !done.contains(&d) {
+            if let Some(stream) = descriptors.get(&d) {
+                send(DestinationMessage::StreamComplete(stream.clone())).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The per-stream states in a STATE message: one for `STREAM`, each stream's for `GLOBAL`.
+fn stream_states(state: &Value) -> Result<Vec<StreamStateMessage>> {
+    match state.get("type").and_then(Value::as_str) {
+        Some("STREAM") | None if state.get("stream").is_some() => {
+            let s: StreamStateMessage = serde_json::from_value(state["stream"].clone())
+                .map_err(|e| Error::system(format!("unreadable STREAM state: {e}")))?;
+            Ok(vec![s])
+        }
+        Some("GLOBAL") => serde_json::from_value(state["global"]["stream_states"].clone())
+            .map_err(|e| Error::system(format!("unreadable GLOBAL state: {e}"))),
+        _ => Err(Error::system(format!(
+            "only STREAM and GLOBAL state messages are supported, got {}",
+            excerpt(&state.to_string())
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn parses_every_command() {
+        assert_eq!(parse_args(args("spec")).unwrap(), Command::Spec);
+        assert_eq!(
+            parse_args(args("read --config c.yaml --catalog k.txt --state s")).unwrap(),
+            Command::Read { config: "c.yaml".into(), catalog: "k.txt".into(), state: Some("s".into()) }
+        );
+        assert_eq!(parse_args(args("check --config=c")).unwrap(), Command::Check { config: "c".into() });
+        for bad in ["", "frobnicate", "check", "read --config c", "check --config", "check --config a --bogus b", "spec --config c"] {
+            let err = parse_args(args(bad)).unwrap_err();
+            assert!(err.is_config(), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Records and their batches.
+//!
+//! A [`Record`] is one JSON object, kept as the exact bytes the source produced
+//! ([`serde_json::value::RawValue`]). Nothing on the hot path parses it into a
+//! [`serde_json::Value`]: the cursor and primary key are read with a single scan
+//! ([`Record::field`]), and destinations that write JSON copy the bytes as they are.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::catalog::StreamDescriptor;
+use crate::error::{Error, Result};
+
+/// One record: a JSON object, stored as its raw text.
+#[derive(Clone)]
+pub struct Record {
+    data: Box<RawValue>,
+}
+
+impl PartialEq for Record {
+    /// Records are equal when their JSON text is identical.
+    fn eq(&self, other: &Self) -> bool {
+        self.data.get() == other.data.get()
+    }
+}
+
+impl Eq for Record {}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Record").field(&self.data.get()).finish()
+    }
+}
+
+impl Record {
+    /// Wraps raw JSON text that is known to be an object (for example, a slice of a page the
+    /// HTTP toolkit already parsed). Fails with a system error if it is not an object.
+    pub fn from_raw(data: Box<RawValue>) -> Result<Self> {
+        if data.get().as_bytes().first() != Some(&b'{') {
+            return Err(Error::system(format!(
+                "a record must be a JSON object, got {}",
+                excerpt(data.get())
+            )));
+        }
+        Ok(Record { data })
+    }
+
+    /// Parses JSON text into a record. Fails with a system error on malformed JSON or a
+    /// value that is not an object.
+    pub fn from_json(text: impl Into<String>) -> Result<Self> {
+        let text = text.into();
+        let raw = RawValue::from_string(text.trim().to_owned()).map_err(|e| {
+            Error::system(format!("malformed record JSON: {e}; starts with {}", excerpt(&text)))
+        })?;
+        Record::from_raw(raw)
+    }
+
+    /// Serializes a [`Value`] into a record. Fails if it is not an object.
+    pub fn from_value(value: &Value) -> Result<Self> {
+        if !value.is_object() {
+            return Err(Error::system(format!(
+                "a record must be a JSON object, got {}",
+                excerpt(&value.to_string())
+            )));
+        }
+        let raw = serde_json::value::to_raw_value(value)
+            .map_err(|e| Error::system(format!("serializing record: {e}")))?;
+        Ok(Record { data: raw })
+    }
+
+    /// The record's JSON text.
+    pub fn json(&self) -> &str {
+        self.data.get()
+    }
+
+    /// The record as raw JSON.
+    pub fn raw(&self) -> &RawValue {
+        &self.data
+    }
+
+    /// Size of the record's JSON text in bytes.
+    pub fn len(&self) -> usize {
+        self.data.get().len()
+    }
+
+    /// Whether the JSON text is empty (never true for a valid record).
+    pub fn is_empty(&self) -> bool {
+        self.data.get().is_empty()
+    }
+
+    /// Parses the record into a [`Value`] (allocates; use for transforms, not the hot path).
+    pub fn to_value(&self) -> Result<Value> {
+        serde_json::from_str(self.data.get())
+            .map_err(|e| Error::system(format!("malformed record JSON: {e}")))
+    }
+
+    /// The raw value of a top-level field, without parsing anything else into memory.
+    /// `Ok(None)` when the field is absent.
+    pub fn field(&self, name: &str) -> Result<Option<&RawValue>> {
+        find_field(&self.data, name)
+    }
+
+    /// The raw value at a path of nested object fields (`["properties", "email"]`).
+    pub fn field_path<S: AsRef<str>>(&self, path: &[S]) -> Result<Option<&RawValue>> {
+        let mut current: &RawValue = &self.data;
+        for part in path {
+            match find_field(current, part.as_ref())? {
+                Some(next) => current = next,
+                None => return Ok(None),
+            }
+        }
+        if path.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(current))
+    }
+
+    /// The primary key of this record as a JSON array of the key fields' values, in order.
+    /// `Ok(None)` if any key field is missing or null.
+    pub fn primary_key(&self, key: &[Vec<String>]) -> Result<Option<Value>> {
+        if key.is_empty() {
+            return Ok(None);
+        }
+        let mut parts = Vec::with_capacity(key.len());
+        for path in key {
+            match self.field_path(path)? {
+                Some(raw) if raw.get() != "null" => parts.push(
+                    serde_json::from_str::<Value>(raw.get())
+                        .map_err(|e| Error::system(format!("malformed key field: {e}")))?,
+                ),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(Value::Array(parts)))
+    }
+}
+
+/// Finds a top-level key in a raw JSON object with one scan and no allocation for other fields.
+fn find_field<'a>(raw: &'a RawValue, name: &str) -> Result<Option<&'a RawValue>> {
+    let text = raw.get();
+    if text.as_bytes().first() != Some(&b'{') {
+        return Ok(None);
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let found = de::Deserializer::deserialize_map(&mut de, FieldFinder { name })
+        .map_err(|e| Error::system(format!("malformed record JSON: {e}")))?;
+    Ok(found)
+}
+
+struct FieldFinder<'n> {
+    name: &'n str,
+}
+
+impl<'de> Visitor<'de> for FieldFinder<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(is_match) = map.next_key_seed(KeyIs(self.name))? {
+            if is_match && found.is_none() {
+                found = Some(map.next_value::<&'de RawValue>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+struct KeyIs<'n>(&'n str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
+/// The first 120 characters of a text, for error messages.
+pub(crate) fn excerpt(text: &str) -> String {
+    const MAX: usize = 120;
+    let mut end = text.len().min(MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < text.len() { format!("{:?}...", &text[..end]) } else { format!("{text:?}") }
+}
+
+/// Records of one stream, read together (usually one API page).
+#[derive(Debug, Clone)]
+pub struct RecordBatch {
+    /// The stream the records belong to.
+    pub stream: Arc<StreamDescriptor>,
+    /// The records, in source order.
+    pub records: Vec<Record>,
+    /// When the batch was read, in milliseconds since the Unix epoch.
+    pub emitted_at: i64,
+}
+
+impl RecordBatch {
+    /// A batch stamped with the current time.
+    pub fn new(stream: Arc<StreamDescriptor>, records: Vec<Record>) -> Self {
+        RecordBatch { stream, records, emitted_at: now_millis() }
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Total JSON bytes of the records.
+    pub fn bytes(&self) -> u64 {
+        self.records.iter().map(|r| r.len() as u64).sum()
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_reads_top_level_values_only() {
+        let r = Record::from_json(
+            r#"{"id":"1","properties":{"updatedAt":"x"},"updatedAt":"2024-01-02T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.field("updatedAt").unwrap().unwrap().get(), "\"2024-01-02T00:00:00Z\"");
+        assert_eq!(r.field("id").unwrap().unwrap().get(), "\"1\"");
+        assert!(r.field("missing").unwrap().is_none());
+        assert_eq!(
+            r.field_path(&["properties", "updatedAt"]).unwrap().unwrap().get(),
+            "\"x\""
+        );
+    }
+
+    #[test]
+    fn escaped_keys_match() {
+        let r = Record::from_json(r#"{"a\"b":1,"\u0063":2}"#).unwrap();
+        assert_eq!(r.field("a\"b").unwrap().unwrap().get(), "1");
+        assert_eq!(r.field("c").unwrap().unwrap().get(), "2");
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        assert!(Record::from_json("[1,2]").unwrap_err().to_string().contains("object"));
+        assert!(Record::from_json("{\"a\":").is_err());
+        assert!(Record::from_value(&serde_json::json!(3)).is_err());
+    }
+
+    #[test]
+    fn primary_key_is_an_array_of_values() {
+        let r = Record::from_json(r#"{"id":7,"sub":{"k":"a"}}"#).unwrap();
+        let key = vec![vec!["id".to_string()], vec!["sub".to_string(), "k".to_string()]];
+        assert_eq!(r.primary_key(&key).unwrap(), Some(serde_json::json!([7, "a"])));
+        let missing = vec![vec!["nope".to_string()]];
+        assert_eq!(r.primary_key(&missing).unwrap(), None);
+    }
+}
