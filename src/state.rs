@@ -269,20 +269,45 @@ pub enum CursorValue {
 impl CursorValue {
     /// Parses a JSON value under a kind; `None` if it is missing, null or unparsable.
     pub fn parse(value: &Value, kind: CursorKind) -> Option<CursorValue> {
-        match (kind, value) {
-            (_, Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_)) => None,
-            (CursorKind::Auto, Value::String(s)) => Some(
-                parse_datetime(s).map(CursorValue::DateTime).unwrap_or(CursorValue::Text(s.clone())),
-            ),
-            (CursorKind::DateTime, Value::String(s)) => parse_datetime(s).map(CursorValue::DateTime),
-            (CursorKind::DateTime, Value::Number(_)) => None,
-            (CursorKind::Text, Value::String(s)) => Some(CursorValue::Text(s.clone())),
-            (CursorKind::Text, Value::Number(n)) => Some(CursorValue::Text(n.to_string())),
-            (_, Value::Number(n)) => number(n).map(CursorValue::Number),
-            (_, Value::String(s)) => {
+        match value {
+            Value::String(s) => CursorValue::parse_str(s, kind),
+            Value::Number(n) => CursorValue::parse_number(n, kind),
+            _ => None,
+        }
+    }
+
+    /// Parses the JSON text of a value (as found in a raw record) without building a [`Value`].
+    pub fn parse_json_text(text: &str, kind: CursorKind) -> Option<CursorValue> {
+        match text.as_bytes().first()? {
+            b'"' => match serde_json::from_str::<&str>(text) {
+                Ok(s) => CursorValue::parse_str(s, kind),
+                // Escapes inside the string: decode into an owned string.
+                Err(_) => CursorValue::parse_str(&serde_json::from_str::<String>(text).ok()?, kind),
+            },
+            b'-' | b'0'..=b'9' => CursorValue::parse_number(&serde_json::from_str(text).ok()?, kind),
+            _ => None,
+        }
+    }
+
+    fn parse_str(s: &str, kind: CursorKind) -> Option<CursorValue> {
+        match kind {
+            CursorKind::Auto => {
+                Some(parse_datetime(s).map(CursorValue::DateTime).unwrap_or_else(|| CursorValue::Text(s.to_string())))
+            }
+            CursorKind::DateTime => parse_datetime(s).map(CursorValue::DateTime),
+            CursorKind::Text => Some(CursorValue::Text(s.to_string())),
+            CursorKind::EpochSeconds | CursorKind::EpochMillis | CursorKind::Number => {
                 let n: serde_json::Number = s.trim().parse().ok()?;
                 number(&n).map(CursorValue::Number)
             }
+        }
+    }
+
+    fn parse_number(n: &serde_json::Number, kind: CursorKind) -> Option<CursorValue> {
+        match kind {
+            CursorKind::DateTime => None,
+            CursorKind::Text => Some(CursorValue::Text(n.to_string())),
+            _ => number(n).map(CursorValue::Number),
         }
     }
 
@@ -519,6 +544,8 @@ pub struct CursorTracker {
     saved_extra: Map<String, Value>,
     pass_start: Option<Value>,
     max: Option<(CursorValue, Value)>,
+    max_text: Option<String>,
+    saved_text: Option<String>,
     max_keys: Vec<Value>,
     max_keys_overflow: bool,
     missing: u64,
@@ -540,7 +567,9 @@ impl CursorTracker {
             saved,
             saved_keys,
             saved_extra: state.extra.clone(),
+            saved_text: state.cursor.as_ref().map(|v| v.to_string()),
             max: None,
+            max_text: None,
             max_keys: Vec::new(),
             max_keys_overflow: false,
             missing: 0,
@@ -549,6 +578,7 @@ impl CursorTracker {
             tracker.pass_start = resume.start.clone();
             if let Some(v) = &resume.max {
                 tracker.max = tracker.cursor.parse(v).map(|c| (c, v.clone()));
+                tracker.max_text = tracker.max.as_ref().map(|_| v.to_string());
                 tracker.max_keys = resume.max_keys.clone();
             }
         }
@@ -567,42 +597,50 @@ impl CursorTracker {
 
     /// Looks at one record: updates the maximum, and says whether to deliver it.
     pub fn observe(&mut self, record: &Record) -> Result<Observed> {
-        let raw = record.field_path(self.cursor.field())?;
-        let value: Option<Value> = match raw {
-            Some(raw) => Some(
-                serde_json::from_str(raw.get())
-                    .map_err(|e| Error::system(format!("malformed cursor value: {e}")))?,
-            ),
-            None => None,
+        let raw = record.field_path(self.cursor.field())?.map(|r| r.get()).filter(|t| *t != "null");
+        // Fast paths: a cursor spelled exactly like the current maximum or the saved boundary
+        // compares equal without parsing.
+        let same_as_max = raw.is_some() && raw == self.max_text.as_deref();
+        let parsed = match raw {
+            Some(_) if same_as_max => None,
+            Some(text) => match CursorValue::parse_json_text(text, self.cursor.kind) {
+                Some(v) => Some(v),
+                None => return self.missing_cursor(record),
+            },
+            None => return self.missing_cursor(record),
         };
-        let parsed = value.as_ref().and_then(|v| self.cursor.parse(v));
-        let Some(parsed) = parsed else {
-            return match self.cursor.missing {
-                MissingCursor::Include => {
-                    self.missing += 1;
-                    Ok(Observed::Keep)
+        let text = raw.unwrap_or_default();
+        let at_saved = match (&self.saved, &parsed) {
+            (None, _) => false,
+            (Some(_), None) => self.saved_text.as_deref() == Some(text) || self.max_equals_saved(),
+            (Some((saved, _)), Some(p)) => p == saved,
+        };
+        let ord = match (&parsed, &self.max) {
+            (None, _) => Ordering::Equal,
+            (Some(p), Some((m, _))) => p.cmp(m),
+            (Some(_), None) => Ordering::Greater,
+        };
+        // The primary key is only needed at the saved boundary or at the running maximum.
+        let key = if self.primary_key.is_empty() || (!at_saved && ord == Ordering::Less) {
+            None
+        } else {
+            record.primary_key(&self.primary_key)?
+        };
+        if at_saved && self.cursor.boundary == Boundary::Inclusive {
+            if let Some(key) = &key {
+                if self.saved_keys.contains(&key.to_string()) {
+                    return Ok(Observed::Duplicate);
                 }
-                MissingCursor::Fail => Err(Error::system(format!(
-                    "record has no usable cursor value in field \"{}\": {}",
-                    self.cursor.field().join("."),
-                    excerpt(record.json())
-                ))),
-            };
-        };
-        let value = value.unwrap_or(Value::Null);
-        let key = if self.primary_key.is_empty() { None } else { record.primary_key(&self.primary_key)? };
-        if let (Some((saved, _)), Some(key)) = (&self.saved, &key) {
-            if self.cursor.boundary == Boundary::Inclusive
-                && parsed == *saved
-                && self.saved_keys.contains(&key.to_string())
-            {
-                return Ok(Observed::Duplicate);
             }
         }
-        let ord = self.max.as_ref().map(|(m, _)| parsed.cmp(m)).unwrap_or(Ordering::Greater);
         match ord {
             Ordering::Greater => {
-                self.max = Some((parsed, value));
+                let value: Value = serde_json::from_str(text)
+                    .map_err(|e| Error::system(format!("malformed cursor value: {e}")))?;
+                if let Some(p) = parsed {
+                    self.max = Some((p, value));
+                }
+                self.max_text = Some(text.to_string());
                 self.max_keys.clear();
                 self.max_keys_overflow = false;
                 if let Some(key) = key {
@@ -621,6 +659,24 @@ impl CursorTracker {
             Ordering::Less => {}
         }
         Ok(Observed::Keep)
+    }
+
+    fn max_equals_saved(&self) -> bool {
+        matches!((&self.max, &self.saved), (Some((m, _)), Some((s, _))) if m == s)
+    }
+
+    fn missing_cursor(&mut self, record: &Record) -> Result<Observed> {
+        match self.cursor.missing {
+            MissingCursor::Include => {
+                self.missing += 1;
+                Ok(Observed::Keep)
+            }
+            MissingCursor::Fail => Err(Error::system(format!(
+                "record has no usable cursor value in field \"{}\": {}",
+                self.cursor.field().join("."),
+                excerpt(record.json())
+            ))),
+        }
     }
 
     /// The state to checkpoint now. `finished` means the partition was read to its end;
