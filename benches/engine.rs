@@ -9,7 +9,9 @@ use std::sync::Arc;
 use criterion::{Criterion, Throughput};
 use futures::StreamExt;
 use intake::jsonl::JsonlDestination;
-use intake::{ConnectorSpec, Cursor, Page, PageStream, ReadRequest, Record, Source, Stream, async_trait};
+use intake::{
+    ConnectorSpec, Cursor, Page, PageStream, ReadRequest, Record, Source, Stream, async_trait,
+};
 use serde_json::{Value, json};
 
 const PAGE: usize = 100;
@@ -53,8 +55,10 @@ impl Stream for Contacts {
         "contacts"
     }
     async fn json_schema(&self) -> intake::Result<Value> {
-        Ok(json!({"type": "object", "properties": {"id": {"type": "string"}, "properties": {"type": "object"},
-            "createdAt": {"type": "string"}, "updatedAt": {"type": "string"}, "archived": {"type": "boolean"}}}))
+        Ok(
+            json!({"type": "object", "properties": {"id": {"type": "string"}, "properties": {"type": "object"},
+            "createdAt": {"type": "string"}, "updatedAt": {"type": "string"}, "archived": {"type": "boolean"}}}),
+        )
     }
     fn primary_key(&self) -> Vec<Vec<String>> {
         vec![vec!["id".into()]]
@@ -68,7 +72,9 @@ impl Stream for Contacts {
         futures::stream::iter((0..n.div_ceil(PAGE)).map(move |p| {
             let start = p * PAGE;
             let end = (start + PAGE).min(n);
-            Ok(Page::new((start..end).map(|i| pool[i % pool.len()].clone()).collect()))
+            Ok(Page::new(
+                (start..end).map(|i| pool[i % pool.len()].clone()).collect(),
+            ))
         }))
         .boxed()
     }
@@ -90,19 +96,35 @@ impl Source for Bench {
     }
     async fn streams(&self, _: &Value) -> intake::Result<Vec<Arc<dyn Stream>>> {
         let cursor = self.incremental.then(|| Cursor::new("updatedAt"));
-        Ok(vec![Arc::new(Contacts { n: self.n, pool: self.pool.clone(), cursor })])
+        Ok(vec![Arc::new(Contacts {
+            n: self.n,
+            pool: self.pool.clone(),
+            cursor,
+        })])
     }
 }
 
 fn pool() -> Arc<Vec<Record>> {
-    Arc::new((0..1000).map(|i| Record::from_value(&contact(i)).expect("record")).collect())
+    Arc::new(
+        (0..1000)
+            .map(|i| Record::from_value(&contact(i)).expect("record"))
+            .collect(),
+    )
 }
 
 fn run(rt: &tokio::runtime::Runtime, pool: &Arc<Vec<Record>>, n: usize, incremental: bool) -> u64 {
     let dir = tempfile::tempdir().expect("tempdir");
-    let source = Bench { n, pool: pool.clone(), incremental };
+    let source = Bench {
+        n,
+        pool: pool.clone(),
+        incremental,
+    };
     let report = rt
-        .block_on(intake::sync(source, json!({})).to(JsonlDestination::new(dir.path())).run())
+        .block_on(
+            intake::sync(source, json!({}))
+                .to(JsonlDestination::new(dir.path()))
+                .run(),
+        )
         .expect("sync");
     assert_eq!(report.records_written(), n as u64);
     report.records_written()
@@ -111,12 +133,20 @@ fn run(rt: &tokio::runtime::Runtime, pool: &Arc<Vec<Record>>, n: usize, incremen
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 fn memory(pool: &Arc<Vec<Record>>) {

@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use intake::jsonl::JsonlDestination;
-use intake::{ConnectorSpec, Cursor, Page, PageStream, ReadRequest, Record, Source, Stream, async_trait};
+use intake::{
+    ConnectorSpec, Cursor, Page, PageStream, ReadRequest, Record, Source, Stream, async_trait,
+};
 use serde_json::{Value, json};
 
 /// A stand-in for an API: orders with an `updated_at` the API can filter on (`>=`).
@@ -35,11 +37,27 @@ impl Stream for Orders {
     fn read(&self, request: ReadRequest) -> PageStream<'_> {
         // A real source sends `updated_since={start}` to its API; here we filter the same way.
         let since = request.start.as_ref().and_then(|v| self.cursor.parse(v));
-        let rows: Vec<Value> = self.api.lock().unwrap().iter()
-            .filter(|r| since.as_ref().is_none_or(|s| self.cursor.parse(&r["updated_at"]).is_some_and(|v| v >= *s)))
-            .cloned().collect();
-        let pages: Vec<intake::Result<Page>> = rows.chunks(2)
-            .map(|chunk| chunk.iter().map(Record::from_value).collect::<intake::Result<Vec<_>>>().map(Page::new))
+        let rows: Vec<Value> = self
+            .api
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                since
+                    .as_ref()
+                    .is_none_or(|s| self.cursor.parse(&r["updated_at"]).is_some_and(|v| v >= *s))
+            })
+            .cloned()
+            .collect();
+        let pages: Vec<intake::Result<Page>> = rows
+            .chunks(2)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(Record::from_value)
+                    .collect::<intake::Result<Vec<_>>>()
+                    .map(Page::new)
+            })
             .collect();
         futures::stream::iter(pages).boxed()
     }
@@ -58,7 +76,10 @@ impl Source for Shop {
         Ok(())
     }
     async fn streams(&self, _config: &Value) -> intake::Result<Vec<Arc<dyn Stream>>> {
-        Ok(vec![Arc::new(Orders { api: self.api.clone(), cursor: Cursor::new("updated_at") })])
+        Ok(vec![Arc::new(Orders {
+            api: self.api.clone(),
+            cursor: Cursor::new("updated_at"),
+        })])
     }
 }
 
@@ -69,18 +90,37 @@ async fn main() -> anyhow::Result<()> {
         .collect()));
     let out = tempfile::tempdir()?;
 
-    let first = intake::sync(Shop { api: api.clone() }, json!({})).to(JsonlDestination::new(out.path())).run().await?;
-    println!("first run:  {} orders read, state {}", first.records_read(), first.state.to_json());
+    let first = intake::sync(Shop { api: api.clone() }, json!({}))
+        .to(JsonlDestination::new(out.path()))
+        .run()
+        .await?;
+    println!(
+        "first run:  {} orders read, state {}",
+        first.records_read(),
+        first.state.to_json()
+    );
 
     // Order 2 changes and order 6 arrives; the next run starts from the saved cursor.
     api.lock().unwrap()[1] = json!({"id": 2, "total": 25, "updated_at": "2024-03-07T09:00:00Z"});
-    api.lock().unwrap().push(json!({"id": 6, "total": 60, "updated_at": "2024-03-07T09:00:00Z"}));
+    api.lock()
+        .unwrap()
+        .push(json!({"id": 6, "total": 60, "updated_at": "2024-03-07T09:00:00Z"}));
 
-    let second = intake::sync(Shop { api }, json!({})).to(JsonlDestination::new(out.path())).run().await?;
-    println!("second run: {} orders read, state {}", second.records_read(), second.state.to_json());
+    let second = intake::sync(Shop { api }, json!({}))
+        .to(JsonlDestination::new(out.path()))
+        .run()
+        .await?;
+    println!(
+        "second run: {} orders read, state {}",
+        second.records_read(),
+        second.state.to_json()
+    );
 
     let lines = std::fs::read_to_string(out.path().join("orders.jsonl"))?;
     println!("orders.jsonl has {} lines:\n{lines}", lines.lines().count());
-    anyhow::ensure!(first.records_read() == 5 && second.records_read() == 2, "the second run must read only the 2 changes");
+    anyhow::ensure!(
+        first.records_read() == 5 && second.records_read() == 2,
+        "the second run must read only the 2 changes"
+    );
     Ok(())
 }

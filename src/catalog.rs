@@ -24,7 +24,10 @@ pub struct StreamDescriptor {
 impl StreamDescriptor {
     /// A descriptor without a namespace.
     pub fn new(name: impl Into<String>) -> Self {
-        StreamDescriptor { name: name.into(), namespace: None }
+        StreamDescriptor {
+            name: name.into(),
+            namespace: None,
+        }
     }
 }
 
@@ -112,7 +115,10 @@ impl CatalogStream {
 
     /// This stream's descriptor.
     pub fn descriptor(&self) -> StreamDescriptor {
-        StreamDescriptor { name: self.name.clone(), namespace: self.namespace.clone() }
+        StreamDescriptor {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+        }
     }
 
     /// Whether the stream can be read incrementally.
@@ -124,11 +130,18 @@ impl CatalogStream {
     /// cursor and a primary key, incremental + append with a cursor only, else full refresh +
     /// overwrite. This is what a user who says nothing gets.
     pub fn configure_default(&self) -> ConfiguredStream {
-        let has_pk = self.source_defined_primary_key.as_ref().is_some_and(|k| !k.is_empty());
+        let has_pk = self
+            .source_defined_primary_key
+            .as_ref()
+            .is_some_and(|k| !k.is_empty());
         let (sync_mode, destination_sync_mode) = if self.supports_incremental() {
             (
                 SyncMode::Incremental,
-                if has_pk { DestinationSyncMode::AppendDedup } else { DestinationSyncMode::Append },
+                if has_pk {
+                    DestinationSyncMode::AppendDedup
+                } else {
+                    DestinationSyncMode::Append
+                },
             )
         } else {
             (SyncMode::FullRefresh, DestinationSyncMode::Overwrite)
@@ -158,7 +171,11 @@ impl Catalog {
     /// Configures every stream with [`CatalogStream::configure_default`].
     pub fn configure_all(&self) -> ConfiguredCatalog {
         ConfiguredCatalog {
-            streams: self.streams.iter().map(CatalogStream::configure_default).collect(),
+            streams: self
+                .streams
+                .iter()
+                .map(CatalogStream::configure_default)
+                .collect(),
             extra: Map::new(),
         }
     }
@@ -257,14 +274,19 @@ impl ConfiguredCatalog {
     pub fn select(mut self, names: &[&str]) -> Result<Self> {
         for name in names {
             if !self.streams.iter().any(|s| s.stream.name == *name) {
-                let known: Vec<_> = self.streams.iter().map(|s| s.stream.name.as_str()).collect();
+                let known: Vec<_> = self
+                    .streams
+                    .iter()
+                    .map(|s| s.stream.name.as_str())
+                    .collect();
                 return Err(Error::config(format!(
                     "unknown stream \"{name}\"; the source has: {}",
                     known.join(", ")
                 )));
             }
         }
-        self.streams.retain(|s| names.contains(&s.stream.name.as_str()));
+        self.streams
+            .retain(|s| names.contains(&s.stream.name.as_str()));
         Ok(self)
     }
 }
@@ -312,6 +334,10 @@ mod tests {
         let err = ConfiguredCatalog::from_json(&text.to_string()).unwrap_err();
         assert!(err.is_config());
         assert!(err.to_string().contains("no primary key"));
-        assert!(ConfiguredCatalog::from_json("{not json").unwrap_err().is_config());
+        assert!(
+            ConfiguredCatalog::from_json("{not json")
+                .unwrap_err()
+                .is_config()
+        );
     }
 }

@@ -83,17 +83,27 @@ impl fmt::Display for FailureType {
 impl Error {
     /// A config error with a message.
     pub fn config(message: impl Into<String>) -> Self {
-        Error::Config { message: message.into(), source: None }
+        Error::Config {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// A transient error with a message.
     pub fn transient(message: impl Into<String>) -> Self {
-        Error::Transient { message: message.into(), retry_after: None, source: None }
+        Error::Transient {
+            message: message.into(),
+            retry_after: None,
+            source: None,
+        }
     }
 
     /// A system error with a message.
     pub fn system(message: impl Into<String>) -> Self {
-        Error::System { message: message.into(), source: None }
+        Error::System {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attaches a cause. The cause's own message must not contain secrets either.
@@ -212,7 +222,10 @@ mod tests {
     #[test]
     fn kinds_map_to_failure_types() {
         assert_eq!(Error::config("x").failure_type(), FailureType::ConfigError);
-        assert_eq!(Error::transient("x").failure_type(), FailureType::TransientError);
+        assert_eq!(
+            Error::transient("x").failure_type(),
+            FailureType::TransientError
+        );
         assert_eq!(Error::system("x").failure_type(), FailureType::SystemError);
         assert!(Error::transient("x").is_retryable());
         assert!(!Error::config("x").is_retryable());
@@ -221,9 +234,17 @@ mod tests {
 
     #[test]
     fn context_and_stream_prefix_the_message() {
-        let err = Error::system("cursor seen twice").in_stream("contacts").context("reading");
-        assert_eq!(err.message(), "reading: stream \"contacts\": cursor seen twice");
-        assert_eq!(err.to_string(), "system error: reading: stream \"contacts\": cursor seen twice");
+        let err = Error::system("cursor seen twice")
+            .in_stream("contacts")
+            .context("reading");
+        assert_eq!(
+            err.message(),
+            "reading: stream \"contacts\": cursor seen twice"
+        );
+        assert_eq!(
+            err.to_string(),
+            "system error: reading: stream \"contacts\": cursor seen twice"
+        );
     }
 
     #[test]

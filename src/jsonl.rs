@@ -63,7 +63,12 @@ pub struct JsonlDestination {
 impl JsonlDestination {
     /// Writes into this folder, whatever config JSON it is given.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        JsonlDestination { preset: Some(JsonlConfig { destination_path: path.into(), fsync: true }) }
+        JsonlDestination {
+            preset: Some(JsonlConfig {
+                destination_path: path.into(),
+                fsync: true,
+            }),
+        }
     }
 
     /// Turns fsync on checkpoints off (faster; acknowledged data then survives a process crash
@@ -87,7 +92,15 @@ impl JsonlDestination {
 /// digits, `-`, `_` and `.` replaced by `_`.
 pub fn stream_file_name(d: &StreamDescriptor) -> String {
     let clean = |s: &str| -> String {
-        s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
     };
     let base = match &d.namespace {
         Some(ns) => format!("{}__{}", clean(ns), clean(&d.name)),
@@ -113,7 +126,10 @@ fn load_state_file(dir: &Path) -> Result<Option<(State, BTreeMap<String, u64>)>>
         Err(e) => return Err(Error::from(e).context(format!("reading {}", path.display()))),
     };
     let file: StateFile = serde_json::from_str(&text).map_err(|e| {
-        Error::config(format!("corrupt state file {} ({e}); fix or delete it", path.display()))
+        Error::config(format!(
+            "corrupt state file {} ({e}); fix or delete it",
+            path.display()
+        ))
     })?;
     Ok(Some((State::from_value(&file.state)?, file.files)))
 }
@@ -129,9 +145,8 @@ impl Destination for JsonlDestination {
         let cfg = self.config(config)?;
         let dir = cfg.destination_path.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                Error::config(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::config(format!("cannot create {}: {e}", dir.display())))?;
             let probe = dir.join(".intake_check");
             std::fs::write(&probe, b"ok")
                 .map_err(|e| Error::config(format!("cannot write into {}: {e}", dir.display())))?;
@@ -144,9 +159,11 @@ impl Destination for JsonlDestination {
 
     async fn stored_state(&self, config: &Value) -> Result<Option<State>> {
         let cfg = self.config(config)?;
-        tokio::task::spawn_blocking(move || load_state_file(&cfg.destination_path).map(|o| o.map(|(s, _)| s)))
-            .await
-            .map_err(|e| Error::system(format!("reading state panicked: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            load_state_file(&cfg.destination_path).map(|o| o.map(|(s, _)| s))
+        })
+        .await
+        .map_err(|e| Error::system(format!("reading state panicked: {e}")))?
     }
 
     async fn write(
@@ -207,33 +224,67 @@ impl JsonlWriter {
                     let resuming = state
                         .stream(&d)
                         .and_then(|b| StreamState::from_value(&d, b).ok())
-                        .is_some_and(|st| st.root.resume.is_some() || st.partitions.iter().any(|p| p.state.resume.is_some()));
+                        .is_some_and(|st| {
+                            st.root.resume.is_some()
+                                || st.partitions.iter().any(|p| p.state.resume.is_some())
+                        });
                     (dir.join(&staging), staging, resuming)
                 }
                 other => {
                     return Err(Error::config(format!(
                         "stream \"{d}\": the JSONL destination supports append and overwrite, not {}; \
                          use the SQLite destination to deduplicate",
-                        serde_json::to_value(other).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+                        serde_json::to_value(other)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
                     )));
                 }
             };
-            let file = OpenOptions::new().create(true).append(true).read(true).open(&path)
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(&path)
                 .map_err(|e| Error::from(e).context(format!("opening {}", path.display())))?;
             let len = file.metadata()?.len();
             // Records after the last acknowledged checkpoint are dropped: the source sends them again.
             // A file this folder's state never tracked (written before intake) is kept as it is.
-            let keep = if keep_staging { committed.get(&file_key).copied().unwrap_or(if mode == DestinationSyncMode::Append { len } else { 0 }) } else { 0 };
+            let keep = if keep_staging {
+                committed.get(&file_key).copied().unwrap_or(
+                    if mode == DestinationSyncMode::Append {
+                        len
+                    } else {
+                        0
+                    },
+                )
+            } else {
+                0
+            };
             if len > keep {
                 file.set_len(keep)?;
             }
             committed.insert(file_key.clone(), keep.min(len));
             streams.insert(
                 d,
-                StreamFile { mode, path, final_path, file_key, out: BufWriter::with_capacity(1 << 20, file), written: keep.min(len), dirty: false },
+                StreamFile {
+                    mode,
+                    path,
+                    final_path,
+                    file_key,
+                    out: BufWriter::with_capacity(1 << 20, file),
+                    written: keep.min(len),
+                    dirty: false,
+                },
             );
         }
-        let writer = JsonlWriter { cfg, streams, state, committed, summary: WriteSummary::default() };
+        let writer = JsonlWriter {
+            cfg,
+            streams,
+            state,
+            committed,
+            summary: WriteSummary::default(),
+        };
         // Own the folder from the start: a crash before the first checkpoint is cut back too.
         writer.persist()?;
         Ok(writer)
@@ -245,7 +296,10 @@ impl JsonlWriter {
             match msg {
                 DestinationMessage::Records(batch) => {
                     let f = self.streams.get_mut(&batch.stream).ok_or_else(|| {
-                        Error::system(format!("records for stream \"{}\", which is not in the catalog", batch.stream))
+                        Error::system(format!(
+                            "records for stream \"{}\", which is not in the catalog",
+                            batch.stream
+                        ))
                     })?;
                     let mut bytes = 0u64;
                     for r in &batch.records {
@@ -273,17 +327,24 @@ impl JsonlWriter {
                         sync_file(f, self.cfg.fsync)?;
                         self.committed.insert(f.file_key.clone(), f.written);
                     }
-                    self.state.set_stream((*cp.stream).clone(), cp.state.clone());
+                    self.state
+                        .set_stream((*cp.stream).clone(), cp.state.clone());
                     self.persist()?;
                     acks.ack(cp)?;
                 }
                 DestinationMessage::StreamComplete(d) => {
-                    let Some(f) = self.streams.get_mut(&d) else { continue };
+                    let Some(f) = self.streams.get_mut(&d) else {
+                        continue;
+                    };
                     sync_file(f, self.cfg.fsync)?;
                     if f.mode == DestinationSyncMode::Overwrite {
                         std::fs::rename(&f.path, &f.final_path)?;
                         self.committed.remove(&f.file_key);
-                        let final_key = f.final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                        let final_key = f
+                            .final_path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
                         self.committed.insert(final_key.clone(), f.written);
                         // Later records of this stream (none expected) go to the final file.
                         f.path = f.final_path.clone();
@@ -305,8 +366,12 @@ impl JsonlWriter {
     }
 
     fn persist(&self) -> Result<()> {
-        let file = StateFile { state: Value::Array(self.state.to_messages()), files: self.committed.clone() };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| Error::system(format!("serializing state: {e}")))?;
+        let file = StateFile {
+            state: Value::Array(self.state.to_messages()),
+            files: self.committed.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&file)
+            .map_err(|e| Error::system(format!("serializing state: {e}")))?;
         let path = self.cfg.destination_path.join(STATE_FILE);
         if self.cfg.fsync {
             write_atomically_blocking(&path, &bytes)
@@ -336,9 +401,18 @@ mod tests {
 
     #[test]
     fn file_names_are_sanitized() {
-        assert_eq!(stream_file_name(&StreamDescriptor::new("contacts")), "contacts.jsonl");
-        assert_eq!(stream_file_name(&StreamDescriptor::new("../etc/passwd")), "_etc_passwd.jsonl");
-        let d = StreamDescriptor { name: "deals".into(), namespace: Some("crm v2".into()) };
+        assert_eq!(
+            stream_file_name(&StreamDescriptor::new("contacts")),
+            "contacts.jsonl"
+        );
+        assert_eq!(
+            stream_file_name(&StreamDescriptor::new("../etc/passwd")),
+            "_etc_passwd.jsonl"
+        );
+        let d = StreamDescriptor {
+            name: "deals".into(),
+            namespace: Some("crm v2".into()),
+        };
         assert_eq!(stream_file_name(&d), "crm_v2__deals.jsonl");
     }
 }

@@ -9,8 +9,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::catalog::StreamDescriptor;
 use crate::error::{Error, Result};
@@ -54,7 +54,10 @@ impl Record {
     pub fn from_json(text: impl Into<String>) -> Result<Self> {
         let text = text.into();
         let raw = RawValue::from_string(text.trim().to_owned()).map_err(|e| {
-            Error::system(format!("malformed record JSON: {e}; starts with {}", excerpt(&text)))
+            Error::system(format!(
+                "malformed record JSON: {e}; starts with {}",
+                excerpt(&text)
+            ))
         })?;
         Record::from_raw(raw)
     }
@@ -201,7 +204,11 @@ pub(crate) fn excerpt(text: &str) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    if end < text.len() { format!("{:?}...", &text[..end]) } else { format!("{text:?}") }
+    if end < text.len() {
+        format!("{:?}...", &text[..end])
+    } else {
+        format!("{text:?}")
+    }
 }
 
 /// Records of one stream, read together (usually one API page).
@@ -218,7 +225,11 @@ pub struct RecordBatch {
 impl RecordBatch {
     /// A batch stamped with the current time.
     pub fn new(stream: Arc<StreamDescriptor>, records: Vec<Record>) -> Self {
-        RecordBatch { stream, records, emitted_at: now_millis() }
+        RecordBatch {
+            stream,
+            records,
+            emitted_at: now_millis(),
+        }
     }
 
     /// Number of records.
@@ -252,11 +263,17 @@ mod tests {
             r#"{"id":"1","properties":{"updatedAt":"x"},"updatedAt":"2024-01-02T00:00:00Z"}"#,
         )
         .unwrap();
-        assert_eq!(r.field("updatedAt").unwrap().unwrap().get(), "\"2024-01-02T00:00:00Z\"");
+        assert_eq!(
+            r.field("updatedAt").unwrap().unwrap().get(),
+            "\"2024-01-02T00:00:00Z\""
+        );
         assert_eq!(r.field("id").unwrap().unwrap().get(), "\"1\"");
         assert!(r.field("missing").unwrap().is_none());
         assert_eq!(
-            r.field_path(&["properties", "updatedAt"]).unwrap().unwrap().get(),
+            r.field_path(&["properties", "updatedAt"])
+                .unwrap()
+                .unwrap()
+                .get(),
             "\"x\""
         );
     }
@@ -270,7 +287,12 @@ mod tests {
 
     #[test]
     fn bad_input_is_a_typed_error() {
-        assert!(Record::from_json("[1,2]").unwrap_err().to_string().contains("object"));
+        assert!(
+            Record::from_json("[1,2]")
+                .unwrap_err()
+                .to_string()
+                .contains("object")
+        );
         assert!(Record::from_json("{\"a\":").is_err());
         assert!(Record::from_value(&serde_json::json!(3)).is_err());
     }
@@ -278,8 +300,14 @@ mod tests {
     #[test]
     fn primary_key_is_an_array_of_values() {
         let r = Record::from_json(r#"{"id":7,"sub":{"k":"a"}}"#).unwrap();
-        let key = vec![vec!["id".to_string()], vec!["sub".to_string(), "k".to_string()]];
-        assert_eq!(r.primary_key(&key).unwrap(), Some(serde_json::json!([7, "a"])));
+        let key = vec![
+            vec!["id".to_string()],
+            vec!["sub".to_string(), "k".to_string()],
+        ];
+        assert_eq!(
+            r.primary_key(&key).unwrap(),
+            Some(serde_json::json!([7, "a"]))
+        );
         let missing = vec![vec!["nope".to_string()]];
         assert_eq!(r.primary_key(&missing).unwrap(), None);
     }

@@ -75,7 +75,10 @@ pub struct Page {
 impl Page {
     /// A page of records without a resume token.
     pub fn new(records: Vec<Record>) -> Self {
-        Page { records, resume: None }
+        Page {
+            records,
+            resume: None,
+        }
     }
 
     /// Sets the resume token.
@@ -322,7 +325,11 @@ pub async fn read_streams(
         let stream = by_name
             .get(&(d.name.clone(), d.namespace.clone()))
             .cloned()
-            .ok_or_else(|| Error::config(format!("the catalog names stream \"{d}\", which this source does not have")))?;
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "the catalog names stream \"{d}\", which this source does not have"
+                ))
+            })?;
         let incremental =
             configured.sync_mode == SyncMode::Incremental && stream.cursor().is_some();
         let saved = match state.stream(&d) {
@@ -332,18 +339,24 @@ pub async fn read_streams(
         jobs.push((Arc::new(d), stream, incremental, saved));
     }
     let permits = Arc::new(Semaphore::new(options.max_concurrency.max(1)));
-    let results = futures::future::join_all(jobs.into_iter().map(|(d, stream, incremental, saved)| {
-        let out = out.clone();
-        let permits = permits.clone();
-        async move {
-            let result = read_stream(&d, stream, incremental, saved, options, &out, permits).await;
-            let status = if result.is_ok() { StreamStatus::Complete } else { StreamStatus::Incomplete };
-            // A closed channel means the consumer stopped; report the stream's own error first.
-            let _ = out.send(SourceEvent::Status(d.clone(), status)).await;
-            result.map_err(|e| e.in_stream(&d.to_string()))
-        }
-    }))
-    .await;
+    let results =
+        futures::future::join_all(jobs.into_iter().map(|(d, stream, incremental, saved)| {
+            let out = out.clone();
+            let permits = permits.clone();
+            async move {
+                let result =
+                    read_stream(&d, stream, incremental, saved, options, &out, permits).await;
+                let status = if result.is_ok() {
+                    StreamStatus::Complete
+                } else {
+                    StreamStatus::Incomplete
+                };
+                // A closed channel means the consumer stopped; report the stream's own error first.
+                let _ = out.send(SourceEvent::Status(d.clone(), status)).await;
+                result.map_err(|e| e.in_stream(&d.to_string()))
+            }
+        }))
+        .await;
     results.into_iter().collect::<Result<Vec<()>>>().map(|_| ())
 }
 
@@ -365,7 +378,8 @@ async fn read_stream(
     out: &EventSender,
     permits: Arc<Semaphore>,
 ) -> Result<()> {
-    out.send(SourceEvent::Status(d.clone(), StreamStatus::Started)).await?;
+    out.send(SourceEvent::Status(d.clone(), StreamStatus::Started))
+        .await?;
     let partitions = stream.partitions().await?;
     // A full refresh starts over unless an earlier full refresh was interrupted with a token.
     let initial = if incremental {
@@ -374,7 +388,13 @@ async fn read_stream(
         let mut fresh = StreamState::default();
         for p in &partitions {
             if let Some(resume) = saved.partition(p.key()).and_then(|s| s.resume.clone()) {
-                fresh.set_partition(p.key(), CursorState { resume: Some(resume), ..Default::default() });
+                fresh.set_partition(
+                    p.key(),
+                    CursorState {
+                        resume: Some(resume),
+                        ..Default::default()
+                    },
+                );
             }
         }
         fresh
@@ -428,7 +448,13 @@ async fn read_partition(
     out: &EventSender,
     progress: &Mutex<StreamProgress>,
 ) -> Result<()> {
-    let saved = progress.lock().await.state.partition(partition.key()).cloned().unwrap_or_default();
+    let saved = progress
+        .lock()
+        .await
+        .state
+        .partition(partition.key())
+        .cloned()
+        .unwrap_or_default();
     let primary_key = stream.primary_key();
     let mut tracker = match (incremental, stream.cursor()) {
         (true, Some(cursor)) => Some(CursorTracker::new(cursor.clone(), primary_key, &saved)),
@@ -436,7 +462,11 @@ async fn read_partition(
     };
     let request = ReadRequest {
         partition: partition.clone(),
-        sync_mode: if tracker.is_some() { SyncMode::Incremental } else { SyncMode::FullRefresh },
+        sync_mode: if tracker.is_some() {
+            SyncMode::Incremental
+        } else {
+            SyncMode::FullRefresh
+        },
         start: tracker.as_ref().and_then(|t| t.pass_start().cloned()),
         resume: saved.resume.as_ref().map(|r| r.token.clone()),
     };
@@ -462,7 +492,8 @@ async fn read_partition(
         let last_resume = page.resume;
         let n = records.len() as u64;
         if n > 0 {
-            out.send(SourceEvent::Records(RecordBatch::new(d.clone(), records))).await?;
+            out.send(SourceEvent::Records(RecordBatch::new(d.clone(), records)))
+                .await?;
         }
         // Update the stream's state with this partition's progress, and checkpoint if due.
         let state = match &tracker {
@@ -478,7 +509,8 @@ async fn read_partition(
         let mut p = progress.lock().await;
         if n > 0 && !p.running {
             p.running = true;
-            out.send(SourceEvent::Status(d.clone(), StreamStatus::Running)).await?;
+            out.send(SourceEvent::Status(d.clone(), StreamStatus::Running))
+                .await?;
         }
         if let Some(t) = &tracker {
             p.missing_cursor += t.missing() - reported_missing;
@@ -491,7 +523,12 @@ async fn read_partition(
         if due {
             let records = std::mem::take(&mut p.pending);
             p.last_checkpoint = Instant::now();
-            let checkpoint = Checkpoint { seq: 0, stream: d.clone(), state: p.state.to_value(), records };
+            let checkpoint = Checkpoint {
+                seq: 0,
+                stream: d.clone(),
+                state: p.state.to_value(),
+                records,
+            };
             // Sent under the lock so checkpoints of one stream leave in the order they were taken.
             out.send(SourceEvent::Checkpoint(checkpoint)).await?;
         }
@@ -500,7 +537,11 @@ async fn read_partition(
         Some(t) => t.checkpoint(true, None),
         None => CursorState::default(),
     };
-    progress.lock().await.state.set_partition(partition.key(), finished);
+    progress
+        .lock()
+        .await
+        .state
+        .set_partition(partition.key(), finished);
     Ok(())
 }
 

@@ -46,14 +46,22 @@ pub const PROTOCOL_VERSION: &str = "0.3.2";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectorSpec {
     /// Where the connector's documentation lives.
-    #[serde(rename = "documentationUrl", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "documentationUrl",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub documentation_url: Option<String>,
     /// The config's JSON Schema (draft-07).
     #[serde(rename = "connectionSpecification")]
     pub connection_specification: Value,
     /// Whether a source supports incremental reads (deprecated in the protocol, still read by
     /// some orchestrators).
-    #[serde(rename = "supportsIncremental", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "supportsIncremental",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub supports_incremental: Option<bool>,
     /// The write modes a destination supports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,7 +78,9 @@ impl ConnectorSpec {
     /// The spec of a config type: its draft-07 JSON Schema, as schemars generates it from the
     /// type's fields and doc comments.
     pub fn from_config<C: JsonSchema>() -> Self {
-        let schema = SchemaSettings::draft07().into_generator().into_root_schema_for::<C>();
+        let schema = SchemaSettings::draft07()
+            .into_generator()
+            .into_root_schema_for::<C>();
         ConnectorSpec::from_schema(schema.to_value())
     }
 
@@ -107,22 +117,36 @@ impl ConnectorSpec {
     /// JSON pointers (`/credentials/api_key`) of every field marked `airbyte_secret`.
     pub fn secret_fields(&self) -> Vec<String> {
         let mut out = Vec::new();
-        collect_secret_fields(&self.connection_specification, "", &self.connection_specification, &mut out, 0);
+        collect_secret_fields(
+            &self.connection_specification,
+            "",
+            &self.connection_specification,
+            &mut out,
+            0,
+        );
         out.sort();
         out.dedup();
         out
     }
 }
 
-fn collect_secret_fields(root: &Value, path: &str, schema: &Value, out: &mut Vec<String>, depth: usize) {
+fn collect_secret_fields(
+    root: &Value,
+    path: &str,
+    schema: &Value,
+    out: &mut Vec<String>,
+    depth: usize,
+) {
     if depth > 32 {
         return;
     }
-    let Some(obj) = schema.as_object() else { return };
-    if let Some(Value::String(r)) = obj.get("$ref") {
-        if let Some(target) = r.strip_prefix('#').and_then(|p| root.pointer(p)) {
-            collect_secret_fields(root, path, target, out, depth + 1);
-        }
+    let Some(obj) = schema.as_object() else {
+        return;
+    };
+    if let Some(Value::String(r)) = obj.get("$ref")
+        && let Some(target) = r.strip_prefix('#').and_then(|p| root.pointer(p))
+    {
+        collect_secret_fields(root, path, target, out, depth + 1);
     }
     if obj.get("airbyte_secret") == Some(&Value::Bool(true)) && !path.is_empty() {
         out.push(path.to_string());

@@ -204,11 +204,15 @@ impl Cursor {
     }
 
     fn apply_lookback(&self, saved: &Value) -> Value {
-        let Some(window) = self.lookback else { return saved.clone() };
+        let Some(window) = self.lookback else {
+            return saved.clone();
+        };
         match self.parse(saved) {
             Some(CursorValue::DateTime(t)) => {
                 let back = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-                let at = t.checked_sub_signed(back).unwrap_or(DateTime::<Utc>::MIN_UTC);
+                let at = t
+                    .checked_sub_signed(back)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
                 Value::String(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
             }
             Some(CursorValue::Number(n)) => {
@@ -230,7 +234,11 @@ impl Cursor {
 }
 
 fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 9.0e15 { format!("{}", n as i64) } else { n.to_string() }
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,16 +292,20 @@ impl CursorValue {
                 // Escapes inside the string: decode into an owned string.
                 Err(_) => CursorValue::parse_str(&serde_json::from_str::<String>(text).ok()?, kind),
             },
-            b'-' | b'0'..=b'9' => CursorValue::parse_number(&serde_json::from_str(text).ok()?, kind),
+            b'-' | b'0'..=b'9' => {
+                CursorValue::parse_number(&serde_json::from_str(text).ok()?, kind)
+            }
             _ => None,
         }
     }
 
     fn parse_str(s: &str, kind: CursorKind) -> Option<CursorValue> {
         match kind {
-            CursorKind::Auto => {
-                Some(parse_datetime(s).map(CursorValue::DateTime).unwrap_or_else(|| CursorValue::Text(s.to_string())))
-            }
+            CursorKind::Auto => Some(
+                parse_datetime(s)
+                    .map(CursorValue::DateTime)
+                    .unwrap_or_else(|| CursorValue::Text(s.to_string())),
+            ),
             CursorKind::DateTime => parse_datetime(s).map(CursorValue::DateTime),
             CursorKind::Text => Some(CursorValue::Text(s.to_string())),
             CursorKind::EpochSeconds | CursorKind::EpochMillis | CursorKind::Number => {
@@ -343,10 +355,10 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
             return Some(t.and_utc());
         }
     }
-    if s.len() == 10 {
-        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-        }
+    if s.len() == 10
+        && let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+    {
+        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
     }
     None
 }
@@ -365,9 +377,10 @@ impl Ord for CursorValue {
             (CursorValue::DateTime(a), CursorValue::DateTime(b)) => a.cmp(b),
             (CursorValue::Text(a), CursorValue::Text(b)) => a.cmp(b),
             (CursorValue::Number(Number::Int(a)), CursorValue::Number(Number::Int(b))) => a.cmp(b),
-            (CursorValue::Number(a), CursorValue::Number(b)) => {
-                a.as_f64().partial_cmp(&b.as_f64()).unwrap_or(Ordering::Equal)
-            }
+            (CursorValue::Number(a), CursorValue::Number(b)) => a
+                .as_f64()
+                .partial_cmp(&b.as_f64())
+                .unwrap_or(Ordering::Equal),
             (a, b) => a.rank().cmp(&b.rank()),
         }
     }
@@ -431,7 +444,11 @@ impl CursorState {
                 let mut keys = self.boundary_keys.clone();
                 keys.extend(other.boundary_keys.iter().cloned());
                 // Equal cursors with different JSON spellings: pick one deterministically.
-                let w = if canonical(&self.cursor) >= canonical(&other.cursor) { self } else { other };
+                let w = if canonical(&self.cursor) >= canonical(&other.cursor) {
+                    self
+                } else {
+                    other
+                };
                 (w, keys)
             }
         };
@@ -483,7 +500,11 @@ impl StreamState {
             return Ok(StreamState::default());
         }
         if !value.is_object() {
-            return Err(corrupt(stream, "a stream state must be a JSON object", value));
+            return Err(corrupt(
+                stream,
+                "a stream state must be a JSON object",
+                value,
+            ));
         }
         serde_json::from_value(value.clone())
             .map_err(|e| corrupt(stream, &format!("unreadable stream state ({e})"), value))
@@ -499,17 +520,27 @@ impl StreamState {
         if partition.is_null() {
             return Some(&self.root);
         }
-        self.partitions.iter().find(|p| &p.partition == partition).map(|p| &p.state)
+        self.partitions
+            .iter()
+            .find(|p| &p.partition == partition)
+            .map(|p| &p.state)
     }
 
     /// Replaces a partition's state.
     pub fn set_partition(&mut self, partition: &Value, state: CursorState) {
         if partition.is_null() {
             self.root = state;
-        } else if let Some(p) = self.partitions.iter_mut().find(|p| &p.partition == partition) {
+        } else if let Some(p) = self
+            .partitions
+            .iter_mut()
+            .find(|p| &p.partition == partition)
+        {
             p.state = state;
         } else {
-            self.partitions.push(PartitionState { partition: partition.clone(), state });
+            self.partitions.push(PartitionState {
+                partition: partition.clone(),
+                state,
+            });
         }
     }
 }
@@ -554,7 +585,10 @@ pub struct CursorTracker {
 impl CursorTracker {
     /// Starts tracking from a partition's saved state.
     pub fn new(cursor: Cursor, primary_key: Vec<Vec<String>>, state: &CursorState) -> Self {
-        let saved = state.cursor.as_ref().and_then(|v| cursor.parse(v).map(|c| (c, v.clone())));
+        let saved = state
+            .cursor
+            .as_ref()
+            .and_then(|v| cursor.parse(v).map(|c| (c, v.clone())));
         let saved_keys = if saved.is_some() {
             state.boundary_keys.iter().map(|k| k.to_string()).collect()
         } else {
@@ -597,7 +631,10 @@ impl CursorTracker {
 
     /// Looks at one record: updates the maximum, and says whether to deliver it.
     pub fn observe(&mut self, record: &Record) -> Result<Observed> {
-        let raw = record.field_path(self.cursor.field())?.map(|r| r.get()).filter(|t| *t != "null");
+        let raw = record
+            .field_path(self.cursor.field())?
+            .map(|r| r.get())
+            .filter(|t| *t != "null");
         // Fast paths: a cursor spelled exactly like the current maximum or the saved boundary
         // compares equal without parsing.
         let same_as_max = raw.is_some() && raw == self.max_text.as_deref();
@@ -626,12 +663,12 @@ impl CursorTracker {
         } else {
             record.primary_key(&self.primary_key)?
         };
-        if at_saved && self.cursor.boundary == Boundary::Inclusive {
-            if let Some(key) = &key {
-                if self.saved_keys.contains(&key.to_string()) {
-                    return Ok(Observed::Duplicate);
-                }
-            }
+        if at_saved
+            && self.cursor.boundary == Boundary::Inclusive
+            && let Some(key) = &key
+            && self.saved_keys.contains(&key.to_string())
+        {
+            return Ok(Observed::Duplicate);
         }
         match ord {
             Ordering::Greater => {
@@ -693,18 +730,30 @@ impl CursorTracker {
                 token: token.clone(),
                 start: self.pass_start.clone(),
                 max: self.max.as_ref().map(|(_, v)| v.clone()),
-                max_keys: if self.max_keys_overflow { Vec::new() } else { self.max_keys.clone() },
+                max_keys: if self.max_keys_overflow {
+                    Vec::new()
+                } else {
+                    self.max_keys.clone()
+                },
             }),
             _ => None,
         };
-        CursorState { cursor, boundary_keys, resume, extra: self.saved_extra.clone() }
+        CursorState {
+            cursor,
+            boundary_keys,
+            resume,
+            extra: self.saved_extra.clone(),
+        }
     }
 
     fn saved_state(&self) -> (Option<Value>, Vec<Value>) {
         match &self.saved {
             Some((_, v)) => {
-                let mut keys: Vec<Value> =
-                    self.saved_keys.iter().filter_map(|k| serde_json::from_str(k).ok()).collect();
+                let mut keys: Vec<Value> = self
+                    .saved_keys
+                    .iter()
+                    .filter_map(|k| serde_json::from_str(k).ok())
+                    .collect();
                 keys.sort_by_key(|k| k.to_string());
                 (Some(v.clone()), keys)
             }
@@ -727,7 +776,11 @@ impl CursorTracker {
             }
             (Some((max, v)), Some((saved, _))) if max < saved => self.saved_state(),
             (Some((_, v)), _) => {
-                let mut keys = if self.max_keys_overflow { Vec::new() } else { self.max_keys.clone() };
+                let mut keys = if self.max_keys_overflow {
+                    Vec::new()
+                } else {
+                    self.max_keys.clone()
+                };
                 keys.sort_by_key(|k| k.to_string());
                 keys.dedup();
                 (Some(v.clone()), keys)
@@ -774,7 +827,9 @@ impl State {
             return Ok(State::new());
         }
         let value: Value = serde_json::from_str(text).map_err(|e| {
-            Error::config(format!("the state file is not valid JSON ({e}); fix or delete it"))
+            Error::config(format!(
+                "the state file is not valid JSON ({e}); fix or delete it"
+            ))
         })?;
         State::from_value(&value)
     }
@@ -789,7 +844,11 @@ impl State {
                     state.absorb_message(m)?;
                 }
             }
-            Value::Object(map) if map.contains_key("type") || map.contains_key("stream") || map.contains_key("global") => {
+            Value::Object(map)
+                if map.contains_key("type")
+                    || map.contains_key("stream")
+                    || map.contains_key("global") =>
+            {
                 state.absorb_message(value)?;
             }
             Value::Object(map) => {
@@ -819,11 +878,21 @@ impl State {
                 excerpt(&m.to_string())
             )));
         };
-        let kind = obj.get("type").and_then(Value::as_str).unwrap_or(
-            if obj.contains_key("stream") { "STREAM" } else if obj.contains_key("global") { "GLOBAL" } else { "LEGACY" },
-        );
+        let kind =
+            obj.get("type")
+                .and_then(Value::as_str)
+                .unwrap_or(if obj.contains_key("stream") {
+                    "STREAM"
+                } else if obj.contains_key("global") {
+                    "GLOBAL"
+                } else {
+                    "LEGACY"
+                });
         let bad = |what: &str| {
-            Error::config(format!("unreadable {what} state message: {}", excerpt(&m.to_string())))
+            Error::config(format!(
+                "unreadable {what} state message: {}",
+                excerpt(&m.to_string())
+            ))
         };
         match kind {
             "STREAM" => {
@@ -833,7 +902,10 @@ impl State {
                 self.set_stream(s.stream_descriptor, s.stream_state.unwrap_or(Value::Null));
             }
             "GLOBAL" => {
-                let g = obj.get("global").and_then(Value::as_object).ok_or_else(|| bad("GLOBAL"))?;
+                let g = obj
+                    .get("global")
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| bad("GLOBAL"))?;
                 self.shared = g.get("shared_state").cloned().filter(|v| !v.is_null());
                 let list: Vec<StreamStateMessage> =
                     serde_json::from_value(g.get("stream_states").cloned().unwrap_or(json!([])))
@@ -902,7 +974,10 @@ impl State {
                 "type": "GLOBAL",
                 "global": {"shared_state": shared, "stream_states": per_stream}
             })],
-            None => per_stream.into_iter().map(|s| json!({"type": "STREAM", "stream": s})).collect(),
+            None => per_stream
+                .into_iter()
+                .map(|s| json!({"type": "STREAM", "stream": s}))
+                .collect(),
         }
     }
 
@@ -933,7 +1008,9 @@ mod tests {
         assert!(c.parse(&json!("2024-01-01")).unwrap() < b);
         assert!(c.parse(&json!(null)).is_none());
         assert_eq!(
-            Cursor::new("n").kind(CursorKind::Number).parse(&json!("10")),
+            Cursor::new("n")
+                .kind(CursorKind::Number)
+                .parse(&json!("10")),
             Some(CursorValue::Number(Number::Int(10)))
         );
     }
@@ -941,12 +1018,23 @@ mod tests {
     #[test]
     fn request_start_applies_lookback_and_start_date() {
         let c = Cursor::new("t").lookback(Duration::from_secs(3600));
-        assert_eq!(c.request_start(Some(&json!("2024-01-01T10:00:00Z"))), Some(json!("2024-01-01T09:00:00Z")));
+        assert_eq!(
+            c.request_start(Some(&json!("2024-01-01T10:00:00Z"))),
+            Some(json!("2024-01-01T09:00:00Z"))
+        );
         let c = Cursor::new("t").start(Some(json!("2024-06-01T00:00:00Z")));
         assert_eq!(c.request_start(None), Some(json!("2024-06-01T00:00:00Z")));
-        assert_eq!(c.request_start(Some(&json!("2024-01-01T00:00:00Z"))), Some(json!("2024-06-01T00:00:00Z")));
-        assert_eq!(c.request_start(Some(&json!("2024-07-01T00:00:00Z"))), Some(json!("2024-07-01T00:00:00Z")));
-        let e = Cursor::new("t").kind(CursorKind::EpochMillis).lookback(Duration::from_secs(1));
+        assert_eq!(
+            c.request_start(Some(&json!("2024-01-01T00:00:00Z"))),
+            Some(json!("2024-06-01T00:00:00Z"))
+        );
+        assert_eq!(
+            c.request_start(Some(&json!("2024-07-01T00:00:00Z"))),
+            Some(json!("2024-07-01T00:00:00Z"))
+        );
+        let e = Cursor::new("t")
+            .kind(CursorKind::EpochMillis)
+            .lookback(Duration::from_secs(1));
         assert_eq!(e.request_start(Some(&json!(5000))), Some(json!(4000)));
     }
 
@@ -954,7 +1042,11 @@ mod tests {
     fn boundary_records_are_skipped_once_delivered() {
         let cursor = Cursor::new("updatedAt");
         let mut first = CursorTracker::new(cursor.clone(), pk(), &CursorState::default());
-        for r in [rec(1, "2024-01-01T00:00:00Z"), rec(2, "2024-01-02T00:00:00Z"), rec(3, "2024-01-02T00:00:00Z")] {
+        for r in [
+            rec(1, "2024-01-01T00:00:00Z"),
+            rec(2, "2024-01-02T00:00:00Z"),
+            rec(3, "2024-01-02T00:00:00Z"),
+        ] {
             assert_eq!(first.observe(&r).unwrap(), Observed::Keep);
         }
         let state = first.checkpoint(true, None);
@@ -964,11 +1056,23 @@ mod tests {
         // The API returns the boundary again (inclusive), plus a new record at the same instant.
         let mut second = CursorTracker::new(cursor, pk(), &state);
         assert_eq!(second.pass_start(), Some(&json!("2024-01-02T00:00:00Z")));
-        assert_eq!(second.observe(&rec(2, "2024-01-02T00:00:00Z")).unwrap(), Observed::Duplicate);
-        assert_eq!(second.observe(&rec(3, "2024-01-02T00:00:00Z")).unwrap(), Observed::Duplicate);
-        assert_eq!(second.observe(&rec(4, "2024-01-02T00:00:00Z")).unwrap(), Observed::Keep);
+        assert_eq!(
+            second.observe(&rec(2, "2024-01-02T00:00:00Z")).unwrap(),
+            Observed::Duplicate
+        );
+        assert_eq!(
+            second.observe(&rec(3, "2024-01-02T00:00:00Z")).unwrap(),
+            Observed::Duplicate
+        );
+        assert_eq!(
+            second.observe(&rec(4, "2024-01-02T00:00:00Z")).unwrap(),
+            Observed::Keep
+        );
         let state = second.checkpoint(true, None);
-        assert_eq!(state.boundary_keys, vec![json!([2]), json!([3]), json!([4])]);
+        assert_eq!(
+            state.boundary_keys,
+            vec![json!([2]), json!([3]), json!([4])]
+        );
     }
 
     #[test]
@@ -983,11 +1087,17 @@ mod tests {
         // Resuming keeps the maximum seen before the interruption.
         let mut again = CursorTracker::new(Cursor::new("updatedAt"), pk(), &mid);
         again.observe(&rec(2, "2024-04-01T00:00:00Z")).unwrap();
-        assert_eq!(again.checkpoint(true, None).cursor, Some(json!("2024-05-01T00:00:00Z")));
+        assert_eq!(
+            again.checkpoint(true, None).cursor,
+            Some(json!("2024-05-01T00:00:00Z"))
+        );
         let asc = Cursor::new("updatedAt").order(CursorOrder::Ascending);
         let mut t = CursorTracker::new(asc, pk(), &CursorState::default());
         t.observe(&rec(1, "2024-05-01T00:00:00Z")).unwrap();
-        assert_eq!(t.checkpoint(false, None).cursor, Some(json!("2024-05-01T00:00:00Z")));
+        assert_eq!(
+            t.checkpoint(false, None).cursor,
+            Some(json!("2024-05-01T00:00:00Z"))
+        );
     }
 
     #[test]
@@ -1016,16 +1126,29 @@ mod tests {
             r#"[{"type":"GLOBAL","global":{"shared_state":{"lsn":5},"stream_states":[{"stream_descriptor":{"name":"b"},"stream_state":{"c":2}}]}}]"#,
         )
         .unwrap();
-        assert_eq!(g.stream(&StreamDescriptor::new("b")), Some(&json!({"c": 2})));
-        assert_eq!(g.to_messages()[0]["global"]["shared_state"], json!({"lsn": 5}));
+        assert_eq!(
+            g.stream(&StreamDescriptor::new("b")),
+            Some(&json!({"c": 2}))
+        );
+        assert_eq!(
+            g.to_messages()[0]["global"]["shared_state"],
+            json!({"lsn": 5})
+        );
         let legacy = State::parse(r#"{"contacts": {"cursor": "x"}}"#).unwrap();
         assert!(legacy.stream(&StreamDescriptor::new("contacts")).is_some());
-        for bad in ["42", "\"x\"", "[1]", "{\"type\":\"STREAM\",\"stream\":5}", "{bad"] {
+        for bad in [
+            "42",
+            "\"x\"",
+            "[1]",
+            "{\"type\":\"STREAM\",\"stream\":5}",
+            "{bad",
+        ] {
             assert!(State::parse(bad).unwrap_err().is_config(), "{bad}");
         }
         let err = StreamState::from_value(&StreamDescriptor::new("a"), &json!([1])).unwrap_err();
         assert!(err.is_config());
-        let err = StreamState::from_value(&StreamDescriptor::new("a"), &json!({"partitions": 3})).unwrap_err();
+        let err = StreamState::from_value(&StreamDescriptor::new("a"), &json!({"partitions": 3}))
+            .unwrap_err();
         assert!(err.to_string().contains("corrupt state"), "{err}");
     }
 
@@ -1037,6 +1160,9 @@ mod tests {
         });
         let s = StreamState::from_value(&StreamDescriptor::new("s"), &blob).unwrap();
         assert_eq!(s.to_value(), blob);
-        assert_eq!(s.partition(&json!({"list": "x"})).unwrap().cursor, Some(json!(5)));
+        assert_eq!(
+            s.partition(&json!({"list": "x"})).unwrap().cursor,
+            Some(json!(5))
+        );
     }
 }

@@ -20,24 +20,43 @@ use support::*;
 use tokio::sync::mpsc;
 
 fn options(every: u64) -> ReadOptions {
-    ReadOptions { checkpoint_records: every, ..ReadOptions::default() }
+    ReadOptions {
+        checkpoint_records: every,
+        ..ReadOptions::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_incremental_run_reads_only_what_changed() {
     let dir = tempfile::tempdir().unwrap();
-    let stream = Arc::new(MemoryStream::new("contacts", records(500, 1)).cursor(Cursor::new("updatedAt")).page_size(40));
-    let source = MemorySource { streams: vec![stream.clone()] };
+    let stream = Arc::new(
+        MemoryStream::new("contacts", records(500, 1))
+            .cursor(Cursor::new("updatedAt"))
+            .page_size(40),
+    );
+    let source = MemorySource {
+        streams: vec![stream.clone()],
+    };
 
-    let first = intake::sync(source.clone(), json!({})).to(JsonlDestination::new(dir.path())).run().await.unwrap();
+    let first = intake::sync(source.clone(), json!({}))
+        .to(JsonlDestination::new(dir.path()))
+        .run()
+        .await
+        .unwrap();
     let report = first.stream("contacts").unwrap();
     assert_eq!(report.records_read, 500);
     assert_eq!(report.records_written, 500);
     assert_eq!(report.pages, 13);
     assert_eq!(report.status, Some(intake::StreamStatus::Complete));
-    assert!(report.bytes_written > report.bytes_read, "lines add a newline each");
+    assert!(
+        report.bytes_written > report.bytes_read,
+        "lines add a newline each"
+    );
     let max = "2024-01-28T23:00:00Z";
-    let blob = first.state.stream(&StreamDescriptor::new("contacts")).unwrap();
+    let blob = first
+        .state
+        .stream(&StreamDescriptor::new("contacts"))
+        .unwrap();
     let st = StreamState::from_value(&StreamDescriptor::new("contacts"), blob).unwrap();
     let saved_cursor = st.root.cursor.clone().unwrap();
     assert!(saved_cursor.as_str().unwrap() <= max);
@@ -51,27 +70,47 @@ async fn second_incremental_run_reads_only_what_changed() {
         }
         rows.push(json!({"id": 501, "updatedAt": "2024-02-01T00:00:00Z", "name": "new"}));
     }
-    let second = intake::sync(source, json!({})).to(JsonlDestination::new(dir.path())).run().await.unwrap();
-    assert_eq!(second.stream("contacts").unwrap().records_read, 3, "{second:?}");
+    let second = intake::sync(source, json!({}))
+        .to(JsonlDestination::new(dir.path()))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        second.stream("contacts").unwrap().records_read,
+        3,
+        "{second:?}"
+    );
     let lines = read_jsonl(&dir.path().join("contacts.jsonl"));
     assert_eq!(lines.len(), 503);
-    let changed: BTreeSet<i64> =
-        lines.iter().filter(|r| r["name"] != json!(format!("row {}", r["id"]))).map(|r| r["id"].as_i64().unwrap()).collect();
+    let changed: BTreeSet<i64> = lines
+        .iter()
+        .filter(|r| r["name"] != json!(format!("row {}", r["id"])))
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(changed, BTreeSet::from([7, 8, 501]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_far_in_the_future_reads_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let stream = Arc::new(MemoryStream::new("contacts", records(100, 2)).cursor(Cursor::new("updatedAt")));
+    let stream =
+        Arc::new(MemoryStream::new("contacts", records(100, 2)).cursor(Cursor::new("updatedAt")));
     let mut state = State::new();
-    state.set_stream(StreamDescriptor::new("contacts"), json!({"cursor": "2999-01-01T00:00:00Z"}));
-    let report = intake::sync(MemorySource { streams: vec![stream] }, json!({}))
-        .to(JsonlDestination::new(dir.path()))
-        .state(state)
-        .run()
-        .await
-        .unwrap();
+    state.set_stream(
+        StreamDescriptor::new("contacts"),
+        json!({"cursor": "2999-01-01T00:00:00Z"}),
+    );
+    let report = intake::sync(
+        MemorySource {
+            streams: vec![stream],
+        },
+        json!({}),
+    )
+    .to(JsonlDestination::new(dir.path()))
+    .state(state)
+    .run()
+    .await
+    .unwrap();
     assert_eq!(report.records_read(), 0);
     // The state survives a run that read nothing.
     assert_eq!(
@@ -84,7 +123,9 @@ async fn a_state_far_in_the_future_reads_nothing() {
 async fn a_full_refresh_stream_configured_as_incremental_is_read_in_full() {
     let dir = tempfile::tempdir().unwrap();
     let stream = Arc::new(MemoryStream::new("lists", records(50, 3)));
-    let source = MemorySource { streams: vec![stream] };
+    let source = MemorySource {
+        streams: vec![stream],
+    };
     let mut catalog = source_catalog(&source).await;
     catalog.streams[0].sync_mode = SyncMode::Incremental;
     catalog.streams[0].destination_sync_mode = DestinationSyncMode::Append;
@@ -108,8 +149,11 @@ async fn source_catalog(source: &MemorySource) -> ConfiguredCatalog {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_streams_and_bad_state_are_config_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let stream = Arc::new(MemoryStream::new("contacts", records(10, 1)).cursor(Cursor::new("updatedAt")));
-    let source = MemorySource { streams: vec![stream] };
+    let stream =
+        Arc::new(MemoryStream::new("contacts", records(10, 1)).cursor(Cursor::new("updatedAt")));
+    let source = MemorySource {
+        streams: vec![stream],
+    };
     let err = intake::sync(source.clone(), json!({}))
         .to(JsonlDestination::new(dir.path()))
         .streams(["nope"])
@@ -130,16 +174,27 @@ async fn unknown_streams_and_bad_state_are_config_errors() {
 
     let mut foreign = State::new();
     foreign.set_stream(StreamDescriptor::new("contacts"), json!("not an object"));
-    let err = intake::sync(source, json!({})).to(JsonlDestination::new(dir.path())).state(foreign).run().await.unwrap_err();
-    assert!(err.is_config() && err.to_string().contains("corrupt state"), "{err}");
+    let err = intake::sync(source, json!({}))
+        .to(JsonlDestination::new(dir.path()))
+        .state(foreign)
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_config() && err.to_string().contains("corrupt state"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_file_receives_every_acknowledged_state() {
     let dir = tempfile::tempdir().unwrap();
     let state_file = dir.path().join("state.json");
-    let stream = Arc::new(MemoryStream::new("contacts", records(300, 4)).cursor(Cursor::new("updatedAt")));
-    let source = MemorySource { streams: vec![stream] };
+    let stream =
+        Arc::new(MemoryStream::new("contacts", records(300, 4)).cursor(Cursor::new("updatedAt")));
+    let source = MemorySource {
+        streams: vec![stream],
+    };
     let report = intake::sync(source.clone(), json!({}))
         .to(JsonlDestination::new(dir.path().join("out")))
         .state_file(&state_file)
@@ -178,7 +233,13 @@ impl Destination for FlakyDestination {
     async fn stored_state(&self, config: &Value) -> Result<Option<State>> {
         self.inner.stored_state(config).await
     }
-    async fn write(&self, config: &Value, catalog: &ConfiguredCatalog, mut input: DestinationInput, acks: Acks) -> Result<WriteSummary> {
+    async fn write(
+        &self,
+        config: &Value,
+        catalog: &ConfiguredCatalog,
+        mut input: DestinationInput,
+        acks: Acks,
+    ) -> Result<WriteSummary> {
         let (tx, rx) = mpsc::channel(4);
         let limit = self.records;
         let forward = async move {
@@ -196,7 +257,8 @@ impl Destination for FlakyDestination {
             }
             Ok(())
         };
-        let (forwarded, written) = tokio::join!(forward, self.inner.write(config, catalog, rx, acks));
+        let (forwarded, written) =
+            tokio::join!(forward, self.inner.write(config, catalog, rx, acks));
         forwarded?;
         written
     }
@@ -204,11 +266,18 @@ impl Destination for FlakyDestination {
 
 /// The committed part of a JSONL file: what a rerun keeps.
 fn committed_ids(dir: &Path, file: &str) -> Vec<i64> {
-    let state: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(STATE_FILE)).unwrap()).unwrap();
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(STATE_FILE)).unwrap()).unwrap();
     let len = state["files"][file].as_u64().unwrap_or(0) as usize;
     let bytes = std::fs::read(dir.join(file)).unwrap_or_default();
     let text = String::from_utf8(bytes[..len.min(bytes.len())].to_vec()).unwrap();
-    text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_i64().unwrap()).collect()
+    text.lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,36 +286,66 @@ async fn a_destination_failing_mid_write_never_lets_state_pass_durable_data() {
         let dir = tempfile::tempdir().unwrap();
         let cursor = Cursor::new("updatedAt").order(CursorOrder::Ascending);
         let rows = records(1000, 9);
-        let stream = Arc::new(MemoryStream::new("contacts", rows.clone()).cursor(cursor.clone()).page_size(30));
-        let source = MemorySource { streams: vec![stream] };
+        let stream = Arc::new(
+            MemoryStream::new("contacts", rows.clone())
+                .cursor(cursor.clone())
+                .page_size(30),
+        );
+        let source = MemorySource {
+            streams: vec![stream],
+        };
         let (report, err) = intake::sync(source.clone(), json!({}))
-            .to(FlakyDestination { inner: JsonlDestination::new(dir.path()), records: limit })
+            .to(FlakyDestination {
+                inner: JsonlDestination::new(dir.path()),
+                records: limit,
+            })
             .options(options(50))
             .run_report()
             .await;
         let err = err.expect("the sync must fail");
-        assert!(err.to_string().contains("disk full"), "limit {limit}: {err}");
+        assert!(
+            err.to_string().contains("disk full"),
+            "limit {limit}: {err}"
+        );
         assert!(report.stream("contacts").unwrap().records_committed <= limit);
 
         // The engine's state is exactly what the destination stored with its data.
-        let stored = JsonlDestination::new(dir.path()).stored_state(&json!({})).await.unwrap().unwrap_or_default();
+        let stored = JsonlDestination::new(dir.path())
+            .stored_state(&json!({}))
+            .await
+            .unwrap()
+            .unwrap_or_default();
         assert_eq!(stored, report.state, "limit {limit}");
         // Everything before the stored cursor is in the committed data.
-        let committed: BTreeSet<i64> = committed_ids(dir.path(), "contacts.jsonl").into_iter().collect();
+        let committed: BTreeSet<i64> = committed_ids(dir.path(), "contacts.jsonl")
+            .into_iter()
+            .collect();
         if let Some(blob) = stored.stream(&StreamDescriptor::new("contacts")) {
             let st = StreamState::from_value(&StreamDescriptor::new("contacts"), blob).unwrap();
             let saved = cursor.parse(st.root.cursor.as_ref().unwrap()).unwrap();
             for r in &rows {
                 if cursor.parse(&r["updatedAt"]).unwrap() < saved {
-                    assert!(committed.contains(&r["id"].as_i64().unwrap()), "limit {limit}: {} lost", r["id"]);
+                    assert!(
+                        committed.contains(&r["id"].as_i64().unwrap()),
+                        "limit {limit}: {} lost",
+                        r["id"]
+                    );
                 }
             }
         }
         // And a rerun ends with every record exactly once.
-        intake::sync(source, json!({})).to(JsonlDestination::new(dir.path())).options(options(50)).run().await.unwrap();
+        intake::sync(source, json!({}))
+            .to(JsonlDestination::new(dir.path()))
+            .options(options(50))
+            .run()
+            .await
+            .unwrap();
         let counts = id_counts(&dir.path().join("contacts.jsonl"));
         assert_eq!(counts.len(), 1000, "limit {limit}");
-        assert!(counts.values().all(|&n| n == 1), "limit {limit}: duplicates");
+        assert!(
+            counts.values().all(|&n| n == 1),
+            "limit {limit}: duplicates"
+        );
     }
 }
 
@@ -261,7 +360,11 @@ enum Interruption {
 /// record ends up in the destination exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_interrupted_anywhere_resumes_with_nothing_lost() {
-    let modes = [Interruption::SourceFails, Interruption::Cancelled, Interruption::DestinationFails];
+    let modes = [
+        Interruption::SourceFails,
+        Interruption::Cancelled,
+        Interruption::DestinationFails,
+    ];
     let total = 400 + 300 + 200;
     for seed in 0..24u64 {
         let mode = modes[(seed % 3) as usize];
@@ -279,33 +382,74 @@ async fn a_sync_interrupted_anywhere_resumes_with_nothing_lost() {
             };
             MemorySource {
                 streams: vec![
-                    wrap(MemoryStream::new("contacts", records(400, seed)).cursor(Cursor::new("updatedAt").order(CursorOrder::Ascending)).page_size(23)),
-                    wrap(MemoryStream::new("deals", records(300, seed + 100)).cursor(Cursor::new("updatedAt")).page_size(17).resumable()),
-                    wrap(MemoryStream::new("lists", records(200, seed + 200)).page_size(31).resumable()),
+                    wrap(
+                        MemoryStream::new("contacts", records(400, seed))
+                            .cursor(Cursor::new("updatedAt").order(CursorOrder::Ascending))
+                            .page_size(23),
+                    ),
+                    wrap(
+                        MemoryStream::new("deals", records(300, seed + 100))
+                            .cursor(Cursor::new("updatedAt"))
+                            .page_size(17)
+                            .resumable(),
+                    ),
+                    wrap(
+                        MemoryStream::new("lists", records(200, seed + 200))
+                            .page_size(31)
+                            .resumable(),
+                    ),
                 ],
             }
         };
-        let interrupted = build(counter.clone(), matches!(mode, Interruption::Cancelled).then(|| cancel.clone()));
-        counter.store(match mode {
-            Interruption::DestinationFails => -1,
-            _ => point as i64,
-        }, Ordering::SeqCst);
+        let interrupted = build(
+            counter.clone(),
+            matches!(mode, Interruption::Cancelled).then(|| cancel.clone()),
+        );
+        counter.store(
+            match mode {
+                Interruption::DestinationFails => -1,
+                _ => point as i64,
+            },
+            Ordering::SeqCst,
+        );
         let mut catalog = source_catalog(&interrupted).await;
         for s in &mut catalog.streams {
-            s.destination_sync_mode =
-                if s.stream.name == "lists" { DestinationSyncMode::Overwrite } else { DestinationSyncMode::Append };
+            s.destination_sync_mode = if s.stream.name == "lists" {
+                DestinationSyncMode::Overwrite
+            } else {
+                DestinationSyncMode::Append
+            };
         }
-        let opts = ReadOptions { checkpoint_records: 40, max_concurrency: 3, ..ReadOptions::default() };
-        let run = intake::sync(interrupted, json!({})).catalog(catalog.clone()).options(opts.clone()).cancel_on(cancel.clone());
+        let opts = ReadOptions {
+            checkpoint_records: 40,
+            max_concurrency: 3,
+            ..ReadOptions::default()
+        };
+        let run = intake::sync(interrupted, json!({}))
+            .catalog(catalog.clone())
+            .options(opts.clone())
+            .cancel_on(cancel.clone());
         let result = match mode {
-            Interruption::DestinationFails => run.to(FlakyDestination { inner: JsonlDestination::new(dir.path()), records: point }).run().await,
+            Interruption::DestinationFails => {
+                run.to(FlakyDestination {
+                    inner: JsonlDestination::new(dir.path()),
+                    records: point,
+                })
+                .run()
+                .await
+            }
             _ => run.to(JsonlDestination::new(dir.path())).run().await,
         };
         let err = result.expect_err("interrupted");
         match mode {
-            Interruption::SourceFails => assert!(err.is_retryable() && err.to_string().contains("injected failure"), "{err}"),
+            Interruption::SourceFails => assert!(
+                err.is_retryable() && err.to_string().contains("injected failure"),
+                "{err}"
+            ),
             Interruption::Cancelled => assert!(matches!(err, Error::Cancelled), "{err}"),
-            Interruption::DestinationFails => assert!(err.to_string().contains("disk full"), "{err}"),
+            Interruption::DestinationFails => {
+                assert!(err.to_string().contains("disk full"), "{err}")
+            }
         }
 
         // Resume: same data, no interruption.
@@ -319,9 +463,16 @@ async fn a_sync_interrupted_anywhere_resumes_with_nothing_lost() {
             .unwrap_or_else(|e| panic!("seed {seed} {mode:?}: resume failed: {e}"));
         for (name, n) in [("contacts", 400), ("deals", 300), ("lists", 200)] {
             let counts = id_counts(&dir.path().join(format!("{name}.jsonl")));
-            assert_eq!(counts.len(), n, "seed {seed} {mode:?} point {point}: {name} lost records; {report:?}");
+            assert_eq!(
+                counts.len(),
+                n,
+                "seed {seed} {mode:?} point {point}: {name} lost records; {report:?}"
+            );
             let dups: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
-            assert!(dups.is_empty(), "seed {seed} {mode:?} point {point}: {name} duplicated {dups:?}");
+            assert!(
+                dups.is_empty(),
+                "seed {seed} {mode:?} point {point}: {name} duplicated {dups:?}"
+            );
         }
         assert!(!dir.path().join(".lists.jsonl.staging").exists());
     }
@@ -338,7 +489,13 @@ impl Destination for StuckDestination {
     async fn check(&self, _: &Value) -> Result<()> {
         Ok(())
     }
-    async fn write(&self, _: &Value, _: &ConfiguredCatalog, mut input: DestinationInput, _: Acks) -> Result<WriteSummary> {
+    async fn write(
+        &self,
+        _: &Value,
+        _: &ConfiguredCatalog,
+        mut input: DestinationInput,
+        _: Acks,
+    ) -> Result<WriteSummary> {
         input.recv().await;
         tokio::time::sleep(Duration::from_secs(3600)).await;
         Ok(WriteSummary::default())
@@ -363,7 +520,9 @@ impl intake::Stream for CountingStream {
         let pages = self.pages.clone();
         futures::stream::repeat_with(move || {
             let i = pages.fetch_add(1, Ordering::SeqCst);
-            Ok(intake::Page::new(vec![intake::Record::from_value(&json!({"i": i})).unwrap()]))
+            Ok(intake::Page::new(vec![
+                intake::Record::from_value(&json!({"i": i})).unwrap(),
+            ]))
         })
         .boxed()
     }
@@ -380,7 +539,9 @@ impl intake::Source for EndlessSource {
         Ok(())
     }
     async fn streams(&self, _: &Value) -> Result<Vec<Arc<dyn intake::Stream>>> {
-        Ok(vec![Arc::new(CountingStream { pages: self.0.clone() })])
+        Ok(vec![Arc::new(CountingStream {
+            pages: self.0.clone(),
+        })])
     }
 }
 
@@ -402,7 +563,10 @@ async fn a_stuck_destination_stalls_the_source_memory_stays_bounded() {
     }
     let produced = pages.load(Ordering::SeqCst);
     // 4 in the source channel, 4 in the destination channel, one in flight at each hop.
-    assert!(produced <= 4 + 4 + 4, "the source ran ahead: {produced} pages");
+    assert!(
+        produced <= 4 + 4 + 4,
+        "the source ran ahead: {produced} pages"
+    );
     assert!(produced >= 4, "the source never started: {produced}");
     cancel.cancel();
     run.abort();

@@ -13,14 +13,20 @@ use serde_json::{Value, json};
 use support::*;
 
 fn message_validator() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/airbyte_protocol.yaml")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/airbyte_protocol.yaml"),
+    )
+    .unwrap();
     let yaml: Value = serde_yaml::from_str(&text).unwrap();
     let schema = json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$ref": "#/definitions/AirbyteMessage",
         "definitions": yaml["definitions"],
     });
-    jsonschema::options().should_validate_formats(true).build(&schema).unwrap()
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap()
 }
 
 /// Parses stdout into messages, asserting every line is a valid protocol message.
@@ -29,8 +35,12 @@ fn messages(out: &[u8]) -> Vec<Value> {
     let text = std::str::from_utf8(out).unwrap();
     text.lines()
         .map(|line| {
-            let m: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-            let errors: Vec<String> = validator.iter_errors(&m).map(|e| format!("{e} at {}", e.instance_path())).collect();
+            let m: Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            let errors: Vec<String> = validator
+                .iter_errors(&m)
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect();
             assert!(errors.is_empty(), "invalid message {line}: {errors:?}");
             m
         })
@@ -46,7 +56,11 @@ fn source() -> MemorySource {
     rows.push(json!({"id": 9999, "name": "no cursor"}));
     MemorySource {
         streams: vec![
-            Arc::new(MemoryStream::new("contacts", rows).cursor(Cursor::new("updatedAt")).page_size(100)),
+            Arc::new(
+                MemoryStream::new("contacts", rows)
+                    .cursor(Cursor::new("updatedAt"))
+                    .page_size(100),
+            ),
             Arc::new(MemoryStream::new("lists", records(20, 6))),
         ],
     }
@@ -86,7 +100,10 @@ async fn spec_check_and_discover_print_valid_messages() {
     assert_eq!(code, 0);
     let streams = ms[0]["catalog"]["streams"].as_array().unwrap();
     assert_eq!(streams.len(), 2);
-    assert_eq!(streams[0]["supported_sync_modes"], json!(["full_refresh", "incremental"]));
+    assert_eq!(
+        streams[0]["supported_sync_modes"],
+        json!(["full_refresh", "incremental"])
+    );
     assert_eq!(streams[0]["default_cursor_field"], json!(["updatedAt"]));
     assert_eq!(streams[0]["source_defined_primary_key"], json!([["id"]]));
     assert_eq!(streams[1]["supported_sync_modes"], json!(["full_refresh"]));
@@ -110,7 +127,12 @@ async fn read_prints_records_states_statuses_and_logs() {
     std::fs::write(&catalog_path, catalog_json.to_string()).unwrap();
     std::fs::write(&state_path, "[]").unwrap();
 
-    let cmd = format!("read --config {} --catalog {} --state {}", config.display(), catalog_path.display(), state_path.display());
+    let cmd = format!(
+        "read --config {} --catalog {} --state {}",
+        config.display(),
+        catalog_path.display(),
+        state_path.display()
+    );
     let (code, ms) = run(&src, &cmd).await;
     assert_eq!(code, 0);
     let records: Vec<&Value> = ms.iter().filter(|m| m["type"] == "RECORD").collect();
@@ -122,25 +144,49 @@ async fn read_prints_records_states_statuses_and_logs() {
     }
     // Every stream that was read ends with a STREAM state and a COMPLETE status.
     for name in ["contacts", "lists"] {
-        let last_state = ms.iter().rposition(|m| m["type"] == "STATE" && m["state"]["stream"]["stream_descriptor"]["name"] == name).unwrap();
-        let last_record = ms.iter().rposition(|m| m["type"] == "RECORD" && m["record"]["stream"] == name).unwrap();
-        assert!(last_state > last_record, "{name}: state before its last record");
+        let last_state = ms
+            .iter()
+            .rposition(|m| {
+                m["type"] == "STATE" && m["state"]["stream"]["stream_descriptor"]["name"] == name
+            })
+            .unwrap();
+        let last_record = ms
+            .iter()
+            .rposition(|m| m["type"] == "RECORD" && m["record"]["stream"] == name)
+            .unwrap();
+        assert!(
+            last_state > last_record,
+            "{name}: state before its last record"
+        );
         assert_eq!(ms[last_state]["state"]["type"], "STREAM");
         let complete = ms.iter().any(|m| {
-            m["trace"]["stream_status"]["stream_descriptor"]["name"] == name && m["trace"]["stream_status"]["status"] == "COMPLETE"
+            m["trace"]["stream_status"]["stream_descriptor"]["name"] == name
+                && m["trace"]["stream_status"]["status"] == "COMPLETE"
         });
         assert!(complete, "{name} never completed");
     }
     let log = ms.iter().find(|m| m["type"] == "LOG").unwrap();
     assert_eq!(log["log"]["level"], "WARN");
-    assert!(log["log"]["message"].as_str().unwrap().contains("1 records had no usable cursor"));
+    assert!(
+        log["log"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 records had no usable cursor")
+    );
 
     // Feed the STATE messages back as the next run's state: nothing new is read.
-    let states: Vec<Value> = ms.iter().filter(|m| m["type"] == "STATE").map(|m| m["state"].clone()).collect();
+    let states: Vec<Value> = ms
+        .iter()
+        .filter(|m| m["type"] == "STATE")
+        .map(|m| m["state"].clone())
+        .collect();
     std::fs::write(&state_path, Value::Array(states).to_string()).unwrap();
     let (code, ms) = run(&src, &cmd).await;
     assert_eq!(code, 0);
-    let contacts = ms.iter().filter(|m| m["type"] == "RECORD" && m["record"]["stream"] == "contacts").count();
+    let contacts = ms
+        .iter()
+        .filter(|m| m["type"] == "RECORD" && m["record"]["stream"] == "contacts")
+        .count();
     assert_eq!(contacts, 1, "only the record without a cursor comes back");
 }
 
@@ -150,18 +196,30 @@ async fn errors_are_trace_messages_with_a_failure_type_and_exit_1() {
     let src = source();
     for (cmd, failure) in [
         ("bogus", "config_error"),
-        ("read --config /nonexistent/c.json --catalog /nonexistent/k.json", "config_error"),
+        (
+            "read --config /nonexistent/c.json --catalog /nonexistent/k.json",
+            "config_error",
+        ),
         ("check", "config_error"),
     ] {
         let (code, ms) = run(&src, cmd).await;
         assert_eq!(code, 1, "{cmd}");
-        assert_eq!(ms.last().unwrap()["trace"]["error"]["failure_type"], failure, "{cmd}");
+        assert_eq!(
+            ms.last().unwrap()["trace"]["error"]["failure_type"],
+            failure,
+            "{cmd}"
+        );
     }
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{not json").unwrap();
     let (code, ms) = run(&src, &format!("discover --config {}", bad.display())).await;
     assert_eq!(code, 1);
-    assert!(ms[0]["trace"]["error"]["message"].as_str().unwrap().contains("not valid JSON"));
+    assert!(
+        ms[0]["trace"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
 
     // A stream failing mid-read: TRACE ERROR, transient, exit 1, and INCOMPLETE status.
     let failing = MemorySource {
@@ -174,37 +232,87 @@ async fn errors_are_trace_messages_with_a_failure_type_and_exit_1() {
     let config = dir.path().join("config");
     let catalog = dir.path().join("catalog");
     std::fs::write(&config, "{}").unwrap();
-    std::fs::write(&catalog, serde_json::to_string(&failing.discover(&json!({})).await.unwrap().configure_all()).unwrap()).unwrap();
+    std::fs::write(
+        &catalog,
+        serde_json::to_string(&failing.discover(&json!({})).await.unwrap().configure_all())
+            .unwrap(),
+    )
+    .unwrap();
     let mut out = Vec::new();
-    let code = run_source_with(&failing, args(&format!("read --config {} --catalog {}", config.display(), catalog.display())), &mut out).await;
+    let code = run_source_with(
+        &failing,
+        args(&format!(
+            "read --config {} --catalog {}",
+            config.display(),
+            catalog.display()
+        )),
+        &mut out,
+    )
+    .await;
     let ms = messages(&out);
     assert_eq!(code, 1);
     let last = ms.last().unwrap();
     assert_eq!(last["trace"]["error"]["failure_type"], "transient_error");
-    assert!(last["trace"]["error"]["message"].as_str().unwrap().contains("stream \"contacts\""));
-    assert!(ms.iter().any(|m| m["trace"]["stream_status"]["status"] == "INCOMPLETE"));
+    assert!(
+        last["trace"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stream \"contacts\"")
+    );
+    assert!(
+        ms.iter()
+            .any(|m| m["trace"]["stream_status"]["status"] == "INCOMPLETE")
+    );
 }
 
 #[test]
 fn every_message_the_writer_can_print_is_valid() {
     let mut w = MessageWriter::new(Vec::new());
-    let d = intake::StreamDescriptor { name: "s".into(), namespace: Some("ns".into()) };
-    w.stream_status(&d, &intake::StreamStatus::RateLimited { reset_at_ms: Some(1_700_000_000_000) }).unwrap();
-    w.stream_status(&d, &intake::StreamStatus::RateLimited { reset_at_ms: None }).unwrap();
-    w.error(&Error::system("boom").with_source(std::io::Error::other("cause")), Some(&d)).unwrap();
-    w.connection_status(Some(&Error::config("bad token"))).unwrap();
-    w.connector_config(&json!({"refresh_token": "rotated"})).unwrap();
-    w.log(intake::source::LogLevel::Debug, "hello\nworld").unwrap();
-    let batch = intake::RecordBatch::new(Arc::new(d.clone()), vec![intake::Record::from_json(r#"{"a": "\"q\""}"#).unwrap()]);
+    let d = intake::StreamDescriptor {
+        name: "s".into(),
+        namespace: Some("ns".into()),
+    };
+    w.stream_status(
+        &d,
+        &intake::StreamStatus::RateLimited {
+            reset_at_ms: Some(1_700_000_000_000),
+        },
+    )
+    .unwrap();
+    w.stream_status(&d, &intake::StreamStatus::RateLimited { reset_at_ms: None })
+        .unwrap();
+    w.error(
+        &Error::system("boom").with_source(std::io::Error::other("cause")),
+        Some(&d),
+    )
+    .unwrap();
+    w.connection_status(Some(&Error::config("bad token")))
+        .unwrap();
+    w.connector_config(&json!({"refresh_token": "rotated"}))
+        .unwrap();
+    w.log(intake::source::LogLevel::Debug, "hello\nworld")
+        .unwrap();
+    let batch = intake::RecordBatch::new(
+        Arc::new(d.clone()),
+        vec![intake::Record::from_json(r#"{"a": "\"q\""}"#).unwrap()],
+    );
     w.records(&batch).unwrap();
-    let cp = intake::Checkpoint { seq: 1, stream: Arc::new(d), state: json!({"cursor": 1}), records: 1 };
+    let cp = intake::Checkpoint {
+        seq: 1,
+        stream: Arc::new(d),
+        state: json!({"cursor": 1}),
+        records: 1,
+    };
     w.state(&cp).unwrap();
     let ms = messages(&w.into_inner());
     assert_eq!(ms.len(), 8);
     // The validator really checks: a RECORD without data or emitted_at is refused.
     assert!(!message_validator().is_valid(&json!({"type": "RECORD", "record": {"stream": "s"}})));
     assert!(!message_validator().is_valid(&json!({"type": "STATE", "state": {"type": "NOPE"}})));
-    assert_eq!(ms[0]["trace"]["stream_status"]["reasons"][0]["type"], "RATE_LIMITED");
+    assert_eq!(
+        ms[0]["trace"]["stream_status"]["reasons"][0]["type"],
+        "RATE_LIMITED"
+    );
     assert_eq!(ms[6]["record"]["namespace"], "ns");
     assert_eq!(ms[6]["record"]["data"], json!({"a": "\"q\""}));
     assert_eq!(ms[7]["state"]["sourceStats"]["recordCount"], json!(1.0));
@@ -218,28 +326,51 @@ async fn a_source_read_piped_into_a_destination_write_echoes_states() {
     let dest_config = dir.path().join("dest_config");
     let catalog_path = dir.path().join("catalog");
     std::fs::write(&config, "{}").unwrap();
-    std::fs::write(&dest_config, json!({"destination_path": out_dir}).to_string()).unwrap();
+    std::fs::write(
+        &dest_config,
+        json!({"destination_path": out_dir}).to_string(),
+    )
+    .unwrap();
     let src = source();
     let mut catalog = src.discover(&json!({})).await.unwrap().configure_all();
     catalog.streams[0].destination_sync_mode = intake::DestinationSyncMode::Append;
     std::fs::write(&catalog_path, serde_json::to_string(&catalog).unwrap()).unwrap();
 
     let mut read_out = Vec::new();
-    let code = run_source_with(&src, args(&format!("read --config {} --catalog {}", config.display(), catalog_path.display())), &mut read_out).await;
+    let code = run_source_with(
+        &src,
+        args(&format!(
+            "read --config {} --catalog {}",
+            config.display(),
+            catalog_path.display()
+        )),
+        &mut read_out,
+    )
+    .await;
     assert_eq!(code, 0);
-    let source_states: Vec<Value> = messages(&read_out).into_iter().filter(|m| m["type"] == "STATE").collect();
+    let source_states: Vec<Value> = messages(&read_out)
+        .into_iter()
+        .filter(|m| m["type"] == "STATE")
+        .collect();
 
     let dest = JsonlDestination::default();
     let mut write_out = Vec::new();
     let code = run_destination_with(
         &dest,
-        args(&format!("write --config {} --catalog {}", dest_config.display(), catalog_path.display())),
+        args(&format!(
+            "write --config {} --catalog {}",
+            dest_config.display(),
+            catalog_path.display()
+        )),
         &read_out[..],
         &mut write_out,
     )
     .await;
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&write_out));
-    let echoed: Vec<Value> = messages(&write_out).into_iter().filter(|m| m["type"] == "STATE").collect();
+    let echoed: Vec<Value> = messages(&write_out)
+        .into_iter()
+        .filter(|m| m["type"] == "STATE")
+        .collect();
     assert_eq!(echoed.len(), source_states.len());
     for (a, b) in echoed.iter().zip(&source_states) {
         assert_eq!(a["state"]["stream"], b["state"]["stream"]);
@@ -249,13 +380,28 @@ async fn a_source_read_piped_into_a_destination_write_echoes_states() {
 
     // Destination spec and check; malformed input is a typed error, not a panic.
     let mut out = Vec::new();
-    assert_eq!(run_destination_with(&dest, args("spec"), &b""[..], &mut out).await, 0);
+    assert_eq!(
+        run_destination_with(&dest, args("spec"), &b""[..], &mut out).await,
+        0
+    );
     let spec = &messages(&out)[0]["spec"];
-    assert_eq!(spec["supported_destination_sync_modes"], json!(["append", "overwrite"]));
+    assert_eq!(
+        spec["supported_destination_sync_modes"],
+        json!(["append", "overwrite"])
+    );
     let mut out = Vec::new();
-    let cmd = format!("write --config {} --catalog {}", dest_config.display(), catalog_path.display());
+    let cmd = format!(
+        "write --config {} --catalog {}",
+        dest_config.display(),
+        catalog_path.display()
+    );
     let code = run_destination_with(&dest, args(&cmd), &b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"contacts\",\"data\":{\"id\":1},\"emitted_at\":1}}\n{trunc"[..], &mut out).await;
     assert_eq!(code, 1);
     let ms = messages(&out);
-    assert!(ms.last().unwrap()["trace"]["error"]["message"].as_str().unwrap().contains("input line 2"));
+    assert!(
+        ms.last().unwrap()["trace"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("input line 2")
+    );
 }

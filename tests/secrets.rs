@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use intake::protocol::run_source_with;
 use intake::spec::parse_config;
-use intake::{ConnectorSpec, Error, Page, PageStream, ReadRequest, Record, Result, Source, Stream, async_trait};
+use intake::{
+    ConnectorSpec, Error, Page, PageStream, ReadRequest, Record, Result, Source, Stream,
+    async_trait,
+};
 use schemars::JsonSchema;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -42,7 +45,8 @@ impl Stream for Items {
         tracing::trace!(config = ?self.config, ?request, "reading items");
         // The token is used (as a client would), never logged.
         let _authorization = format!("Bearer {}", self.config.api_token.expose_secret());
-        futures::stream::iter([Record::from_value(&json!({"id": 1})).map(|r| Page::new(vec![r]))]).boxed()
+        futures::stream::iter([Record::from_value(&json!({"id": 1})).map(|r| Page::new(vec![r]))])
+            .boxed()
     }
 }
 
@@ -57,14 +61,18 @@ impl Source for SecretSource {
         let config: Config = parse_config(config)?;
         tracing::debug!(?config, "checking");
         if config.reject {
-            return Err(Error::config("the API rejected the token (401); create a new one under Settings -> API"));
+            return Err(Error::config(
+                "the API rejected the token (401); create a new one under Settings -> API",
+            ));
         }
         Ok(())
     }
     async fn streams(&self, config: &Value) -> Result<Vec<Arc<dyn Stream>>> {
         let config: Config = parse_config(config)?;
         tracing::trace!(?config, "building streams");
-        Ok(vec![Arc::new(Items { config: Arc::new(config) })])
+        Ok(vec![Arc::new(Items {
+            config: Arc::new(config),
+        })])
     }
 }
 
@@ -98,10 +106,26 @@ async fn no_command_reveals_the_secret() {
         p.display().to_string()
     };
     let good = write("good.json", json!({"api_token": SECRET}));
-    let rejected = write("rejected.json", json!({"api_token": SECRET, "reject": true}));
-    let typo = write("typo.json", json!({"api_token": SECRET, "api_tokn": SECRET}));
+    let rejected = write(
+        "rejected.json",
+        json!({"api_token": SECRET, "reject": true}),
+    );
+    let typo = write(
+        "typo.json",
+        json!({"api_token": SECRET, "api_tokn": SECRET}),
+    );
     let wrong_type = write("wrong.json", json!({"api_token": [SECRET]}));
-    let catalog = write("catalog.json", serde_json::to_value(SecretSource.discover(&json!({"api_token": SECRET})).await.unwrap().configure_all()).unwrap());
+    let catalog = write(
+        "catalog.json",
+        serde_json::to_value(
+            SecretSource
+                .discover(&json!({"api_token": SECRET}))
+                .await
+                .unwrap()
+                .configure_all(),
+        )
+        .unwrap(),
+    );
 
     let mut stdout = Vec::new();
     let commands = [
@@ -114,7 +138,12 @@ async fn no_command_reveals_the_secret() {
         format!("read --config {good} --catalog {catalog}"),
     ];
     for cmd in &commands {
-        run_source_with(&SecretSource, cmd.split_whitespace().map(String::from).collect(), &mut stdout).await;
+        run_source_with(
+            &SecretSource,
+            cmd.split_whitespace().map(String::from).collect(),
+            &mut stdout,
+        )
+        .await;
     }
     // The engine path too.
     let out = tempfile::tempdir().unwrap();
@@ -127,11 +156,20 @@ async fn no_command_reveals_the_secret() {
 
     let stdout = String::from_utf8(stdout).unwrap();
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(stdout.contains("\"status\":\"FAILED\""), "check with a rejected token must fail: {stdout}");
+    assert!(
+        stdout.contains("\"status\":\"FAILED\""),
+        "check with a rejected token must fail: {stdout}"
+    );
     assert!(stdout.contains("api_tokn"), "the typo is named: {stdout}");
-    assert!(logs.contains("reading items") && logs.contains("checking"), "tracing captured nothing: {logs}");
+    assert!(
+        logs.contains("reading items") && logs.contains("checking"),
+        "tracing captured nothing: {logs}"
+    );
     for (what, text) in [("stdout", &stdout), ("logs", &logs), ("report", &debug)] {
         assert!(!text.contains(SECRET), "the secret leaked into {what}");
-        assert!(!text.contains("TOPSECRET"), "part of the secret leaked into {what}");
+        assert!(
+            !text.contains("TOPSECRET"),
+            "part of the secret leaked into {what}"
+        );
     }
 }

@@ -161,7 +161,11 @@ impl SyncBuilder {
         let mut catalog = match self.catalog.clone() {
             Some(c) => c,
             None => {
-                let mut c = self.source.discover(&self.source_config).await?.configure_all();
+                let mut c = self
+                    .source
+                    .discover(&self.source_config)
+                    .await?
+                    .configure_all();
                 fit_to_destination(&mut c, &destination.spec());
                 c
             }
@@ -174,12 +178,16 @@ impl SyncBuilder {
         let state = match (&self.state, &self.state_file) {
             (Some(s), _) => s.clone(),
             (None, Some(path)) if path.exists() => {
-                let text = tokio::fs::read_to_string(path)
-                    .await
-                    .map_err(|e| Error::from(e).context(format!("reading state file {}", path.display())))?;
-                State::parse(&text).map_err(|e| e.context(format!("state file {}", path.display())))?
+                let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+                    Error::from(e).context(format!("reading state file {}", path.display()))
+                })?;
+                State::parse(&text)
+                    .map_err(|e| e.context(format!("state file {}", path.display())))?
             }
-            _ => destination.stored_state(&self.destination_config).await?.unwrap_or_default(),
+            _ => destination
+                .stored_state(&self.destination_config)
+                .await?
+                .unwrap_or_default(),
         };
         report.state = state.clone();
         for s in &catalog.streams {
@@ -197,7 +205,15 @@ impl SyncBuilder {
             let options = self.options.clone();
             let state = state.clone();
             tokio::spawn(async move {
-                source.read(&config, &catalog, &state, &options, EventSender::new(src_tx)).await
+                source
+                    .read(
+                        &config,
+                        &catalog,
+                        &state,
+                        &options,
+                        EventSender::new(src_tx),
+                    )
+                    .await
             })
         };
         let destination_task = {
@@ -288,7 +304,9 @@ impl SyncBuilder {
         };
         let destination_result = match destination_task.await {
             Ok(r) => r,
-            Err(join) => Err(Error::system(format!("the destination task panicked: {join}"))),
+            Err(join) => Err(Error::system(format!(
+                "the destination task panicked: {join}"
+            ))),
         };
         while let Some(cp) = ack_rx.recv().await {
             self.acknowledged(report, cp).await?;
@@ -310,8 +328,14 @@ impl SyncBuilder {
         }
     }
 
-    async fn acknowledged(&self, report: &mut SyncReport, cp: crate::source::Checkpoint) -> Result<()> {
-        report.state.set_stream((*cp.stream).clone(), cp.state.clone());
+    async fn acknowledged(
+        &self,
+        report: &mut SyncReport,
+        cp: crate::source::Checkpoint,
+    ) -> Result<()> {
+        report
+            .state
+            .set_stream((*cp.stream).clone(), cp.state.clone());
         report.checkpoints += 1;
         let s = report.stream_mut(&cp.stream);
         s.records_committed += cp.records;
@@ -328,7 +352,9 @@ impl SyncBuilder {
 /// Downgrades default write modes the destination does not support: `append_dedup` and
 /// `overwrite` fall back to `append`, which every destination supports.
 fn fit_to_destination(catalog: &mut ConfiguredCatalog, spec: &crate::spec::ConnectorSpec) {
-    let Some(supported) = &spec.supported_destination_sync_modes else { return };
+    let Some(supported) = &spec.supported_destination_sync_modes else {
+        return;
+    };
     for s in &mut catalog.streams {
         if !supported.contains(&s.destination_sync_mode) {
             s.destination_sync_mode = crate::catalog::DestinationSyncMode::Append;
@@ -361,10 +387,16 @@ pub async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()
 /// Blocking form of [`write_atomically`].
 pub fn write_atomically_blocking(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::config(format!("not a file path: {}", excerpt(&path.display().to_string()))))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path.file_name().ok_or_else(|| {
+        Error::config(format!(
+            "not a file path: {}",
+            excerpt(&path.display().to_string())
+        ))
+    })?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
     {
         let mut f = std::fs::File::create(&tmp)?;

@@ -32,7 +32,10 @@ impl SyncReport {
 
     /// The entry of the stream with this name, if any.
     pub fn stream(&self, name: &str) -> Option<&StreamReport> {
-        self.streams.iter().find(|(d, _)| d.name == name).map(|(_, s)| s)
+        self.streams
+            .iter()
+            .find(|(d, _)| d.name == name)
+            .map(|(_, s)| s)
     }
 
     /// Records read across all streams.

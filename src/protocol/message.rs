@@ -21,7 +21,10 @@ pub struct MessageWriter<W: Write> {
 impl<W: Write> MessageWriter<W> {
     /// Wraps a writer. Buffer it (`BufWriter`) for speed; call [`MessageWriter::flush`].
     pub fn new(out: W) -> Self {
-        MessageWriter { out, stream_prefix: Vec::new() }
+        MessageWriter {
+            out,
+            stream_prefix: Vec::new(),
+        }
     }
 
     /// Writes a JSON value as one line.
@@ -52,13 +55,18 @@ impl<W: Write> MessageWriter<W> {
     /// One `RECORD` line per record of the batch. The record's JSON is copied as it is.
     pub fn records(&mut self, batch: &RecordBatch) -> std::io::Result<()> {
         self.stream_prefix.clear();
-        self.stream_prefix.extend_from_slice(br#"{"type":"RECORD","record":{"stream":"#);
+        self.stream_prefix
+            .extend_from_slice(br#"{"type":"RECORD","record":{"stream":"#);
         serde_json::to_writer(&mut self.stream_prefix, &batch.stream.name)?;
         if let Some(ns) = &batch.stream.namespace {
             self.stream_prefix.extend_from_slice(br#","namespace":"#);
             serde_json::to_writer(&mut self.stream_prefix, ns)?;
         }
-        write!(self.stream_prefix, r#","emitted_at":{},"data":"#, batch.emitted_at)?;
+        write!(
+            self.stream_prefix,
+            r#","emitted_at":{},"data":"#,
+            batch.emitted_at
+        )?;
         for r in &batch.records {
             self.out.write_all(&self.stream_prefix)?;
             self.out.write_all(r.json().as_bytes())?;
@@ -69,7 +77,11 @@ impl<W: Write> MessageWriter<W> {
 
     /// `STATE` of type `STREAM`, with the record count since the previous state.
     pub fn state(&mut self, checkpoint: &Checkpoint) -> std::io::Result<()> {
-        self.value(&state_message(&checkpoint.stream, &checkpoint.state, checkpoint.records))
+        self.value(&state_message(
+            &checkpoint.stream,
+            &checkpoint.state,
+            checkpoint.records,
+        ))
     }
 
     /// `LOG`.
@@ -84,7 +96,11 @@ impl<W: Write> MessageWriter<W> {
     }
 
     /// `TRACE` of type `ERROR`, with the failure type and the cause chain.
-    pub fn error(&mut self, error: &Error, stream: Option<&StreamDescriptor>) -> std::io::Result<()> {
+    pub fn error(
+        &mut self,
+        error: &Error,
+        stream: Option<&StreamDescriptor>,
+    ) -> std::io::Result<()> {
         let failure_type: FailureType = error.failure_type();
         let mut e = json!({
             "message": error.message(),
@@ -98,7 +114,11 @@ impl<W: Write> MessageWriter<W> {
     }
 
     /// `TRACE` of type `STREAM_STATUS`.
-    pub fn stream_status(&mut self, stream: &StreamDescriptor, status: &StreamStatus) -> std::io::Result<()> {
+    pub fn stream_status(
+        &mut self,
+        stream: &StreamDescriptor,
+        status: &StreamStatus,
+    ) -> std::io::Result<()> {
         let (name, reasons) = match status {
             StreamStatus::Started => ("STARTED", None),
             StreamStatus::Running => ("RUNNING", None),
@@ -109,7 +129,10 @@ impl<W: Write> MessageWriter<W> {
                 if let Some(at) = reset_at_ms {
                     limited["quota_reset"] = json!(at);
                 }
-                ("RUNNING", Some(json!([{"type": "RATE_LIMITED", "rate_limited": limited}])))
+                (
+                    "RUNNING",
+                    Some(json!([{"type": "RATE_LIMITED", "rate_limited": limited}])),
+                )
             }
         };
         let mut s = json!({"stream_descriptor": stream, "status": name});

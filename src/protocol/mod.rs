@@ -21,4 +21,6 @@ mod message;
 mod runner;
 
 pub use message::{InputMessage, InputRecord, MessageWriter, state_message};
-pub use runner::{Command, parse_args, run_destination, run_destination_with, run_source, run_source_with};
+pub use runner::{
+    Command, parse_args, run_destination, run_destination_with, run_source, run_source_with,
+};

@@ -57,7 +57,9 @@ const USAGE: &str = "usage: spec | check --config FILE | discover --config FILE 
 /// Parses the command line (without the program name). Errors are config errors with usage.
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
     let mut args = args.into_iter();
-    let command = args.next().ok_or_else(|| Error::config(format!("no command given; {USAGE}")))?;
+    let command = args
+        .next()
+        .ok_or_else(|| Error::config(format!("no command given; {USAGE}")))?;
     let mut flags: HashMap<String, PathBuf> = HashMap::new();
     while let Some(flag) = args.next() {
         let (name, value) = match flag.split_once('=') {
@@ -65,11 +67,16 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
             _ => (flag.clone(), None),
         };
         if !matches!(name.as_str(), "--config" | "--catalog" | "--state") {
-            return Err(Error::config(format!("unknown argument {}; {USAGE}", excerpt(&flag))));
+            return Err(Error::config(format!(
+                "unknown argument {}; {USAGE}",
+                excerpt(&flag)
+            )));
         }
         let value = match value {
             Some(v) => v,
-            None => args.next().ok_or_else(|| Error::config(format!("{name} needs a file path; {USAGE}")))?,
+            None => args
+                .next()
+                .ok_or_else(|| Error::config(format!("{name} needs a file path; {USAGE}")))?,
         };
         if flags.insert(name.clone(), PathBuf::from(value)).is_some() {
             return Err(Error::config(format!("{name} given twice")));
@@ -81,8 +88,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
     };
     let cmd = match command.as_str() {
         "spec" => Command::Spec,
-        "check" => Command::Check { config: required(take("--config"), "--config")? },
-        "discover" => Command::Discover { config: required(take("--config"), "--config")? },
+        "check" => Command::Check {
+            config: required(take("--config"), "--config")?,
+        },
+        "discover" => Command::Discover {
+            config: required(take("--config"), "--config")?,
+        },
         "read" => Command::Read {
             config: required(take("--config"), "--config")?,
             catalog: required(take("--catalog"), "--catalog")?,
@@ -92,7 +103,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
             config: required(take("--config"), "--config")?,
             catalog: required(take("--catalog"), "--catalog")?,
         },
-        other => return Err(Error::config(format!("unknown command {}; {USAGE}", excerpt(other)))),
+        other => {
+            return Err(Error::config(format!(
+                "unknown command {}; {USAGE}",
+                excerpt(other)
+            )));
+        }
     };
     if let Some(extra) = flags.keys().next() {
         return Err(Error::config(format!("{command} does not take {extra}")));
@@ -104,23 +120,34 @@ async fn read_json(path: &Path, what: &str) -> Result<Value> {
     let text = tokio::fs::read_to_string(path)
         .await
         .map_err(|e| Error::config(format!("cannot read {what} file {}: {e}", path.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::config(format!("the {what} file {} is not valid JSON: {e}", path.display())))
+    serde_json::from_str(&text).map_err(|e| {
+        Error::config(format!(
+            "the {what} file {} is not valid JSON: {e}",
+            path.display()
+        ))
+    })
 }
 
 async fn read_catalog(path: &Path) -> Result<ConfiguredCatalog> {
     let text = tokio::fs::read_to_string(path)
         .await
         .map_err(|e| Error::config(format!("cannot read catalog file {}: {e}", path.display())))?;
-    ConfiguredCatalog::from_json(&text).map_err(|e| e.context(format!("catalog file {}", path.display())))
+    ConfiguredCatalog::from_json(&text)
+        .map_err(|e| e.context(format!("catalog file {}", path.display())))
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 fn exit(code: i32) -> ExitCode {
-    if code == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if code == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Runs a source connector's command line on stdout and returns the process exit code.
@@ -138,7 +165,11 @@ pub fn run_source<S: Source>(source: S) -> ExitCode {
 
 /// Runs a source command with the given arguments, writing messages to `out`. Returns the exit
 /// code: 0 on success, 1 on failure (after a TRACE ERROR message).
-pub async fn run_source_with<S: Source + ?Sized, W: Write + Send>(source: &S, args: Vec<String>, out: W) -> i32 {
+pub async fn run_source_with<S: Source + ?Sized, W: Write + Send>(
+    source: &S,
+    args: Vec<String>,
+    out: W,
+) -> i32 {
     let mut w = MessageWriter::new(std::io::BufWriter::with_capacity(1 << 16, out));
     let result = source_command(source, args, &mut w).await;
     finish(w, result)
@@ -180,7 +211,11 @@ async fn source_command<S: Source + ?Sized, W: Write + Send>(
             let catalog = source.discover(&config).await?;
             w.catalog(&catalog).map_err(io)
         }
-        Command::Read { config, catalog, state } => {
+        Command::Read {
+            config,
+            catalog,
+            state,
+        } => {
             let config = read_json(&config, "config").await?;
             let catalog = read_catalog(&catalog).await?;
             let state = match state {
@@ -188,7 +223,8 @@ async fn source_command<S: Source + ?Sized, W: Write + Send>(
                     let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
                         Error::config(format!("cannot read state file {}: {e}", path.display()))
                     })?;
-                    State::parse(&text).map_err(|e| e.context(format!("state file {}", path.display())))?
+                    State::parse(&text)
+                        .map_err(|e| e.context(format!("state file {}", path.display())))?
                 }
                 None => State::new(),
             };
@@ -211,7 +247,9 @@ async fn source_command<S: Source + ?Sized, W: Write + Send>(
             print?;
             read
         }
-        Command::Write { .. } => Err(Error::config("write is a destination command; this is a source")),
+        Command::Write { .. } => Err(Error::config(
+            "write is a destination command; this is a source",
+        )),
     }
 }
 
@@ -233,7 +271,12 @@ pub fn run_destination<D: Destination>(destination: D) -> ExitCode {
 
 /// Runs a destination command with the given arguments, reading messages from `input` and
 /// writing to `out` (acknowledged STATE messages are echoed). Returns the exit code.
-pub async fn run_destination_with<D, R, W>(destination: &D, args: Vec<String>, input: R, out: W) -> i32
+pub async fn run_destination_with<D, R, W>(
+    destination: &D,
+    args: Vec<String>,
+    input: R,
+    out: W,
+) -> i32
 where
     D: Destination + ?Sized,
     R: AsyncBufRead + Unpin + Send,
@@ -244,7 +287,12 @@ where
     finish(w, result)
 }
 
-async fn destination_command<D, R, W>(destination: &D, args: Vec<String>, input: R, w: &mut MessageWriter<W>) -> Result<()>
+async fn destination_command<D, R, W>(
+    destination: &D,
+    args: Vec<String>,
+    input: R,
+    w: &mut MessageWriter<W>,
+) -> Result<()>
 where
     D: Destination + ?Sized,
     R: AsyncBufRead + Unpin + Send,
@@ -270,7 +318,9 @@ where
             let write = destination.write(&config, &catalog, rx, acks);
             let echo = async {
                 while let Some(cp) = ack_rx.recv().await {
-                    w.value(&state_message(&cp.stream, &cp.state, cp.records)).and_then(|_| w.flush()).map_err(io)?;
+                    w.value(&state_message(&cp.stream, &cp.state, cp.records))
+                        .and_then(|_| w.flush())
+                        .map_err(io)?;
                 }
                 Ok::<(), Error>(())
             };
@@ -280,9 +330,9 @@ where
             echoed?;
             fed
         }
-        Command::Discover { .. } | Command::Read { .. } => {
-            Err(Error::config("this is a destination; it answers spec, check and write"))
-        }
+        Command::Discover { .. } | Command::Read { .. } => Err(Error::config(
+            "this is a destination; it answers spec, check and write",
+        )),
     }
 }
 
@@ -301,8 +351,11 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
         let tx = tx.clone();
         async move { tx.send(m).await.map_err(|_| Error::Cancelled) }
     };
-    let descriptors: HashMap<StreamDescriptor, Arc<StreamDescriptor>> =
-        catalog.streams.iter().map(|s| (s.descriptor(), Arc::new(s.descriptor()))).collect();
+    let descriptors: HashMap<StreamDescriptor, Arc<StreamDescriptor>> = catalog
+        .streams
+        .iter()
+        .map(|s| (s.descriptor(), Arc::new(s.descriptor())))
+        .collect();
     let mut pending: Option<RecordBatch> = None;
     let mut counts: HashMap<StreamDescriptor, u64> = HashMap::new();
     let mut done: HashSet<StreamDescriptor> = HashSet::new();
@@ -323,16 +376,25 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
             continue;
         }
         let msg: InputMessage = serde_json::from_str(&line).map_err(|e| {
-            Error::system(format!("input line {line_no} is not a protocol message ({e}): {}", excerpt(line.trim())))
+            Error::system(format!(
+                "input line {line_no} is not a protocol message ({e}): {}",
+                excerpt(line.trim())
+            ))
         })?;
         match msg.kind.as_str() {
             "RECORD" => {
-                let r = msg.record.ok_or_else(|| Error::system(format!("input line {line_no}: RECORD without a record")))?;
-                let d = StreamDescriptor { name: r.stream, namespace: r.namespace };
+                let r = msg.record.ok_or_else(|| {
+                    Error::system(format!("input line {line_no}: RECORD without a record"))
+                })?;
+                let d = StreamDescriptor {
+                    name: r.stream,
+                    namespace: r.namespace,
+                };
                 let stream = descriptors.get(&d).cloned().ok_or_else(|| {
                     Error::system(format!("input line {line_no}: a record for stream \"{d}\", which is not in the catalog"))
                 })?;
-                let record = Record::from_raw(r.data).map_err(|e| e.context(format!("input line {line_no}")))?;
+                let record = Record::from_raw(r.data)
+                    .map_err(|e| e.context(format!("input line {line_no}")))?;
                 *counts.entry(d).or_default() += 1;
                 let same = pending.as_ref().is_some_and(|b| b.stream == stream);
                 if !same {
@@ -347,10 +409,10 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
                 }
                 if let Some(b) = pending.as_mut() {
                     b.records.push(record);
-                    if b.records.len() >= INPUT_BATCH {
-                        if let Some(b) = pending.take() {
-                            send(DestinationMessage::Records(b)).await?;
-                        }
+                    if b.records.len() >= INPUT_BATCH
+                        && let Some(b) = pending.take()
+                    {
+                        send(DestinationMessage::Records(b)).await?;
                     }
                 }
             }
@@ -359,10 +421,15 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
                     send(DestinationMessage::Records(b)).await?;
                 }
                 let state = msg.state.unwrap_or(Value::Null);
-                for s in stream_states(&state).map_err(|e| e.context(format!("input line {line_no}")))? {
+                for s in
+                    stream_states(&state).map_err(|e| e.context(format!("input line {line_no}")))?
+                {
                     seq += 1;
                     let records = counts.remove(&s.stream_descriptor).unwrap_or(0);
-                    let stream = descriptors.get(&s.stream_descriptor).cloned().unwrap_or_else(|| Arc::new(s.stream_descriptor.clone()));
+                    let stream = descriptors
+                        .get(&s.stream_descriptor)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(s.stream_descriptor.clone()));
                     send(DestinationMessage::Checkpoint(Checkpoint {
                         seq,
                         stream,
@@ -378,7 +445,9 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
                     continue;
                 }
                 let status = &trace["stream_status"];
-                let Ok(d) = serde_json::from_value::<StreamDescriptor>(status["stream_descriptor"].clone()) else {
+                let Ok(d) =
+                    serde_json::from_value::<StreamDescriptor>(status["stream_descriptor"].clone())
+                else {
                     continue;
                 };
                 match status["status"].as_str() {
@@ -406,10 +475,10 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
     }
     for s in &catalog.streams {
         let d = s.descriptor();
-        if !done.contains(&d) {
-            if let Some(stream) = descriptors.get(&d) {
-                send(DestinationMessage::StreamComplete(stream.clone())).await?;
-            }
+        if !done.contains(&d)
+            && let Some(stream) = descriptors.get(&d)
+        {
+            send(DestinationMessage::StreamComplete(stream.clone())).await?;
         }
     }
     Ok(())
@@ -445,10 +514,25 @@ mod tests {
         assert_eq!(parse_args(args("spec")).unwrap(), Command::Spec);
         assert_eq!(
             parse_args(args("read --config c.yaml --catalog k.txt --state s")).unwrap(),
-            Command::Read { config: "c.yaml".into(), catalog: "k.txt".into(), state: Some("s".into()) }
+            Command::Read {
+                config: "c.yaml".into(),
+                catalog: "k.txt".into(),
+                state: Some("s".into())
+            }
         );
-        assert_eq!(parse_args(args("check --config=c")).unwrap(), Command::Check { config: "c".into() });
-        for bad in ["", "frobnicate", "check", "read --config c", "check --config", "check --config a --bogus b", "spec --config c"] {
+        assert_eq!(
+            parse_args(args("check --config=c")).unwrap(),
+            Command::Check { config: "c".into() }
+        );
+        for bad in [
+            "",
+            "frobnicate",
+            "check",
+            "read --config c",
+            "check --config",
+            "check --config a --bogus b",
+            "spec --config c",
+        ] {
             let err = parse_args(args(bad)).unwrap_err();
             assert!(err.is_config(), "{bad}: {err}");
         }

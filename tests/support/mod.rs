@@ -69,7 +69,9 @@ impl MemoryStream {
     /// The records this read returns, in the order the "API" returns them.
     fn select(&self, request: &ReadRequest) -> Vec<Value> {
         let all = self.records.lock().unwrap().clone();
-        let Some(cursor) = &self.cursor else { return all };
+        let Some(cursor) = &self.cursor else {
+            return all;
+        };
         let value_of = |r: &Value| -> Option<CursorValue> {
             let mut v = r;
             for p in cursor.field() {
@@ -89,7 +91,7 @@ impl MemoryStream {
             })
             .collect();
         if cursor.order_kind() == CursorOrder::Ascending {
-            out.sort_by(|a, b| value_of(a).cmp(&value_of(b)));
+            out.sort_by_key(|r| value_of(r));
         }
         out
     }
@@ -142,7 +144,12 @@ impl Stream for MemoryStream {
                     if fail.load(Ordering::SeqCst) == 0 {
                         match &cancel {
                             Some(token) => token.cancel(),
-                            None => return Some((Err(Error::transient("injected failure")), usize::MAX)),
+                            None => {
+                                return Some((
+                                    Err(Error::transient("injected failure")),
+                                    usize::MAX,
+                                ));
+                            }
                         }
                     }
                     if fail.load(Ordering::SeqCst) > 0 {
@@ -185,7 +192,11 @@ impl Source for MemorySource {
     }
 
     async fn streams(&self, _config: &Value) -> Result<Vec<Arc<dyn Stream>>> {
-        Ok(self.streams.iter().map(|s| s.clone() as Arc<dyn Stream>).collect())
+        Ok(self
+            .streams
+            .iter()
+            .map(|s| s.clone() as Arc<dyn Stream>)
+            .collect())
     }
 }
 
@@ -226,7 +237,10 @@ pub fn pick(seed: u64, n: u64) -> u64 {
 /// The records of a JSONL file, parsed.
 pub fn read_jsonl(path: &Path) -> Vec<Value> {
     match std::fs::read_to_string(path) {
-        Ok(text) => text.lines().map(|l| serde_json::from_str(l).expect("valid JSON line")).collect(),
+        Ok(text) => text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("valid JSON line"))
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
