@@ -148,10 +148,127 @@ fn find_field<'a>(raw: &'a RawValue, name: &str) -> Result<Option<&'a RawValue>>
     if text.as_bytes().first() != Some(&b'{') {
         return Ok(None);
     }
+    // The text was validated when the RawValue was made, so a structural scan that only tracks
+    // strings and nesting finds the field; anything unusual (escaped keys) takes the full parser.
+    match scan_field(text, name) {
+        Scan::Found(start, end) => {
+            let slice = &text[start..end];
+            if let Ok(v) = serde_json::from_str::<&RawValue>(slice) {
+                return Ok(Some(v));
+            }
+        }
+        Scan::Absent => return Ok(None),
+        Scan::Unsure => {}
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let found = de::Deserializer::deserialize_map(&mut de, FieldFinder { name })
         .map_err(|e| Error::system(format!("malformed record JSON: {e}")))?;
     Ok(found)
+}
+
+enum Scan {
+    Found(usize, usize),
+    Absent,
+    Unsure,
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t') {
+        i += 1;
+    }
+    i
+}
+
+/// Index just past the closing quote of the string starting at `i` (which is a quote), and
+/// whether it contained an escape.
+fn skip_string(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
+    i += 1;
+    let mut escaped = false;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            b'"' => return Some((i + 1, escaped)),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Index just past the value starting at `i`.
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => skip_string(b, i).map(|(end, _)| end),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = skip_string(b, j)?.0;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+            {
+                j += 1;
+            }
+            Some(j)
+        }
+    }
+}
+
+fn scan_field(text: &str, name: &str) -> Scan {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 1);
+    if b.get(i) == Some(&b'}') {
+        return Scan::Absent;
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return Scan::Unsure;
+        }
+        let Some((key_end, escaped)) = skip_string(b, i) else {
+            return Scan::Unsure;
+        };
+        if escaped {
+            return Scan::Unsure;
+        }
+        let key = &text[i + 1..key_end - 1];
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return Scan::Unsure;
+        }
+        let start = skip_ws(b, i + 1);
+        let Some(end) = skip_value(b, start) else {
+            return Scan::Unsure;
+        };
+        if key == name {
+            return Scan::Found(start, end);
+        }
+        i = skip_ws(b, end);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return Scan::Absent,
+            _ => return Scan::Unsure,
+        }
+    }
 }
 
 struct FieldFinder<'n> {
@@ -276,6 +393,26 @@ mod tests {
                 .get(),
             "\"x\""
         );
+    }
+
+    #[test]
+    fn the_fast_scan_agrees_with_the_parser() {
+        let texts = [
+            r#"{"a":1,"b":"x\"}y","c":{"d":[1,{"e":"}"}]},"f":null,"g":-1.5e3,"h":true}"#,
+            "{ \"a\" : [ ] ,\n \"b\" : { } , \"c\" :\"\\\\\" }",
+            r#"{}"#,
+        ];
+        for text in texts {
+            let r = Record::from_json(text).unwrap();
+            let full: Value = serde_json::from_str(text).unwrap();
+            for key in ["a", "b", "c", "d", "f", "g", "h", "zz"] {
+                let fast = r
+                    .field(key)
+                    .unwrap()
+                    .map(|v| serde_json::from_str::<Value>(v.get()).unwrap());
+                assert_eq!(fast.as_ref(), full.get(key), "{text} {key}");
+            }
+        }
     }
 
     #[test]
