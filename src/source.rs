@@ -495,17 +495,8 @@ async fn read_partition(
             out.send(SourceEvent::Records(RecordBatch::new(d.clone(), records)))
                 .await?;
         }
-        // Update the stream's state with this partition's progress, and checkpoint if due.
-        let state = match &tracker {
-            Some(t) => t.checkpoint(false, last_resume.as_ref()),
-            None => CursorState {
-                resume: last_resume.as_ref().map(|token| crate::state::ResumePoint {
-                    token: token.clone(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        };
+        // Checkpoint when due, with this partition's current progress. Other partitions' entries
+        // hold their last computed state: possibly older, but covering only emitted records.
         let mut p = progress.lock().await;
         if n > 0 && !p.running {
             p.running = true;
@@ -516,11 +507,21 @@ async fn read_partition(
             p.missing_cursor += t.missing() - reported_missing;
             reported_missing = t.missing();
         }
-        p.state.set_partition(partition.key(), state);
         p.pending += n;
         let due = p.pending >= options.checkpoint_records
             || (p.pending > 0 && p.last_checkpoint.elapsed() >= options.checkpoint_interval);
         if due {
+            let state = match &tracker {
+                Some(t) => t.checkpoint(false, last_resume.as_ref()),
+                None => CursorState {
+                    resume: last_resume.as_ref().map(|token| crate::state::ResumePoint {
+                        token: token.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            };
+            p.state.set_partition(partition.key(), state);
             let records = std::mem::take(&mut p.pending);
             p.last_checkpoint = Instant::now();
             let checkpoint = Checkpoint {

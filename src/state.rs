@@ -572,6 +572,7 @@ pub struct CursorTracker {
     primary_key: Vec<Vec<String>>,
     saved: Option<(CursorValue, Value)>,
     saved_keys: HashSet<String>,
+    saved_key_list: Vec<Value>,
     saved_extra: Map<String, Value>,
     pass_start: Option<Value>,
     max: Option<(CursorValue, Value)>,
@@ -589,17 +590,21 @@ impl CursorTracker {
             .cursor
             .as_ref()
             .and_then(|v| cursor.parse(v).map(|c| (c, v.clone())));
-        let saved_keys = if saved.is_some() {
-            state.boundary_keys.iter().map(|k| k.to_string()).collect()
+        let mut saved_key_list = if saved.is_some() {
+            state.boundary_keys.clone()
         } else {
-            HashSet::new()
+            Vec::new()
         };
+        saved_key_list.sort_by_key(|k| k.to_string());
+        saved_key_list.dedup();
+        let saved_keys = saved_key_list.iter().map(|k| k.to_string()).collect();
         let mut tracker = CursorTracker {
             pass_start: cursor.request_start(state.cursor.as_ref()),
             cursor,
             primary_key,
             saved,
             saved_keys,
+            saved_key_list,
             saved_extra: state.extra.clone(),
             saved_text: state.cursor.as_ref().map(|v| v.to_string()),
             max: None,
@@ -658,7 +663,10 @@ impl CursorTracker {
             (Some(_), None) => Ordering::Greater,
         };
         // The primary key is only needed at the saved boundary or at the running maximum.
-        let key = if self.primary_key.is_empty() || (!at_saved && ord == Ordering::Less) {
+        let wants_key = at_saved
+            || ord == Ordering::Greater
+            || (ord == Ordering::Equal && !self.max_keys_overflow);
+        let key = if self.primary_key.is_empty() || !wants_key {
             None
         } else {
             record.primary_key(&self.primary_key)?
@@ -748,15 +756,7 @@ impl CursorTracker {
 
     fn saved_state(&self) -> (Option<Value>, Vec<Value>) {
         match &self.saved {
-            Some((_, v)) => {
-                let mut keys: Vec<Value> = self
-                    .saved_keys
-                    .iter()
-                    .filter_map(|k| serde_json::from_str(k).ok())
-                    .collect();
-                keys.sort_by_key(|k| k.to_string());
-                (Some(v.clone()), keys)
-            }
+            Some((_, v)) => (Some(v.clone()), self.saved_key_list.clone()),
             None => (None, Vec::new()),
         }
     }
