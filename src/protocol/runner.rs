@@ -116,10 +116,14 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
     Ok(cmd)
 }
 
-async fn read_json(path: &Path, what: &str) -> Result<Value> {
-    let text = tokio::fs::read_to_string(path)
+async fn read_text(path: &Path, what: &str) -> Result<String> {
+    tokio::fs::read_to_string(path)
         .await
-        .map_err(|e| Error::config(format!("cannot read {what} file {}: {e}", path.display())))?;
+        .map_err(|e| Error::config(format!("cannot read {what} file {}: {e}", path.display())))
+}
+
+async fn read_json(path: &Path, what: &str) -> Result<Value> {
+    let text = read_text(path, what).await?;
     serde_json::from_str(&text).map_err(|e| {
         Error::config(format!(
             "the {what} file {} is not valid JSON: {e}",
@@ -129,9 +133,7 @@ async fn read_json(path: &Path, what: &str) -> Result<Value> {
 }
 
 async fn read_catalog(path: &Path) -> Result<ConfiguredCatalog> {
-    let text = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|e| Error::config(format!("cannot read catalog file {}: {e}", path.display())))?;
+    let text = read_text(path, "catalog").await?;
     ConfiguredCatalog::from_json(&text)
         .map_err(|e| e.context(format!("catalog file {}", path.display())))
 }
@@ -220,9 +222,7 @@ async fn source_command<S: Source + ?Sized, W: Write + Send>(
             let catalog = read_catalog(&catalog).await?;
             let state = match state {
                 Some(path) => {
-                    let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
-                        Error::config(format!("cannot read state file {}: {e}", path.display()))
-                    })?;
+                    let text = read_text(&path, "state").await?;
                     State::parse(&text)
                         .map_err(|e| e.context(format!("state file {}", path.display())))?
                 }
