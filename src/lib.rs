@@ -83,9 +83,12 @@ pub mod catalog;
 pub mod destination;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod jsonl;
 pub mod protocol;
 pub mod record;
+pub mod schema;
 pub mod source;
 pub mod spec;
 pub mod state;
@@ -100,9 +103,9 @@ pub use error::{Error, FailureType, Result};
 pub use record::{Record, RecordBatch};
 pub use source::{
     Checkpoint, EventSender, Page, PageStream, Partition, ReadOptions, ReadRequest, Source,
-    SourceEvent, Stream, StreamStatus, read_streams,
+    SourceEvent, Stream, StreamContext, StreamMetrics, StreamStatus, read_streams,
 };
-pub use spec::ConnectorSpec;
+pub use spec::{ConfigUpdate, ConnectorSpec};
 pub use state::{Cursor, CursorKind, State};
 
 pub use async_trait::async_trait;

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -19,7 +20,7 @@ use tokio::sync::{Mutex, Semaphore, mpsc};
 use crate::catalog::{Catalog, CatalogStream, ConfiguredCatalog, StreamDescriptor, SyncMode};
 use crate::error::{Error, Result};
 use crate::record::{Record, RecordBatch};
-use crate::spec::ConnectorSpec;
+use crate::spec::{ConfigUpdate, ConnectorSpec};
 use crate::state::{Cursor, CursorState, CursorTracker, Observed, State, StreamState};
 
 /// One slice of a stream that is read on its own, with its own state: a parent record (the
@@ -49,6 +50,7 @@ impl Partition {
 
 /// What a stream is asked to read.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReadRequest {
     /// The partition to read.
     pub partition: Partition,
@@ -60,6 +62,157 @@ pub struct ReadRequest {
     pub start: Option<Value>,
     /// A token from an earlier [`Page::resume`] to continue an interrupted read from.
     pub resume: Option<Value>,
+    /// Where the read reports what is not a record: rate-limit waits, request counts, a
+    /// rotated credential.
+    pub context: StreamContext,
+}
+
+impl ReadRequest {
+    /// A full-refresh read of `partition` from the beginning, reporting nowhere: what a
+    /// connector's `check` or a test asks of a stream.
+    pub fn full_refresh(stream: &str, partition: Partition) -> Self {
+        ReadRequest {
+            partition,
+            sync_mode: SyncMode::FullRefresh,
+            start: None,
+            resume: None,
+            context: StreamContext::detached(stream),
+        }
+    }
+
+    /// Sets the incremental start (and the sync mode to incremental).
+    pub fn starting_at(mut self, start: Option<Value>) -> Self {
+        self.sync_mode = SyncMode::Incremental;
+        self.start = start;
+        self
+    }
+
+    /// Sets the resume token.
+    pub fn resuming(mut self, token: Option<Value>) -> Self {
+        self.resume = token;
+        self
+    }
+}
+
+/// What a stream did besides records: HTTP requests, retries and time spent waiting on rate
+/// limits. Sent once per stream, at its end, as [`SourceEvent::Metrics`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamMetrics {
+    /// Requests sent (each retry counts).
+    pub requests: u64,
+    /// Requests that were retried.
+    pub retries: u64,
+    /// Time spent waiting for the rate limiter (proactive quota and reactive pauses).
+    pub rate_limit_wait: Duration,
+}
+
+#[derive(Debug, Default)]
+struct ContextShared {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    wait_nanos: AtomicU64,
+    limited: AtomicBool,
+}
+
+/// A stream's line back to the sync while it reads: rate-limit statuses, metrics, config
+/// updates and log lines. Cheap to clone; every clone reports for the same stream.
+#[derive(Debug, Clone)]
+pub struct StreamContext {
+    stream: Arc<StreamDescriptor>,
+    out: Option<EventSender>,
+    shared: Arc<ContextShared>,
+}
+
+impl StreamContext {
+    /// A context that reports to `out` for `stream`.
+    pub fn new(stream: Arc<StreamDescriptor>, out: EventSender) -> Self {
+        StreamContext {
+            stream,
+            out: Some(out),
+            shared: Arc::default(),
+        }
+    }
+
+    /// A context that only counts (statuses, logs and config updates go nowhere).
+    pub fn detached(stream: &str) -> Self {
+        StreamContext {
+            stream: Arc::new(StreamDescriptor::new(stream)),
+            out: None,
+            shared: Arc::default(),
+        }
+    }
+
+    /// The stream this context reports for.
+    pub fn stream(&self) -> &Arc<StreamDescriptor> {
+        &self.stream
+    }
+
+    async fn send(&self, event: SourceEvent) -> Result<()> {
+        match &self.out {
+            Some(out) => out.send(event).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Reports that the stream waits on a rate limit until `reset_at_ms` (epoch ms, if known).
+    /// Sends `RATE_LIMITED` once until [`StreamContext::rate_limit_cleared`].
+    pub async fn rate_limited(&self, reset_at_ms: Option<i64>) -> Result<()> {
+        if self.shared.limited.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.send(SourceEvent::Status(
+            self.stream.clone(),
+            StreamStatus::RateLimited { reset_at_ms },
+        ))
+        .await
+    }
+
+    /// Reports that the stream runs again after [`StreamContext::rate_limited`].
+    pub async fn rate_limit_cleared(&self) -> Result<()> {
+        if !self.shared.limited.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.send(SourceEvent::Status(
+            self.stream.clone(),
+            StreamStatus::Running,
+        ))
+        .await
+    }
+
+    /// Counts one request sent.
+    pub fn count_request(&self) {
+        self.shared.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one retry.
+    pub fn count_retry(&self) {
+        self.shared.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds time spent waiting on a rate limit.
+    pub fn add_rate_limit_wait(&self, waited: Duration) {
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.shared.wait_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// What was counted so far.
+    pub fn metrics(&self) -> StreamMetrics {
+        StreamMetrics {
+            requests: self.shared.requests.load(Ordering::Relaxed),
+            retries: self.shared.retries.load(Ordering::Relaxed),
+            rate_limit_wait: Duration::from_nanos(self.shared.wait_nanos.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Surfaces a config change the caller must persist (a rotated OAuth refresh token).
+    pub async fn update_config(&self, update: ConfigUpdate) -> Result<()> {
+        self.send(SourceEvent::ConfigUpdate(update)).await
+    }
+
+    /// Sends a log line.
+    pub async fn log(&self, level: LogLevel, message: impl Into<String>) -> Result<()> {
+        self.send(SourceEvent::Log(level, message.into())).await
+    }
 }
 
 /// One page of records, as the stream read it.
@@ -217,6 +370,11 @@ pub enum SourceEvent {
     Status(Arc<StreamDescriptor>, StreamStatus),
     /// A log line for the user.
     Log(LogLevel, String),
+    /// What a stream did besides records (sent once, at the stream's end, when it made requests).
+    Metrics(Arc<StreamDescriptor>, StreamMetrics),
+    /// A config change to persist (a rotated credential); the protocol runner prints it as a
+    /// `CONTROL` `CONNECTOR_CONFIG` message, an embedded sync returns it in its report.
+    ConfigUpdate(ConfigUpdate),
 }
 
 /// Where a source sends its events. Sending waits when the consumer is behind (backpressure).
@@ -399,6 +557,7 @@ async fn read_stream(
         }
         fresh
     };
+    let context = StreamContext::new(d.clone(), out.clone());
     let progress = Mutex::new(StreamProgress {
         state: initial,
         pending: 0,
@@ -411,12 +570,22 @@ async fn read_stream(
             let stream = stream.clone();
             let permits = permits.clone();
             let progress = &progress;
+            let context = context.clone();
             async move {
                 let _permit = permits.acquire().await.map_err(|_| Error::Cancelled)?;
-                read_partition(d, &*stream, partition, incremental, options, out, progress).await
+                let part = PartitionRead {
+                    partition,
+                    incremental,
+                    context,
+                };
+                read_partition(d, &*stream, part, options, out, progress).await
             }
         })
         .await?;
+    let metrics = context.metrics();
+    if metrics != StreamMetrics::default() {
+        out.send(SourceEvent::Metrics(d.clone(), metrics)).await?;
+    }
     let mut p = progress.into_inner();
     if p.missing_cursor > 0 {
         out.send(SourceEvent::Log(
@@ -439,15 +608,25 @@ async fn read_stream(
     .await
 }
 
+struct PartitionRead {
+    partition: Partition,
+    incremental: bool,
+    context: StreamContext,
+}
+
 async fn read_partition(
     d: &Arc<StreamDescriptor>,
     stream: &dyn Stream,
-    partition: Partition,
-    incremental: bool,
+    part: PartitionRead,
     options: &ReadOptions,
     out: &EventSender,
     progress: &Mutex<StreamProgress>,
 ) -> Result<()> {
+    let PartitionRead {
+        partition,
+        incremental,
+        context,
+    } = part;
     let saved = progress
         .lock()
         .await
@@ -469,6 +648,7 @@ async fn read_partition(
         },
         start: tracker.as_ref().and_then(|t| t.pass_start().cloned()),
         resume: saved.resume.as_ref().map(|r| r.token.clone()),
+        context,
     };
     let mut pages = stream.read(request);
     let mut reported_missing = 0;

@@ -32,6 +32,7 @@
 
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -199,6 +200,76 @@ pub fn redact_values(text: &str, values: &Value) -> String {
     out
 }
 
+/// A change to a connector's config that the caller must persist, such as a rotated OAuth
+/// refresh token: set the string at `pointer` (a JSON pointer into the config) to `value`.
+#[derive(Debug, Clone)]
+pub struct ConfigUpdate {
+    /// Where in the config, as a JSON pointer (`/credentials/refresh_token`).
+    pub pointer: String,
+    /// The new value.
+    pub value: SecretString,
+}
+
+impl ConfigUpdate {
+    /// An update of the string at `pointer`.
+    pub fn new(pointer: impl Into<String>, value: SecretString) -> Self {
+        ConfigUpdate {
+            pointer: pointer.into(),
+            value,
+        }
+    }
+
+    /// Applies the update to a config, creating missing objects along the pointer. Fails with
+    /// a system error when the pointer crosses a value that is not an object.
+    pub fn apply(&self, config: &mut Value) -> Result<()> {
+        set_pointer(
+            config,
+            &self.pointer,
+            Value::String(self.value.expose_secret().to_string()),
+        )
+    }
+}
+
+/// Sets the value at a JSON pointer, creating missing objects along it. Fails with a system
+/// error when the pointer crosses a value that is not an object.
+pub(crate) fn set_pointer(root: &mut Value, pointer: &str, value: Value) -> Result<()> {
+    let segments: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return Err(Error::system(format!(
+            "the pointer \"{pointer}\" names no field"
+        )));
+    };
+    let crossing = || {
+        Error::system(format!(
+            "the pointer \"{pointer}\" crosses a value that is not an object"
+        ))
+    };
+    let mut here = root;
+    for segment in parents {
+        if here.is_null() {
+            *here = Value::Object(Default::default());
+        }
+        let Value::Object(map) = here else {
+            return Err(crossing());
+        };
+        here = map
+            .entry(segment.clone())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    if here.is_null() {
+        *here = Value::Object(Default::default());
+    }
+    let Value::Object(map) = here else {
+        return Err(crossing());
+    };
+    map.insert(last.clone(), value);
+    Ok(())
+}
+
 fn collect_leaves(v: &Value, out: &mut Vec<String>, depth: usize) {
     if depth > 64 {
         return;
@@ -215,7 +286,6 @@ fn collect_leaves(v: &Value, out: &mut Vec<String>, depth: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::SecretString;
 
     /// Test config.
     #[derive(Deserialize, JsonSchema)]
@@ -248,6 +318,27 @@ mod tests {
         assert_eq!(schema["properties"]["token"]["airbyte_secret"], true);
         assert_eq!(schema["properties"]["count"]["description"], "A count.");
         assert_eq!(spec.secret_fields(), vec!["/auth/password", "/token"]);
+    }
+
+    #[test]
+    fn config_update_sets_the_field_and_hides_it_from_debug() {
+        let mut config = json!({"credentials": {"client_id": "c", "refresh_token": "old"}});
+        let update = ConfigUpdate::new("/credentials/refresh_token", SecretString::from("new-rt"));
+        assert!(!format!("{update:?}").contains("new-rt"));
+        update.apply(&mut config).unwrap();
+        assert_eq!(config["credentials"]["refresh_token"], "new-rt");
+        assert_eq!(config["credentials"]["client_id"], "c");
+        let mut fresh = json!({});
+        ConfigUpdate::new("/a/b", SecretString::from("v"))
+            .apply(&mut fresh)
+            .unwrap();
+        assert_eq!(fresh, json!({"a": {"b": "v"}}));
+        let mut bad = json!({"a": 1});
+        assert!(
+            ConfigUpdate::new("/a/b", SecretString::from("v"))
+                .apply(&mut bad)
+                .is_err()
+        );
     }
 
     #[test]

@@ -265,6 +265,18 @@ impl SyncBuilder {
                             s.status = Some(status.clone());
                             (status == StreamStatus::Complete).then_some(DestinationMessage::StreamComplete(d))
                         }
+                        SourceEvent::Metrics(d, metrics) => {
+                            let s = report.stream_mut(&d);
+                            s.requests += metrics.requests;
+                            s.retries += metrics.retries;
+                            s.rate_limit_wait += metrics.rate_limit_wait;
+                            None
+                        }
+                        SourceEvent::ConfigUpdate(update) => {
+                            let config = report.updated_config.get_or_insert_with(|| self.source_config.clone());
+                            update.apply(config)?;
+                            None
+                        }
                         SourceEvent::Log(level, message) => {
                             match level {
                                 LogLevel::Error => tracing::error!("{message}"),

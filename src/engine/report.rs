@@ -22,6 +22,10 @@ pub struct SyncReport {
     pub checkpoints: u64,
     /// Things the user should know (records without a cursor, records that did not fit).
     pub warnings: Vec<String>,
+    /// The source's config with every change the source surfaced applied (a rotated OAuth
+    /// refresh token), when there was one: persist it, or the next run may fail to
+    /// authenticate. Contains secrets.
+    pub updated_config: Option<Value>,
 }
 
 impl SyncReport {
@@ -72,5 +76,11 @@ pub struct StreamReport {
     pub duration: Duration,
     /// The last acknowledged state blob.
     pub state: Option<Value>,
+    /// HTTP requests the stream sent (retries included).
+    pub requests: u64,
+    /// Requests that were retried.
+    pub retries: u64,
+    /// Time the stream spent waiting on rate limits.
+    pub rate_limit_wait: Duration,
     pub(crate) started: Option<Instant>,
 }

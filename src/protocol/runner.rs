@@ -15,7 +15,7 @@ use crate::catalog::{ConfiguredCatalog, StreamDescriptor};
 use crate::destination::{Acks, Destination, DestinationMessage};
 use crate::error::{Error, Result};
 use crate::record::{Record, RecordBatch, excerpt};
-use crate::source::{Checkpoint, EventSender, ReadOptions, Source, SourceEvent};
+use crate::source::{Checkpoint, EventSender, LogLevel, ReadOptions, Source, SourceEvent};
 use crate::state::{State, StreamStateMessage};
 
 /// A protocol command with its arguments.
@@ -230,6 +230,7 @@ async fn source_command<S: Source + ?Sized, W: Write + Send>(
             };
             let (tx, mut rx) = mpsc::channel(16);
             let options = ReadOptions::default();
+            let mut current_config = config.clone();
             let read = source.read(&config, &catalog, &state, &options, EventSender::new(tx));
             let print = async {
                 while let Some(event) = rx.recv().await {
@@ -238,6 +239,19 @@ async fn source_command<S: Source + ?Sized, W: Write + Send>(
                         SourceEvent::Checkpoint(cp) => w.state(cp).and_then(|_| w.flush()),
                         SourceEvent::Status(d, status) => w.stream_status(d, status),
                         SourceEvent::Log(level, message) => w.log(*level, message),
+                        SourceEvent::Metrics(d, m) => w.log(
+                            LogLevel::Info,
+                            &format!(
+                                "stream \"{d}\": {} requests, {} retried, {:.1}s waiting on rate limits",
+                                m.requests,
+                                m.retries,
+                                m.rate_limit_wait.as_secs_f64()
+                            ),
+                        ),
+                        SourceEvent::ConfigUpdate(update) => {
+                            update.apply(&mut current_config)?;
+                            w.connector_config(&current_config).and_then(|_| w.flush())
+                        }
                     };
                     written.map_err(io)?;
                 }

@@ -1,0 +1,62 @@
+//! The HTTP toolkit: REST streams declared, not written (feature `http`, on by default).
+//!
+//! An [`HttpApi`] holds what every request of one API shares: base URL, [`Auth`], the
+//! [`RateLimit`] (one GCRA quota per connector instance, shared by all its streams), the
+//! [`RetryPolicy`] and the response size cap. An [`HttpStream`] declares one endpoint: path,
+//! query and body templates, where the records are, the [`Paginator`], the cursor, the key,
+//! the schema and the partitions. [`HttpSource`] turns a typed config and a list of streams
+//! into a [`crate::Source`].
+//!
+//! Layers around one requester, outermost first: retry -> rate limit / concurrency -> auth ->
+//! send. Retries re-acquire rate-limit tokens, so retries are paced too. Every HTTP failure is
+//! an [`HttpError`] (method, URL without secrets, status, body excerpt) carried as the source
+//! of a typed [`crate::Error`]: 401/403 are config errors, 408/429/5xx/timeouts/resets are
+//! transient and retried, other 4xx and broken response contracts are system errors.
+//!
+//! # Example
+//! ```
+//! use intake::http::{Auth, HttpApi, Paginator, Quota};
+//! use secrecy::SecretString;
+//!
+//! let api = HttpApi::parse("https://api.hubapi.com")?
+//!     .auth(Auth::bearer(SecretString::from("pat-...")))
+//!     .quota(Quota::new(100, std::time::Duration::from_secs(10)));
+//! let companies = api
+//!     .stream("companies")
+//!     .get("/crm/v3/objects/companies")
+//!     .query("limit", "100")
+//!     .records_at("/results")
+//!     .paginate(Paginator::cursor_from_body("/paging/next/after").into_query("after"))
+//!     .primary_key("id")
+//!     .cursor("updatedAt", None::<String>);
+//! # let _ = companies;
+//! # Ok::<(), intake::Error>(())
+//! ```
+
+mod auth;
+mod client;
+mod error;
+#[cfg(feature = "jwt")]
+mod jwt;
+mod paginate;
+mod ratelimit;
+mod response;
+mod retry;
+mod source;
+mod stream;
+pub mod template;
+
+pub use auth::{Auth, Authenticator, OAuth2};
+pub use client::{DEFAULT_MAX_RESPONSE_BYTES, HttpApi, default_client};
+pub use error::{HttpError, HttpErrorKind};
+#[cfg(feature = "jwt")]
+pub use jwt::{GoogleServiceAccount, ServiceAccountKey};
+pub use paginate::{CursorPaginator, OffsetPaginator, PageNumberPaginator, PageRequest, Paginator};
+pub use ratelimit::{Quota, RateLimit, RateLimitHeaders};
+pub use response::Response;
+pub use retry::RetryPolicy;
+pub use source::HttpSource;
+pub use stream::{HttpStream, RequestVars, Transform};
+
+/// Re-exported for custom [`Authenticator`]s and [`HttpApi::client`].
+pub use reqwest;
