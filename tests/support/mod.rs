@@ -253,3 +253,4 @@ pub fn id_counts(path: &Path) -> BTreeMap<i64, usize> {
     }
     out
 }
+pub mod mock;
