@@ -204,8 +204,14 @@ async fn a_revoked_refresh_token_is_a_config_error_naming_the_oauth_error() {
         .unwrap_err();
     assert!(err.is_config(), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("invalid_grant") && msg.contains("expired or revoked"), "{msg}");
-    assert!(!msg.contains("csecret-xyz") && !msg.contains("rt-1"), "{msg}");
+    assert!(
+        msg.contains("invalid_grant") && msg.contains("expired or revoked"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("csecret-xyz") && !msg.contains("rt-1"),
+        "{msg}"
+    );
 }
 
 /// The config of a small OAuth source, as a user writes it.
@@ -258,7 +264,10 @@ fn oauth_source() -> HttpSource<OAuthConfig> {
 async fn a_rotated_refresh_token_becomes_a_control_message() {
     let server = MockServer::start().await;
     token_endpoint(&server, 3600, true).await;
-    Mock::given(path("/items")).respond_with(ok_items()).mount(&server).await;
+    Mock::given(path("/items"))
+        .respond_with(ok_items())
+        .mount(&server)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let config = json!({
         "credentials": {"client_id": "cid", "client_secret": "csecret-xyz", "refresh_token": "rt-1"},
@@ -396,11 +405,15 @@ async fn a_google_service_account_signs_an_assertion_the_mock_verifies() {
 
 #[tokio::test]
 async fn a_malformed_service_account_key_is_a_config_error_that_hides_the_key() {
-    let err = ServiceAccountKey::from_json(r#"{"private_key": "-----BEGIN nonsense"}"#).unwrap_err();
+    let err =
+        ServiceAccountKey::from_json(r#"{"private_key": "-----BEGIN nonsense"}"#).unwrap_err();
     assert!(err.is_config(), "{err}");
     assert!(!err.to_string().contains("nonsense"), "{err}");
     let mut key = test_key("https://oauth2.googleapis.com/token");
     key.private_key = secret("-----BEGIN PRIVATE KEY-----\nnot-a-key\n-----END PRIVATE KEY-----");
     let err = GoogleServiceAccount::new(key, &["s"]).unwrap_err();
-    assert!(err.is_config() && !err.to_string().contains("not-a-key"), "{err}");
+    assert!(
+        err.is_config() && !err.to_string().contains("not-a-key"),
+        "{err}"
+    );
 }

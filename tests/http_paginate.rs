@@ -16,7 +16,9 @@ fn api(server: &MockServer) -> HttpApi {
 }
 
 fn rows(from: u64, n: u64) -> Vec<Value> {
-    (from..from + n).map(|i| json!({"id": i.to_string(), "n": i})).collect()
+    (from..from + n)
+        .map(|i| json!({"id": i.to_string(), "n": i}))
+        .collect()
 }
 
 async fn read_all(stream: &HttpStream) -> Result<Vec<Page>> {
@@ -44,7 +46,11 @@ fn ids(pages: &[Page]) -> Vec<u64> {
 #[tokio::test]
 async fn cursor_from_body_into_query_reads_every_page() {
     let server = MockServer::start().await;
-    for (after, next) in [(None, Some("c1")), (Some("c1"), Some("c2")), (Some("c2"), None)] {
+    for (after, next) in [
+        (None, Some("c1")),
+        (Some("c1"), Some("c2")),
+        (Some("c2"), None),
+    ] {
         let start = match after {
             None => 0,
             Some("c1") => 2,
@@ -85,7 +91,9 @@ async fn cursor_into_the_body_of_a_search_request() {
     Mock::given(method("POST"))
         .and(path("/search"))
         .and(body_partial_json(json!({"after": "100", "limit": 2})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"total": 3, "results": rows(2, 1)})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"total": 3, "results": rows(2, 1)})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -114,21 +122,25 @@ async fn next_url_from_the_body_absolute_and_relative() {
     let base = server.uri();
     Mock::given(path("/items"))
         .and(query_param_is_missing("page"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"data": rows(0, 2), "next": format!("{base}/items?page=2")}),
-        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": rows(0, 2), "next": format!("{base}/items?page=2")})),
+        )
         .mount(&server)
         .await;
     Mock::given(path("/items"))
         .and(query_param("page", "2"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"data": rows(2, 2), "next": "/items?page=3"})),
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": rows(2, 2), "next": "/items?page=3"})),
         )
         .mount(&server)
         .await;
     Mock::given(path("/items"))
         .and(query_param("page", "3"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": rows(4, 1), "next": null})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": rows(4, 1), "next": null})),
+        )
         .mount(&server)
         .await;
     let stream = api(&server)
@@ -155,7 +167,10 @@ async fn next_url_on_another_host_is_refused() {
         .records_at("/data")
         .paginate(Paginator::next_url("/next"));
     let err = read_all(&stream).await.unwrap_err();
-    assert!(err.to_string().contains("refusing to send credentials"), "{err}");
+    assert!(
+        err.to_string().contains("refusing to send credentials"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -168,8 +183,10 @@ async fn link_header_rel_next() {
             ResponseTemplate::new(200)
                 .insert_header(
                     "link",
-                    format!(r#"<{base}/repos?page=2>; rel="next", <{base}/repos?page=2>; rel="last""#)
-                        .as_str(),
+                    format!(
+                        r#"<{base}/repos?page=2>; rel="next", <{base}/repos?page=2>; rel="last""#
+                    )
+                    .as_str(),
                 )
                 .set_body_json(rows(0, 2)),
         )
@@ -179,7 +196,10 @@ async fn link_header_rel_next() {
         .and(query_param("page", "2"))
         .respond_with(
             ResponseTemplate::new(200)
-                .insert_header("link", format!(r#"<{base}/repos?page=1>; rel="prev""#).as_str())
+                .insert_header(
+                    "link",
+                    format!(r#"<{base}/repos?page=1>; rel="prev""#).as_str(),
+                )
                 .set_body_json(rows(2, 1)),
         )
         .mount(&server)
@@ -292,17 +312,23 @@ async fn a_cursor_seen_twice_fails_naming_the_stream_and_cursor() {
     let server = MockServer::start().await;
     Mock::given(path("/loop"))
         .and(query_param_is_missing("after"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": rows(0, 1), "next": "A"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"results": rows(0, 1), "next": "A"})),
+        )
         .mount(&server)
         .await;
     Mock::given(path("/loop"))
         .and(query_param("after", "A"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": rows(1, 1), "next": "B"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"results": rows(1, 1), "next": "B"})),
+        )
         .mount(&server)
         .await;
     Mock::given(path("/loop"))
         .and(query_param("after", "B"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": rows(2, 1), "next": "A"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"results": rows(2, 1), "next": "A"})),
+        )
         .mount(&server)
         .await;
     let stream = api(&server)
@@ -313,7 +339,10 @@ async fn a_cursor_seen_twice_fails_naming_the_stream_and_cursor() {
     let err = read_all(&stream).await.unwrap_err();
     assert_eq!(err.failure_type(), intake::FailureType::SystemError);
     let msg = err.to_string();
-    assert!(msg.contains("\"looping\"") && msg.contains("after=A"), "{msg}");
+    assert!(
+        msg.contains("\"looping\"") && msg.contains("after=A"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -359,6 +388,8 @@ async fn a_resume_token_continues_from_the_page_after_it() {
     let token = pages[0].resume.clone().unwrap();
     let resumed = read_from(&stream, Some(token)).await.unwrap();
     assert_eq!(ids(&resumed), (3..9).collect::<Vec<_>>());
-    let err = read_from(&stream, Some(json!("not a token"))).await.unwrap_err();
+    let err = read_from(&stream, Some(json!("not a token")))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("resume token"), "{err}");
 }

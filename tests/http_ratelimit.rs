@@ -40,7 +40,11 @@ fn pages(prefix: &str, pages: usize) -> Arc<Vec<Bytes>> {
 }
 
 fn page_for(req: &Req, pages: &[Bytes]) -> Resp {
-    let n: usize = req.query.get("after").map(|a| a.parse().unwrap()).unwrap_or(0);
+    let n: usize = req
+        .query
+        .get("after")
+        .map(|a| a.parse().unwrap())
+        .unwrap_or(0);
     Resp::json(200, pages[n].clone())
 }
 
@@ -69,7 +73,10 @@ impl Window {
     fn over(&self) -> bool {
         let now = Instant::now();
         let mut a = self.arrivals.lock().unwrap();
-        while a.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        while a
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             a.pop_front();
         }
         a.push_back(now);
@@ -122,7 +129,9 @@ async fn a_200_page_read_with_the_matching_quota_gets_no_429() {
     .await;
     let api = api(&server.uri()).quota(Quota::per_second(10));
     let start = Instant::now();
-    let n = count_records(&contacts(&api, "contacts", "/contacts")).await.unwrap();
+    let n = count_records(&contacts(&api, "contacts", "/contacts"))
+        .await
+        .unwrap();
     let elapsed = start.elapsed();
     assert_eq!(n, 600);
     assert_eq!(window.rejected.load(Ordering::Relaxed), 0);
@@ -159,7 +168,8 @@ async fn without_a_quota_the_same_server_rejects_the_burst() {
 fn catalog_of(streams: &[HttpStream]) -> intake::ConfiguredCatalog {
     let mut catalog = Catalog::default();
     for s in streams {
-        let mut c = intake::CatalogStream::new(s.name(), json!({"type": "object", "properties": {}}));
+        let mut c =
+            intake::CatalogStream::new(s.name(), json!({"type": "object", "properties": {}}));
         c.source_defined_primary_key = Some(vec![vec!["id".into()]]);
         catalog.streams.push(c);
     }
@@ -243,7 +253,10 @@ async fn two_streams_of_one_connector_share_its_quota() {
 /// request arrived.
 async fn retry_after_server(
     retry_after: String,
-) -> (support::mock::MockServer, Arc<Mutex<Vec<(String, Duration)>>>) {
+) -> (
+    support::mock::MockServer,
+    Arc<Mutex<Vec<(String, Duration)>>>,
+) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let start = Instant::now();
     let (a, b) = (pages("a", 1), pages("b", 3));
@@ -253,8 +266,11 @@ async fn retry_after_server(
         l.lock().unwrap().push((req.path.clone(), start.elapsed()));
         if req.path == "/a" {
             if limited.fetch_add(1, Ordering::Relaxed) == 0 {
-                return Resp::json(429, r#"{"message":"You have reached your ten_secondly_rolling limit."}"#)
-                    .header("retry-after", &retry_after);
+                return Resp::json(
+                    429,
+                    r#"{"message":"You have reached your ten_secondly_rolling limit."}"#,
+                )
+                .header("retry-after", &retry_after);
             }
             page_for(&req, &a)
         } else {
@@ -278,7 +294,11 @@ async fn retry_after_seconds_pauses_the_whole_connector_and_reports_rate_limited
     result.unwrap();
     assert!(start.elapsed() >= Duration::from_secs(30));
     let log = log.lock().unwrap().clone();
-    let a_times: Vec<Duration> = log.iter().filter(|(p, _)| p == "/a").map(|(_, t)| *t).collect();
+    let a_times: Vec<Duration> = log
+        .iter()
+        .filter(|(p, _)| p == "/a")
+        .map(|(_, t)| *t)
+        .collect();
     assert_eq!(a_times.len(), 2);
     assert!(a_times[1] >= Duration::from_secs(30), "{a_times:?}");
     // Stream b's requests after the 429 waited for the same pause.
@@ -287,7 +307,10 @@ async fn retry_after_seconds_pauses_the_whole_connector_and_reports_rate_limited
         .filter(|(p, t)| p == "/b" && *t > a_times[0])
         .map(|(_, t)| *t)
         .collect();
-    assert!(b_after.iter().all(|t| *t >= Duration::from_secs(30)), "{log:?}");
+    assert!(
+        b_after.iter().all(|t| *t >= Duration::from_secs(30)),
+        "{log:?}"
+    );
     // The stream said it was rate limited, then running again.
     let statuses: Vec<&StreamStatus> = events
         .iter()
@@ -298,7 +321,14 @@ async fn retry_after_seconds_pauses_the_whole_connector_and_reports_rate_limited
         .collect();
     let limited = statuses
         .iter()
-        .position(|s| matches!(s, StreamStatus::RateLimited { reset_at_ms: Some(_) }))
+        .position(|s| {
+            matches!(
+                s,
+                StreamStatus::RateLimited {
+                    reset_at_ms: Some(_)
+                }
+            )
+        })
         .expect("a RATE_LIMITED status");
     assert_eq!(statuses[limited + 1], &StreamStatus::Running);
     let metrics = events
@@ -309,7 +339,10 @@ async fn retry_after_seconds_pauses_the_whole_connector_and_reports_rate_limited
         })
         .unwrap();
     assert_eq!((metrics.requests, metrics.retries), (2, 1));
-    assert!(metrics.rate_limit_wait >= Duration::from_secs(30), "{metrics:?}");
+    assert!(
+        metrics.rate_limit_wait >= Duration::from_secs(30),
+        "{metrics:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -363,7 +396,10 @@ async fn exhausted_retries_give_a_transient_error_with_context() {
     assert_eq!(err.failure_type(), intake::FailureType::TransientError);
     let msg = err.to_string();
     assert!(msg.contains("gave up after 4 attempts"), "{msg}");
-    assert!(msg.contains("GET http://") && msg.contains("/x") && msg.contains("HTTP 500"), "{msg}");
+    assert!(
+        msg.contains("GET http://") && msg.contains("/x") && msg.contains("HTTP 500"),
+        "{msg}"
+    );
     assert!(msg.contains("status 500"), "the body excerpt: {msg}");
     let http = std::error::Error::source(&err)
         .and_then(|s| s.downcast_ref::<HttpError>())
@@ -400,7 +436,10 @@ async fn unauthorized_is_a_config_error_without_retry() {
     let err = count_records(&contacts(&api(&server.uri()), "x", "/x"))
         .await
         .unwrap_err();
-    assert!(err.is_config() && err.to_string().contains("scope"), "{err}");
+    assert!(
+        err.is_config() && err.to_string().contains("scope"),
+        "{err}"
+    );
     assert_eq!(calls.load(Ordering::Relaxed), 1);
 }
 

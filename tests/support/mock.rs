@@ -34,6 +34,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// Answer after this long (on the runtime's clock).
+    pub delay: Option<std::time::Duration>,
 }
 
 impl Resp {
@@ -42,7 +44,13 @@ impl Resp {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.into(),
+            delay: None,
         }
+    }
+
+    pub fn delay(mut self, d: std::time::Duration) -> Self {
+        self.delay = Some(d);
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -109,7 +117,11 @@ async fn accept_loop(listener: TcpListener, handler: Handler) {
                 let handler = handler.clone();
                 async move {
                     let (parts, body) = req.into_parts();
-                    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
                     let query = parts
                         .uri
                         .query()
@@ -133,6 +145,9 @@ async fn accept_loop(listener: TcpListener, handler: Handler) {
                         headers,
                         body,
                     });
+                    if let Some(d) = resp.delay {
+                        tokio::time::sleep(d).await;
+                    }
                     let mut builder = hyper::Response::builder().status(resp.status);
                     for (k, v) in &resp.headers {
                         builder = builder.header(k, v);
