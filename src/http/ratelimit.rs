@@ -450,6 +450,27 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_concurrency_cap_holds_requests_until_a_slot_frees() {
+        let limiter = Arc::new(Limiter::new(&RateLimit::unlimited().max_concurrency(2)));
+        let ctx = StreamContext::detached("s");
+        let a = limiter.admit(None, &ctx).await.unwrap();
+        let _b = limiter.admit(None, &ctx).await.unwrap();
+        let (l, c) = (limiter.clone(), ctx.clone());
+        let third = tokio::spawn(async move {
+            let _slot = l.admit(None, &c).await.unwrap();
+            Instant::now()
+        });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            !third.is_finished(),
+            "a third request went while two were in flight"
+        );
+        let released = Instant::now();
+        drop(a);
+        assert_eq!(third.await.unwrap(), released);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn headers_pause_and_tighten() {
         let limiter = Limiter::new(&RateLimit::new(Quota::per_second(50)));
         let mut h = HeaderMap::new();
