@@ -2,6 +2,8 @@
 //! (ahead of expiry, on a 401, with a rotated refresh token surfaced as a CONTROL message),
 //! and a Google service-account JWT that the mock decodes and verifies.
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -290,11 +292,8 @@ async fn a_rotated_refresh_token_becomes_a_control_message() {
     ];
     let mut out = Vec::new();
     let code = intake::protocol::run_source_with(&oauth_source(), args, &mut out).await;
-    let messages: Vec<Value> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    // Every line validates against the protocol schema, the CONTROL message included.
+    let messages: Vec<Value> = support::protocol::messages(&out);
     assert_eq!(code, 0, "{messages:#?}");
     let control: Vec<&Value> = messages.iter().filter(|m| m["type"] == "CONTROL").collect();
     assert_eq!(control.len(), 1, "{messages:#?}");

@@ -502,3 +502,81 @@ async fn a_lower_advertised_limit_tightens_the_quota() {
     // the other 9 by 200 ms.
     assert_eq!(start.elapsed(), Duration::from_millis(1_800));
 }
+
+/// A one-stream source whose API lives at `base_url`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct MockConfig {
+    /// The mock's URL.
+    base_url: String,
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_runner_prints_rate_limited_while_the_connector_waits() {
+    let (server, _) = retry_after_server("20".into()).await;
+    let source = intake::http::HttpSource::new("mock", |cfg: &MockConfig| {
+        Ok(vec![contacts(&api(&cfg.base_url), "a", "/a")])
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, json!({"base_url": server.uri()}).to_string()).unwrap();
+    let catalog = dir.path().join("catalog.json");
+    std::fs::write(
+        &catalog,
+        json!({"streams": [{"stream": {"name": "a", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+            "sync_mode": "full_refresh", "destination_sync_mode": "append"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let args: Vec<String> = [
+        "read",
+        "--config",
+        config.to_str().unwrap(),
+        "--catalog",
+        catalog.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut out = Vec::new();
+    assert_eq!(
+        intake::protocol::run_source_with(&source, args, &mut out).await,
+        0
+    );
+    let messages = support::protocol::messages(&out);
+    let statuses: Vec<&serde_json::Value> = messages
+        .iter()
+        .filter(|m| m["trace"]["type"] == "STREAM_STATUS")
+        .map(|m| &m["trace"]["stream_status"])
+        .collect();
+    let limited = statuses
+        .iter()
+        .find(|s| s["reasons"][0]["type"] == "RATE_LIMITED")
+        .expect("a RATE_LIMITED status");
+    assert_eq!(limited["status"], "RUNNING");
+    assert!(
+        limited["reasons"][0]["rate_limited"]["quota_reset"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
+    // The waiting time is reported in a log line at the stream's end.
+    let log = messages
+        .iter()
+        .find(|m| {
+            m["type"] == "LOG"
+                && m["log"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("rate limits")
+        })
+        .unwrap();
+    assert!(
+        log["log"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 requests, 1 retried, 20.0s"),
+        "{log}"
+    );
+    assert_eq!(messages.iter().filter(|m| m["type"] == "RECORD").count(), 3);
+}

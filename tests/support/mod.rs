@@ -254,3 +254,4 @@ pub fn id_counts(path: &Path) -> BTreeMap<i64, usize> {
     out
 }
 pub mod mock;
+pub mod protocol;
