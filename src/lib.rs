@@ -92,6 +92,8 @@ pub mod schema;
 pub mod source;
 pub mod spec;
 pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use catalog::{
     Catalog, CatalogStream, ConfiguredCatalog, ConfiguredStream, DestinationSyncMode,

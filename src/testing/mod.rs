@@ -1,0 +1,88 @@
+//! The contract test kit (feature `testing`): prove a connector against mock APIs, without
+//! credentials.
+//!
+//! - [`MockApi`] mounts endpoints from records ([`Dataset`]) in every paging style
+//!   ([`PageStyle`]), honours incremental filters ([`Filter`]) so incremental reads are tested
+//!   for real, injects faults ([`Fault`]: 429 with `Retry-After`, 5xx, delays, truncated
+//!   bodies, HTML with 200, dropped connections, 401/403), enforces a rate limit and counts
+//!   violations, and records the most requests in flight. [`MockApi::fixtures`] mounts
+//!   recorded request -> response files ([`fixtures`]).
+//! - [`acceptance`] runs the standard suite on any [`crate::Source`] and reports each check
+//!   as passed, failed (with the reason) or skipped (with a reason).
+//!
+//! Add it to a connector's dev-dependencies:
+//! `intake = { version = "...", features = ["testing"] }`.
+//!
+//! # Example
+//! ```
+//! use intake::http::{Auth, HttpApi, HttpSource, Paginator};
+//! use intake::testing::{Dataset, Filter, MockApi, PageStyle, acceptance};
+//! use schemars::JsonSchema;
+//! use secrecy::SecretString;
+//! use serde::Deserialize;
+//! use serde_json::json;
+//!
+//! /// Connection settings for the Acme API.
+//! #[derive(Deserialize, JsonSchema)]
+//! #[serde(deny_unknown_fields)]
+//! struct Config {
+//!     /// API token.
+//!     #[schemars(schema_with = "intake::spec::secret")]
+//!     api_token: SecretString,
+//!     /// API host.
+//!     base_url: String,
+//! }
+//!
+//! fn source() -> HttpSource<Config> {
+//!     HttpSource::new("acme", |cfg: &Config| {
+//!         let api = HttpApi::parse(&cfg.base_url)?.auth(Auth::bearer(cfg.api_token.clone()));
+//!         Ok(vec![
+//!             api.stream("customers")
+//!                 .get("/v1/customers")
+//!                 .query("updated_since", "{cursor}")
+//!                 .records_at("/data")
+//!                 .paginate(Paginator::cursor_from_body("/next").into_query("cursor"))
+//!                 .primary_key("id")
+//!                 .cursor("updated_at", None::<String>),
+//!         ])
+//!     })
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let api = MockApi::start().await;
+//! let customers = Dataset::new(
+//!     (0..250)
+//!         .map(|i| json!({"id": i, "updated_at": format!("2024-01-{:02}T00:00:00Z", 1 + i % 28)}))
+//!         .collect(),
+//! );
+//! api.endpoint("/v1/customers")
+//!     .records(customers.clone())
+//!     .records_at("/data")
+//!     .paginate(PageStyle::cursor("/next", "cursor"))
+//!     .filter(Filter::query("updated_since", "updated_at"))
+//!     .require_header("authorization", "Bearer good-token")
+//!     .mount()
+//!     .await;
+//! let report = acceptance(source(), json!({"api_token": "good-token", "base_url": api.uri()}))
+//!     .mock(&api)
+//!     .expect_records("customers", 250)
+//!     .change_between_reads(move || {
+//!         let customers = customers.clone();
+//!         async move {
+//!             customers.push(json!({"id": 999, "updated_at": "2024-03-01T00:00:00Z"}));
+//!             vec![("customers".to_string(), json!(999))]
+//!         }
+//!     })
+//!     .run()
+//!     .await;
+//! report.assert_all_passed();
+//! # }
+//! ```
+
+mod acceptance;
+pub mod fixtures;
+mod mock;
+
+pub use acceptance::{Acceptance, AcceptanceReport, CheckResult, Outcome, acceptance, checks};
+pub use mock::{Dataset, Endpoint, Fault, FaultGuard, Filter, MockApi, PageStyle};
