@@ -11,7 +11,7 @@ use intake::{
 use serde_json::{Value, json};
 
 /// A stand-in for an API: orders with an `updated_at` the API can filter on (`>=`).
-type Api = Arc<Mutex<Vec<Value>>>;
+pub type Api = Arc<Mutex<Vec<Value>>>;
 
 struct Orders {
     api: Api,
@@ -63,8 +63,9 @@ impl Stream for Orders {
     }
 }
 
-struct Shop {
-    api: Api,
+/// The source: one incremental stream of orders.
+pub struct Shop {
+    pub api: Api,
 }
 
 #[async_trait]

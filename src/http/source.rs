@@ -2,7 +2,7 @@
 //! streams.
 
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -53,11 +53,16 @@ type StreamsFn<C> = Arc<dyn Fn(&C) -> Result<Vec<HttpStream>> + Send + Sync>;
 /// let source = HttpSource::new("acme", streams);
 /// assert_eq!(intake::Source::spec(&source).secret_fields(), vec!["/api_token"]);
 /// ```
+///
+/// The streams built for a config are kept and reused while the config stays the same, so
+/// `check`, `discover` and `read` on one source share one [`super::HttpApi`] — one rate
+/// limiter, one token cache — as one connector instance should.
 pub struct HttpSource<C> {
     name: String,
     spec: ConnectorSpec,
     streams: StreamsFn<C>,
     check_stream: Option<String>,
+    built: Mutex<Option<(Value, Vec<HttpStream>)>>,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -75,6 +80,7 @@ where
             spec: ConnectorSpec::from_config::<C>().supports_incremental(true),
             streams: Arc::new(streams),
             check_stream: None,
+            built: Mutex::new(None),
             _config: PhantomData,
         }
     }
@@ -97,8 +103,16 @@ where
     }
 
     fn build(&self, config: &Value) -> Result<Vec<HttpStream>> {
-        let config: C = parse_config(config)?;
-        (self.streams)(&config)
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, streams)) = built.as_ref()
+            && cached == config
+        {
+            return Ok(streams.clone());
+        }
+        let typed: C = parse_config(config)?;
+        let streams = (self.streams)(&typed)?;
+        *built = Some((config.clone(), streams.clone()));
+        Ok(streams)
     }
 }
 

@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::instrument::WithSubscriber;
 
 use super::client::HttpApi;
 use super::paginate::{PageInfo, PageRequest, Paginator};
@@ -348,11 +349,15 @@ impl HttpStream {
     fn read_owned(self, request: ReadRequest) -> PageStream<'static> {
         let def = self.def;
         let (tx, rx) = mpsc::channel::<Result<Page>>(1);
-        let task = tokio::spawn(async move {
-            if let Err(e) = produce(&def, request, &tx).await {
-                let _ = tx.send(Err(e)).await;
+        // The task logs where its caller logs.
+        let task = tokio::spawn(
+            async move {
+                if let Err(e) = produce(&def, request, &tx).await {
+                    let _ = tx.send(Err(e)).await;
+                }
             }
-        });
+            .with_current_subscriber(),
+        );
         futures::stream::unfold(
             (rx, Some(AbortOnDrop(task))),
             |(mut rx, mut task)| async move {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
+use tracing::instrument::WithSubscriber;
 
 use super::mock::{Fault, MockApi};
 use crate::catalog::{Catalog, ConfiguredCatalog, DestinationSyncMode, SyncMode};
@@ -153,6 +154,11 @@ pub struct Acceptance<'a> {
     max_concurrency: Option<u64>,
     skips: BTreeMap<String, String>,
     results: Vec<CheckResult>,
+    /// The state after the first incremental read, for the checks that build on it.
+    first_state: Mutex<Option<State>>,
+    /// Every log line the connector wrote during the suite.
+    logs: Captured,
+    dispatch: tracing::Dispatch,
 }
 
 /// The standard acceptance suite for `source` with a config that works against the mock.
@@ -170,6 +176,7 @@ pub struct Acceptance<'a> {
 /// # }
 /// ```
 pub fn acceptance<S: Source + 'static>(source: S, config: Value) -> Acceptance<'static> {
+    let logs = Captured::default();
     Acceptance {
         source: Arc::new(source),
         config,
@@ -179,7 +186,22 @@ pub fn acceptance<S: Source + 'static>(source: S, config: Value) -> Acceptance<'
         max_concurrency: None,
         skips: BTreeMap::new(),
         results: Vec::new(),
+        first_state: Mutex::new(None),
+        dispatch: capture(&logs),
+        logs,
     }
+}
+
+/// A subscriber that writes every event, at every level, into `logs`.
+fn capture(logs: &Captured) -> tracing::Dispatch {
+    let writer = logs.clone();
+    tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    )
 }
 
 /// Records per stream, in the order read, with the checkpoints between them.
@@ -230,6 +252,9 @@ impl<'a> Acceptance<'a> {
             max_concurrency: self.max_concurrency,
             skips: self.skips,
             results: self.results,
+            first_state: self.first_state,
+            logs: self.logs,
+            dispatch: self.dispatch,
         }
     }
 
@@ -266,6 +291,11 @@ impl<'a> Acceptance<'a> {
 
     fn record(&mut self, name: &'static str, outcome: Outcome) {
         self.results.push(CheckResult { name, outcome });
+    }
+
+    /// Runs a call into the connector with its log lines captured.
+    fn traced<'f, T>(&self, f: impl Future<Output = T> + 'f) -> impl Future<Output = T> + 'f {
+        f.with_subscriber(self.dispatch.clone())
     }
 
     fn finish<T>(
@@ -339,9 +369,16 @@ impl<'a> Acceptance<'a> {
             checks::INCREMENTAL_CHANGES,
             self.check_changes(&catalog, state.as_ref())
         );
+        // The future-state check needs the first read's cursors even when the incremental
+        // check failed.
+        let first_state = self
+            .first_state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         step!(
             checks::FUTURE_STATE,
-            self.check_future(&catalog, state.as_ref())
+            self.check_future(&catalog, first_state.as_ref())
         );
         step!(checks::RESUME, self.check_resume(&catalog));
         drop(full);
@@ -385,14 +422,13 @@ impl<'a> Acceptance<'a> {
         let reading =
             self.source
                 .read(&self.config, catalog, state, &options, EventSender::new(tx));
-        let (result, read) = tokio::join!(reading, collect);
+        let (result, read) = tokio::join!(self.traced(reading), collect);
         result.map(|()| read)
     }
 
     async fn streams(&self) -> std::result::Result<BTreeMap<String, Arc<dyn Stream>>, Outcome> {
         let streams = self
-            .source
-            .streams(&self.config)
+            .traced(self.source.streams(&self.config))
             .await
             .map_err(|e| Outcome::Failed(format!("streams: {e}")))?;
         Ok(streams
@@ -434,8 +470,7 @@ impl<'a> Acceptance<'a> {
     }
 
     async fn check_ok(&self) -> std::result::Result<((), String), Outcome> {
-        self.source
-            .check(&self.config)
+        self.traced(self.source.check(&self.config))
             .await
             .map(|()| ((), "the good config checks".into()))
             .map_err(|e| Outcome::Failed(format!("check failed with the good config: {e}")))
@@ -450,7 +485,7 @@ impl<'a> Acceptance<'a> {
             return Err(no_mock());
         };
         let _guard = mock.inject_always(fault);
-        match self.source.check(&self.config).await {
+        match self.traced(self.source.check(&self.config)).await {
             Err(e) if e.is_config() => Ok((
                 (),
                 format!("HTTP {status} -> config error: {}", e.message()),
@@ -467,8 +502,7 @@ impl<'a> Acceptance<'a> {
 
     async fn check_discover(&self) -> std::result::Result<(Catalog, String), Outcome> {
         let catalog = self
-            .source
-            .discover(&self.config)
+            .traced(self.source.discover(&self.config))
             .await
             .map_err(|e| Outcome::Failed(format!("discover failed: {e}")))?;
         if catalog.streams.is_empty() {
@@ -645,6 +679,7 @@ impl<'a> Acceptance<'a> {
             .await
             .map_err(|e| Outcome::Failed(format!("the first incremental read failed: {e}")))?;
         let state = first.state();
+        *self.first_state.lock().unwrap_or_else(|e| e.into_inner()) = Some(state.clone());
         let second = self
             .read(&configured, &state, ReadOptions::default())
             .await
@@ -980,40 +1015,43 @@ impl<'a> Acceptance<'a> {
         catalog: Option<&Catalog>,
     ) -> std::result::Result<((), String), Outcome> {
         let spec = self.source.spec();
-        let mut secrets: Vec<String> = Vec::new();
-        for pointer in spec.secret_fields() {
-            collect_strings(self.config.pointer(&pointer), &mut secrets);
-        }
-        secret_looking(&spec.connection_specification, "", &mut |pointer| {
-            collect_strings(self.config.pointer(pointer), &mut secrets);
+        // (pointer, value) of every secret in the config.
+        let mut secrets: Vec<(String, String)> = Vec::new();
+        let mut pointers = spec.secret_fields();
+        secret_looking(&spec.connection_specification, "", &mut |p| {
+            pointers.push(p.to_string())
         });
-        secrets.retain(|s| s.len() >= 4);
+        for pointer in pointers {
+            let mut values = Vec::new();
+            collect_strings(self.config.pointer(&pointer), &mut values);
+            secrets.extend(values.into_iter().map(|v| (pointer.clone(), v)));
+        }
+        secrets.retain(|(_, v)| v.chars().count() >= 4);
         secrets.sort();
         secrets.dedup();
         if secrets.is_empty() {
             return Err(Outcome::Skipped("the config holds no secret value".into()));
         }
-        let output = scan_run(
+        let mut output = scan_run(
             self.source.clone(),
             self.config.clone(),
             catalog.map(full_refresh),
+            self.logs.clone(),
         )
         .await
         .map_err(|e| Outcome::Failed(format!("running the connector: {e}")))?;
-        let leaked: Vec<&str> = secrets
+        // Everything the connector logged during the whole suite, too.
+        output.push_str(&self.logs.text());
+        let mut leaked: Vec<&str> = secrets
             .iter()
-            .filter(|s| output.contains(s.as_str()))
-            .map(|s| &s[..4])
+            .filter(|(_, v)| output.contains(v.as_str()))
+            .map(|(p, _)| p.as_str())
             .collect();
+        leaked.dedup();
         if !leaked.is_empty() {
             return Err(Outcome::Failed(format!(
-                "{} secret(s) appear in the output or logs (starting {})",
-                leaked.len(),
-                leaked
-                    .iter()
-                    .map(|p| format!("{p}…"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "the value of {} appears in the connector's output or logs",
+                leaked.join(", ")
             )));
         }
         Ok((
@@ -1062,15 +1100,15 @@ fn far_future(v: &Value) -> Option<Value> {
     match v {
         Value::Number(n) => {
             let x = n.as_f64()?;
-            // Epoch milliseconds, seconds, or a plain counter: all are passed by 10^15+.
-            Some(json!(
-                if x.abs() >= 1e11 {
-                    253_402_300_799_000i64
-                } else {
-                    253_402_300_799i64
-                }
-                .max((x.abs() * 1000.0) as i64)
-            ))
+            // Epoch milliseconds or seconds: the end of year 9999; a plain counter: far past it.
+            let far = if x.abs() >= 1e11 {
+                253_402_300_799_000i64
+            } else if x.abs() >= 1e8 {
+                253_402_300_799i64
+            } else {
+                (x.abs() * 1000.0) as i64 + 1_000_000_000
+            };
+            Some(json!(far))
         }
         Value::String(s) => Some(match crate::state::parse_datetime(s) {
             Some(_) if s.len() == 10 => json!("9999-12-31"),
@@ -1146,15 +1184,10 @@ async fn scan_run(
     source: Arc<dyn Source>,
     config: Value,
     catalog: Option<ConfiguredCatalog>,
+    logs: Captured,
 ) -> Result<String> {
     tokio::task::spawn_blocking(move || {
-        let logs = Captured::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
+        let subscriber = capture(&logs);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -1162,7 +1195,7 @@ async fn scan_run(
         let dir = TempDir::new()?;
         let config_path = dir.write("config.json", &config.to_string())?;
         let mut out = Vec::new();
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::dispatcher::with_default(&subscriber, || {
             rt.block_on(async {
                 let cfg = config_path.display().to_string();
                 let mut commands = vec![
@@ -1187,9 +1220,7 @@ async fn scan_run(
                 }
             })
         });
-        let mut text = String::from_utf8_lossy(&out).into_owned();
-        text.push_str(&logs.text());
-        Ok(text)
+        Ok(String::from_utf8_lossy(&out).into_owned())
     })
     .await
     .map_err(|e| Error::system(format!("the secrets check panicked: {e}")))?

@@ -1,0 +1,281 @@
+//! The acceptance suite on the SDK's examples — the REST example passes every check, the
+//! in-memory example passes what applies to it — and on broken connectors, which fail the
+//! check that names their defect.
+
+#[path = "../examples/custom_source.rs"]
+#[allow(dead_code)]
+mod custom_source;
+#[path = "../examples/rest_source.rs"]
+#[allow(dead_code)]
+mod rest_source;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use intake::http::{Auth, HttpApi, HttpSource, Paginator, RetryPolicy};
+use intake::testing::{
+    AcceptanceReport, Dataset, Filter, MockApi, Outcome, PageStyle, acceptance, checks,
+};
+use schemars::JsonSchema;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+fn assert_outcome(report: &AcceptanceReport, check: &str, want: &str) {
+    let got = report
+        .outcome(check)
+        .unwrap_or_else(|| panic!("no {check} in\n{report}"));
+    let ok = matches!(
+        (want, got),
+        ("pass", Outcome::Passed(_)) | ("fail", Outcome::Failed(_)) | ("skip", Outcome::Skipped(_))
+    );
+    assert!(ok, "{check}: wanted {want}, got {got:?}\n{report}");
+}
+
+#[tokio::test]
+async fn the_rest_example_passes_every_check() {
+    let data = rest_source::customers();
+    let api = rest_source::mock_api(&data).await;
+    api.hold(Duration::from_millis(150));
+    let changed = data.clone();
+    let report = acceptance(rest_source::source(), rest_source::config(&api))
+        .mock(&api)
+        .expect_records("customers", 430)
+        .expect_records("invoices", 155)
+        .max_concurrency(rest_source::MAX_CONCURRENCY as u64)
+        .change_between_reads(move || {
+            let data = changed.clone();
+            async move {
+                data.update(|rows| rows[3]["updated_at"] = json!("2024-06-01T00:00:00Z"));
+                data.push(
+                    json!({"id": 5000, "name": "late", "updated_at": "2024-06-02T00:00:00Z"}),
+                );
+                vec![
+                    ("customers".to_string(), json!(3)),
+                    ("customers".to_string(), json!(5000)),
+                ]
+            }
+        })
+        .run()
+        .await;
+    println!("{report}");
+    report.assert_all_passed();
+    for check in checks::ALL {
+        assert_outcome(&report, check, "pass");
+    }
+    // The counters saw real traffic: requests overlapped, up to the cap.
+    assert_eq!(api.max_in_flight(), rest_source::MAX_CONCURRENCY as u64);
+}
+
+#[tokio::test]
+async fn the_in_memory_example_passes_what_applies_and_says_why_the_rest_was_skipped() {
+    let shop = custom_source::Shop {
+        api: Arc::new(Mutex::new(
+            (1..=9)
+                .map(|i| json!({"id": i, "total": i * 10, "updated_at": format!("2024-03-0{i}T12:00:00Z")}))
+                .collect(),
+        )),
+    };
+    let report = acceptance(shop, json!({})).run().await;
+    println!("{report}");
+    report.assert_all_passed();
+    for check in [
+        checks::SPEC,
+        checks::CHECK,
+        checks::DISCOVER,
+        checks::FULL_REFRESH,
+        checks::PRIMARY_KEYS,
+        checks::INCREMENTAL,
+        checks::FUTURE_STATE,
+        checks::RESUME,
+    ] {
+        assert_outcome(&report, check, "pass");
+    }
+    for check in [
+        checks::CHECK_UNAUTHORIZED,
+        checks::RETRIES,
+        checks::RATE_LIMIT,
+    ] {
+        assert_eq!(
+            report.outcome(check),
+            Some(&Outcome::Skipped(
+                "no mock API given (Acceptance::mock)".into()
+            ))
+        );
+    }
+    assert_outcome(&report, checks::SECRETS, "skip");
+}
+
+/// A small source whose defects the tests choose.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    /// Token.
+    #[schemars(schema_with = "intake::spec::secret")]
+    api_token: SecretString,
+    /// Host.
+    base_url: String,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Defects {
+    ignores_cursor: bool,
+    no_retries: bool,
+    logs_token: bool,
+    too_fast: bool,
+}
+
+fn broken(defects: Defects) -> HttpSource<Config> {
+    HttpSource::new("broken", move |cfg: &Config| {
+        if defects.logs_token {
+            tracing::info!("connecting with token {}", cfg.api_token.expose_secret());
+        }
+        let mut api = HttpApi::parse(&cfg.base_url)?.auth(Auth::bearer(cfg.api_token.clone()));
+        if defects.no_retries {
+            api = api.retry(RetryPolicy::none());
+        }
+        if !defects.too_fast {
+            api = api.quota(intake::http::Quota::per_second(9));
+        }
+        let mut stream = api
+            .stream("items")
+            .get("/items")
+            .records_at("/results")
+            .paginate(Paginator::cursor_from_body("/next").into_query("after"))
+            .primary_key("id")
+            .cursor("updated_at", None::<String>)
+            .schema(json!({"type": "object", "properties": {"id": {"type": "integer"}, "updated_at": {"type": "string"}}}));
+        if !defects.ignores_cursor {
+            stream = stream.query("since", "{cursor}");
+        }
+        Ok(vec![stream])
+    })
+}
+
+async fn items_api() -> MockApi {
+    let api = MockApi::start().await;
+    api.rate_limit(10, Duration::from_secs(1));
+    let items = Dataset::new(
+        (0..25)
+            .map(|i| json!({"id": i, "updated_at": format!("2024-05-{:02}T00:00:00Z", 1 + i)}))
+            .collect(),
+    );
+    api.endpoint("/items")
+        .records(items)
+        .page_size(10)
+        .paginate(PageStyle::cursor("/next", "after"))
+        .filter(Filter::query("since", "updated_at"))
+        .require_header("authorization", "Bearer tok-1234")
+        .mount()
+        .await;
+    api
+}
+
+async fn run_broken(defects: Defects) -> AcceptanceReport {
+    let api = items_api().await;
+    let config = json!({"api_token": "tok-1234", "base_url": api.uri()});
+    let report = acceptance(broken(defects), config).mock(&api).run().await;
+    println!("{report}");
+    report
+}
+
+#[tokio::test]
+async fn a_good_small_connector_passes() {
+    let report = run_broken(Defects::default()).await;
+    report.assert_all_passed();
+}
+
+#[tokio::test]
+async fn a_connector_that_ignores_its_cursor_fails_the_incremental_checks() {
+    let report = run_broken(Defects {
+        ignores_cursor: true,
+        ..Defects::default()
+    })
+    .await;
+    assert_outcome(&report, checks::INCREMENTAL, "fail");
+    assert_outcome(&report, checks::FUTURE_STATE, "fail");
+    assert_outcome(&report, checks::FULL_REFRESH, "pass");
+}
+
+#[tokio::test]
+async fn a_connector_without_retries_fails_the_retry_check() {
+    let report = run_broken(Defects {
+        no_retries: true,
+        ..Defects::default()
+    })
+    .await;
+    assert_outcome(&report, checks::RETRIES, "fail");
+}
+
+#[tokio::test]
+async fn a_connector_that_logs_its_token_fails_the_secrets_check() {
+    let report = run_broken(Defects {
+        logs_token: true,
+        ..Defects::default()
+    })
+    .await;
+    assert_outcome(&report, checks::SECRETS, "fail");
+    // The report names the leak without repeating the secret.
+    assert!(!report.to_string().contains("tok-1234"), "{report}");
+}
+
+#[tokio::test]
+async fn a_connector_without_a_quota_breaks_the_mocks_rate_limit() {
+    let report = run_broken(Defects {
+        too_fast: true,
+        ..Defects::default()
+    })
+    .await;
+    assert_outcome(&report, checks::RATE_LIMIT, "fail");
+}
+
+/// A config whose secret is a plain string: the spec check must notice.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct LeakyConfig {
+    /// Not marked secret.
+    api_key: String,
+    /// Host.
+    base_url: String,
+}
+
+#[tokio::test]
+async fn an_unmarked_secret_field_fails_the_spec_check_and_skips_are_reported() {
+    let api = items_api().await;
+    let source = HttpSource::new("leaky", |cfg: &LeakyConfig| {
+        let api = HttpApi::parse(&cfg.base_url)?
+            .auth(Auth::bearer(SecretString::from(cfg.api_key.clone())))
+            .quota(intake::http::Quota::per_second(9));
+        Ok(vec![
+            api.stream("items")
+                .get("/items")
+                .records_at("/results")
+                .primary_key("id")
+                .paginate(Paginator::cursor_from_body("/next").into_query("after"))
+                .schema(json!({"type": "object", "properties": {"id": {"type": "integer"}}})),
+        ])
+    });
+    let report = acceptance(
+        source,
+        json!({"api_key": "tok-1234", "base_url": api.uri()}),
+    )
+    .mock(&api)
+    .skip(
+        checks::RESUME,
+        "resuming is covered by the connector's own tests",
+    )
+    .run()
+    .await;
+    let spec = report.outcome(checks::SPEC).unwrap();
+    assert!(
+        matches!(spec, Outcome::Failed(m) if m.contains("/api_key")),
+        "{spec:?}"
+    );
+    assert_eq!(
+        report.outcome(checks::RESUME),
+        Some(&Outcome::Skipped(
+            "resuming is covered by the connector's own tests".into()
+        ))
+    );
+    assert_outcome(&report, checks::INCREMENTAL, "skip");
+}
