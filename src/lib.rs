@@ -112,3 +112,8 @@ pub use state::{Cursor, CursorKind, State};
 
 pub use async_trait::async_trait;
 pub use tokio_util::sync::CancellationToken;
+
+/// The README's Rust examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
