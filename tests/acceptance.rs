@@ -279,3 +279,40 @@ async fn an_unmarked_secret_field_fails_the_spec_check_and_skips_are_reported() 
     );
     assert_outcome(&report, checks::INCREMENTAL, "skip");
 }
+
+#[tokio::test]
+async fn a_hanging_connector_fails_its_checks_instead_of_hanging_the_test() {
+    let api = items_api().await;
+    let _stall = api.inject_always(intake::testing::Fault::Delay(Duration::from_secs(3)));
+    let source = HttpSource::new("stalls", |cfg: &Config| {
+        let api = HttpApi::parse(&cfg.base_url)?
+            .auth(Auth::bearer(cfg.api_token.clone()))
+            .timeout(None);
+        Ok(vec![
+            api.stream("items")
+                .get("/items")
+                .records_at("/results")
+                .primary_key("id")
+                .schema(json!({"type": "object", "properties": {"id": {"type": "integer"}}})),
+        ])
+    });
+    let report = acceptance(
+        source,
+        json!({"api_token": "tok-1234", "base_url": api.uri()}),
+    )
+    .mock(&api)
+    .timeout(Duration::from_millis(300))
+    .skip(checks::SECRETS, "covered by the other tests")
+    .run()
+    .await;
+    let check = report.outcome(checks::CHECK).unwrap();
+    assert!(
+        matches!(check, Outcome::Failed(m) if m.contains("did not answer within")),
+        "{report}"
+    );
+    let full = report.outcome(checks::FULL_REFRESH).unwrap();
+    assert!(
+        matches!(full, Outcome::Failed(m) if m.contains("did not finish within")),
+        "{report}"
+    );
+}

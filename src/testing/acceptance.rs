@@ -156,6 +156,7 @@ pub struct Acceptance<'a> {
     results: Vec<CheckResult>,
     /// The state after the first incremental read, for the checks that build on it.
     first_state: Mutex<Option<State>>,
+    read_timeout: std::time::Duration,
     /// Every log line the connector wrote during the suite.
     logs: Captured,
     dispatch: tracing::Dispatch,
@@ -187,6 +188,7 @@ pub fn acceptance<S: Source + 'static>(source: S, config: Value) -> Acceptance<'
         skips: BTreeMap::new(),
         results: Vec::new(),
         first_state: Mutex::new(None),
+        read_timeout: std::time::Duration::from_secs(300),
         dispatch: capture(&logs),
         logs,
     }
@@ -253,6 +255,7 @@ impl<'a> Acceptance<'a> {
             skips: self.skips,
             results: self.results,
             first_state: self.first_state,
+            read_timeout: self.read_timeout,
             logs: self.logs,
             dispatch: self.dispatch,
         }
@@ -283,6 +286,14 @@ impl<'a> Acceptance<'a> {
         self
     }
 
+    /// The longest any one call into the connector (a check, a discover, a read) may take
+    /// before its check fails: a hung connector must not hang the test. Default 5 minutes.
+    /// The suite runs on real time: do not pause the clock.
+    pub fn timeout(mut self, limit: std::time::Duration) -> Self {
+        self.read_timeout = limit;
+        self
+    }
+
     /// Skips a check, stating why (`"the API has no incremental endpoint"`).
     pub fn skip(mut self, check: &str, reason: &str) -> Self {
         self.skips.insert(check.to_string(), reason.to_string());
@@ -291,6 +302,18 @@ impl<'a> Acceptance<'a> {
 
     fn record(&mut self, name: &'static str, outcome: Outcome) {
         self.results.push(CheckResult { name, outcome });
+    }
+
+    /// Runs a call into the connector with its log lines captured and the time it may take
+    /// bounded.
+    async fn bounded<T>(&self, f: impl Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.read_timeout, self.traced(f)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::system(format!(
+                "the connector did not answer within {:?} (Acceptance::timeout)",
+                self.read_timeout
+            ))),
+        }
     }
 
     /// Runs a call into the connector with its log lines captured.
@@ -422,13 +445,19 @@ impl<'a> Acceptance<'a> {
         let reading =
             self.source
                 .read(&self.config, catalog, state, &options, EventSender::new(tx));
-        let (result, read) = tokio::join!(self.traced(reading), collect);
-        result.map(|()| read)
+        let both = async { tokio::join!(self.traced(reading), collect) };
+        match tokio::time::timeout(self.read_timeout, both).await {
+            Ok((result, read)) => result.map(|()| read),
+            Err(_) => Err(Error::system(format!(
+                "the read did not finish within {:?} (Acceptance::timeout)",
+                self.read_timeout
+            ))),
+        }
     }
 
     async fn streams(&self) -> std::result::Result<BTreeMap<String, Arc<dyn Stream>>, Outcome> {
         let streams = self
-            .traced(self.source.streams(&self.config))
+            .bounded(self.source.streams(&self.config))
             .await
             .map_err(|e| Outcome::Failed(format!("streams: {e}")))?;
         Ok(streams
@@ -470,7 +499,7 @@ impl<'a> Acceptance<'a> {
     }
 
     async fn check_ok(&self) -> std::result::Result<((), String), Outcome> {
-        self.traced(self.source.check(&self.config))
+        self.bounded(self.source.check(&self.config))
             .await
             .map(|()| ((), "the good config checks".into()))
             .map_err(|e| Outcome::Failed(format!("check failed with the good config: {e}")))
@@ -485,7 +514,7 @@ impl<'a> Acceptance<'a> {
             return Err(no_mock());
         };
         let _guard = mock.inject_always(fault);
-        match self.traced(self.source.check(&self.config)).await {
+        match self.bounded(self.source.check(&self.config)).await {
             Err(e) if e.is_config() => Ok((
                 (),
                 format!("HTTP {status} -> config error: {}", e.message()),
@@ -502,7 +531,7 @@ impl<'a> Acceptance<'a> {
 
     async fn check_discover(&self) -> std::result::Result<(Catalog, String), Outcome> {
         let catalog = self
-            .traced(self.source.discover(&self.config))
+            .bounded(self.source.discover(&self.config))
             .await
             .map_err(|e| Outcome::Failed(format!("discover failed: {e}")))?;
         if catalog.streams.is_empty() {
@@ -1037,6 +1066,7 @@ impl<'a> Acceptance<'a> {
             self.config.clone(),
             catalog.map(full_refresh),
             self.logs.clone(),
+            self.read_timeout,
         )
         .await
         .map_err(|e| Outcome::Failed(format!("running the connector: {e}")))?;
@@ -1185,6 +1215,7 @@ async fn scan_run(
     config: Value,
     catalog: Option<ConfiguredCatalog>,
     logs: Captured,
+    limit: std::time::Duration,
 ) -> Result<String> {
     tokio::task::spawn_blocking(move || {
         let subscriber = capture(&logs);
@@ -1216,7 +1247,14 @@ async fn scan_run(
                     ]);
                 }
                 for args in commands {
-                    crate::protocol::run_source_with(&*source, args, &mut out).await;
+                    // A command that hangs is cut off; what it printed so far is still scanned.
+                    let mut buf = Vec::new();
+                    let _ = tokio::time::timeout(
+                        limit,
+                        crate::protocol::run_source_with(&*source, args, &mut buf),
+                    )
+                    .await;
+                    out.extend_from_slice(&buf);
                 }
             })
         });
