@@ -92,6 +92,7 @@ pub mod schema;
 pub mod source;
 pub mod spec;
 pub mod state;
+pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -1,0 +1,625 @@
+//! The writer: runs on a blocking thread, one connection, one transaction between checkpoints.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use intake::destination::{Acks, DestinationInput, DestinationMessage, WriteSummary};
+use intake::record::RecordBatch;
+use intake::state::StreamState;
+use intake::table::{Cell, Column, ColumnKind, Fields, Misfit, TableSchema, cell};
+use intake::{ConfiguredCatalog, DestinationSyncMode, Error, Result, State, StreamDescriptor};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::{Connection, ToSql, params_from_iter};
+use serde_json::Value;
+
+use crate::sql::{
+    ERROR, EXTRACTED_AT, RAW, STAGING_PREFIX, STATE_TABLE, declared_type, kind_of, quote,
+    table_name,
+};
+use crate::{SqliteConfig, Synchronous};
+
+fn sql_error(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| {
+        let busy = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        let message = format!("SQLite: {what}: {e}");
+        if busy {
+            Error::transient(message)
+        } else {
+            Error::system(message)
+        }
+    }
+}
+
+/// Opens the database with intake's settings and makes sure the state table exists.
+pub(crate) fn open(cfg: &SqliteConfig) -> Result<Connection> {
+    if let Some(parent) = cfg.path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            Error::config(format!(
+                "cannot create the folder {}: {e}",
+                parent.display()
+            ))
+        })?;
+    }
+    let conn = Connection::open(&cfg.path).map_err(|e| {
+        Error::config(format!(
+            "cannot open the SQLite database {}: {e}",
+            cfg.path.display()
+        ))
+    })?;
+    conn.busy_timeout(Duration::from_secs(30))
+        .map_err(sql_error("setting the busy timeout"))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| {
+            Error::config(format!(
+                "{} is not a SQLite database intake can write: {e}",
+                cfg.path.display()
+            ))
+        })?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!("SQLite kept journal mode {mode} (WAL unavailable on this file system)");
+    }
+    let sync = match cfg.synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+        Synchronous::Off => "OFF",
+    };
+    conn.pragma_update(None, "synchronous", sync)
+        .map_err(sql_error("setting synchronous"))?;
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+            stream TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            namespace TEXT,
+            state TEXT NOT NULL,
+            updated_at INTEGER NOT NULL
+        )"
+    ))
+    .map_err(sql_error("creating the state table"))?;
+    Ok(conn)
+}
+
+fn stream_key(d: &StreamDescriptor) -> String {
+    match &d.namespace {
+        Some(ns) => format!("{ns}.{}", d.name),
+        None => d.name.clone(),
+    }
+}
+
+/// The state stored by earlier syncs.
+pub(crate) fn stored_state(conn: &Connection) -> Result<Option<State>> {
+    let mut stmt = conn
+        .prepare(&format!("SELECT name, namespace, state FROM {STATE_TABLE}"))
+        .map_err(sql_error("reading the state"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(sql_error("reading the state"))?;
+    let mut state = State::new();
+    for row in rows {
+        let (name, namespace, text) = row.map_err(sql_error("reading the state"))?;
+        let blob: Value = serde_json::from_str(&text).map_err(|e| {
+            Error::config(format!(
+                "the state stored for stream \"{name}\" in {STATE_TABLE} is not JSON ({e}); delete its row to start that stream over"
+            ))
+        })?;
+        state.set_stream(StreamDescriptor { name, namespace }, blob);
+    }
+    Ok((!state.is_empty()).then_some(state))
+}
+
+/// One stream's table.
+struct Table {
+    stream: StreamDescriptor,
+    /// The table readers see.
+    name: String,
+    /// The table written now (a staging table for overwrite).
+    target: String,
+    mode: DestinationSyncMode,
+    schema: TableSchema,
+    pk: Vec<String>,
+    cursor: Option<String>,
+    insert: String,
+    records: u64,
+    bytes: u64,
+    rejected: u64,
+    misfits: BTreeMap<String, u64>,
+}
+
+impl Table {
+    fn columns_sql(&self) -> String {
+        let mut cols: Vec<String> = self
+            .schema
+            .columns()
+            .iter()
+            .map(|c| format!("{} {}", quote(&c.name), declared_type(c.kind)))
+            .collect();
+        cols.push(format!("{EXTRACTED_AT} INTEGER"));
+        cols.push(format!("{RAW} JSON TEXT"));
+        cols.push(format!("{ERROR} TEXT"));
+        cols.join(", ")
+    }
+
+    fn build_insert(&mut self) {
+        let names: Vec<String> = self
+            .schema
+            .columns()
+            .iter()
+            .map(|c| quote(&c.name))
+            .chain([EXTRACTED_AT.to_string(), RAW.to_string(), ERROR.to_string()])
+            .collect();
+        let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            quote(&self.target),
+            names.join(", "),
+            marks.join(", ")
+        );
+        if self.mode == DestinationSyncMode::AppendDedup && !self.pk.is_empty() {
+            let keys: Vec<String> = self.pk.iter().map(|k| quote(k)).collect();
+            let sets: Vec<String> = names
+                .iter()
+                .filter(|n| !keys.contains(n))
+                .map(|n| format!("{n} = excluded.{n}"))
+                .collect();
+            sql.push_str(&format!(
+                " ON CONFLICT ({}) DO UPDATE SET {}",
+                keys.join(", "),
+                sets.join(", ")
+            ));
+            if let Some(cursor) = &self.cursor {
+                // The newest cursor wins; on a tie the later record does.
+                let (t, c) = (quote(&self.target), quote(cursor));
+                sql.push_str(&format!(
+                    " WHERE {t}.{c} IS NULL OR excluded.{c} >= {t}.{c}"
+                ));
+            }
+        }
+        self.insert = sql;
+    }
+
+    fn index_sql(&self) -> Option<String> {
+        (self.mode == DestinationSyncMode::AppendDedup && !self.pk.is_empty()).then(|| {
+            let keys: Vec<String> = self.pk.iter().map(|k| quote(k)).collect();
+            format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})",
+                quote(&format!("{}__intake_pk", self.target)),
+                quote(&self.target),
+                keys.join(", ")
+            )
+        })
+    }
+}
+
+/// Binds a cell.
+struct Bind<'a>(&'a Cell<'a>);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Cell::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Cell::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Cell::Json(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Cell::Integer(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
+            Cell::Number(f) => ToSqlOutput::Owned(SqlValue::Real(*f)),
+            Cell::Boolean(b) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(*b))),
+            Cell::DateTime(t) => ToSqlOutput::Owned(SqlValue::Text(
+                t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            )),
+            Cell::Date(d) => ToSqlOutput::Owned(SqlValue::Text(d.format("%Y-%m-%d").to_string())),
+        })
+    }
+}
+
+/// The columns a table has now: (name, declared type).
+fn existing_columns(conn: &Connection, table: &str) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn
+        .prepare(&format!("PRAGMA table_info({})", quote(table)))
+        .map_err(sql_error("reading a table's columns"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+        .map_err(sql_error("reading a table's columns"))?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql_error("reading a table's columns"))
+}
+
+fn is_meta(name: &str) -> bool {
+    name == EXTRACTED_AT || name == RAW || name == ERROR
+}
+
+/// Rebuilds `table` with the column kinds of `t.schema` (SQLite cannot change a column's
+/// declared type in place), keeping every row.
+fn rebuild(conn: &Connection, t: &Table) -> Result<()> {
+    let scratch = format!("{}__intake_rebuild", t.target);
+    let names: Vec<String> = t
+        .schema
+        .columns()
+        .iter()
+        .map(|c| quote(&c.name))
+        .chain([EXTRACTED_AT.to_string(), RAW.to_string(), ERROR.to_string()])
+        .collect();
+    let names = names.join(", ");
+    conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS {s};
+         CREATE TABLE {s} ({cols});
+         INSERT INTO {s} ({names}) SELECT {names} FROM {t};
+         DROP TABLE {t};
+         ALTER TABLE {s} RENAME TO {t};",
+        s = quote(&scratch),
+        cols = t.columns_sql(),
+        t = quote(&t.target),
+    ))
+    .map_err(sql_error("widening a column"))?;
+    if let Some(index) = t.index_sql() {
+        conn.execute_batch(&index)
+            .map_err(sql_error("indexing the primary key"))?;
+    }
+    Ok(())
+}
+
+/// Creates the table, or brings an existing one up to the schema: new columns added, widened
+/// kinds rebuilt. Columns only the table has are kept.
+fn ensure_table(conn: &Connection, t: &mut Table) -> Result<()> {
+    let existing = existing_columns(conn, &t.target)?;
+    if existing.is_empty() {
+        conn.execute_batch(&format!(
+            "CREATE TABLE {} ({})",
+            quote(&t.target),
+            t.columns_sql()
+        ))
+        .map_err(sql_error("creating a table"))?;
+    } else {
+        let mut widen = false;
+        let mut kinds: HashMap<String, ColumnKind> = HashMap::new();
+        for (name, declared) in existing.iter().filter(|(n, _)| !is_meta(n)) {
+            let old = kind_of(declared);
+            kinds.insert(name.clone(), old);
+            match t.schema.position(name) {
+                Some(i) => {
+                    let new = t.schema.column(i).kind;
+                    if new != old {
+                        // Never narrow: keep the wider of what is stored and what is declared.
+                        let wide = old.widen(new);
+                        widen |= wide != old;
+                        t.schema.push(Column {
+                            name: name.clone(),
+                            kind: wide,
+                        });
+                    }
+                }
+                None => t.schema.push(Column {
+                    name: name.clone(),
+                    kind: old,
+                }),
+            }
+        }
+        for meta in [EXTRACTED_AT, RAW, ERROR] {
+            if !existing.iter().any(|(n, _)| n == meta) {
+                let ty = if meta == EXTRACTED_AT {
+                    "INTEGER"
+                } else {
+                    "TEXT"
+                };
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {} ADD COLUMN {meta} {ty}",
+                    quote(&t.target)
+                ))
+                .map_err(sql_error("adding a metadata column"))?;
+            }
+        }
+        if widen {
+            rebuild(conn, t)?;
+        } else {
+            for c in t.schema.columns() {
+                if !kinds.contains_key(&c.name) {
+                    add_column(conn, &t.target, c)?;
+                }
+            }
+        }
+    }
+    if let Some(index) = t.index_sql() {
+        conn.execute_batch(&index).map_err(|e| {
+            Error::config(format!(
+                "cannot dedup stream \"{}\" on its primary key: {e} (the table holds duplicate keys from an earlier append; overwrite it once)",
+                t.stream
+            ))
+        })?;
+    }
+    t.build_insert();
+    Ok(())
+}
+
+fn add_column(conn: &Connection, table: &str, c: &Column) -> Result<()> {
+    conn.execute_batch(&format!(
+        "ALTER TABLE {} ADD COLUMN {} {}",
+        quote(table),
+        quote(&c.name),
+        declared_type(c.kind)
+    ))
+    .map_err(sql_error("adding a column"))
+}
+
+/// Writes one sync's messages.
+pub(crate) struct Writer {
+    conn: Connection,
+    tables: HashMap<StreamDescriptor, Table>,
+    in_txn: bool,
+}
+
+impl Writer {
+    /// Opens the database and prepares every configured stream's table.
+    pub(crate) fn start(cfg: &SqliteConfig, catalog: &ConfiguredCatalog) -> Result<Writer> {
+        let conn = open(cfg)?;
+        let stored = stored_state(&conn)?.unwrap_or_default();
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(sql_error("starting a transaction"))?;
+        let mut tables = HashMap::new();
+        for cs in &catalog.streams {
+            let d = cs.stream.descriptor();
+            let name = table_name(&d);
+            let mut schema = TableSchema::from_json_schema(&cs.stream.json_schema);
+            let mode = cs.destination_sync_mode;
+            let mut pk = Vec::new();
+            for path in cs.effective_primary_key() {
+                match path.as_slice() {
+                    [field] => pk.push(field.clone()),
+                    _ if mode == DestinationSyncMode::AppendDedup => {
+                        return Err(Error::config(format!(
+                            "stream \"{d}\": the primary key {path:?} is nested; the SQLite destination dedups on top-level fields"
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            if mode == DestinationSyncMode::AppendDedup && pk.is_empty() {
+                return Err(Error::config(format!(
+                    "stream \"{d}\" is configured append_dedup but has no primary key"
+                )));
+            }
+            for key in &pk {
+                if schema.position(key).is_none() {
+                    schema.push(Column {
+                        name: key.clone(),
+                        kind: ColumnKind::String,
+                    });
+                }
+            }
+            let cursor = cs
+                .cursor_field
+                .as_ref()
+                .or(cs.stream.default_cursor_field.as_ref())
+                .and_then(|c| match c.as_slice() {
+                    [field] => Some(field.clone()),
+                    _ => None,
+                })
+                .filter(|c| schema.position(c).is_some());
+            let target = match mode {
+                DestinationSyncMode::Overwrite => {
+                    let staging = format!("{STAGING_PREFIX}{name}");
+                    // Continue an interrupted overwrite only if the source will resume it.
+                    let resuming = stored
+                        .stream(&d)
+                        .and_then(|b| StreamState::from_value(&d, b).ok())
+                        .is_some_and(|st| {
+                            st.root.resume.is_some()
+                                || st.partitions.iter().any(|p| p.state.resume.is_some())
+                        });
+                    if !resuming {
+                        conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(&staging)))
+                            .map_err(sql_error("clearing a staging table"))?;
+                    }
+                    staging
+                }
+                _ => name.clone(),
+            };
+            let mut table = Table {
+                stream: d.clone(),
+                name,
+                target,
+                mode,
+                schema,
+                pk,
+                cursor,
+                insert: String::new(),
+                records: 0,
+                bytes: 0,
+                rejected: 0,
+                misfits: BTreeMap::new(),
+            };
+            ensure_table(&conn, &mut table)?;
+            tables.insert(d, table);
+        }
+        conn.execute_batch("COMMIT")
+            .map_err(sql_error("creating the tables"))?;
+        Ok(Writer {
+            conn,
+            tables,
+            in_txn: false,
+        })
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        if !self.in_txn {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(sql_error("starting a transaction"))?;
+            self.in_txn = true;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        if self.in_txn {
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(sql_error("committing"))?;
+            self.in_txn = false;
+        }
+        Ok(())
+    }
+
+    /// Reads messages until the input ends.
+    pub(crate) fn run(mut self, mut input: DestinationInput, acks: Acks) -> Result<WriteSummary> {
+        while let Some(message) = input.blocking_recv() {
+            match message {
+                DestinationMessage::Records(batch) => {
+                    self.begin()?;
+                    self.write_batch(&batch)?;
+                }
+                DestinationMessage::Checkpoint(cp) => {
+                    self.begin()?;
+                    self.conn
+                        .execute(
+                            &format!(
+                                "INSERT INTO {STATE_TABLE} (stream, name, namespace, state, updated_at)
+                                 VALUES (?1, ?2, ?3, ?4, ?5)
+                                 ON CONFLICT (stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+                            ),
+                            rusqlite::params![
+                                stream_key(&cp.stream),
+                                cp.stream.name,
+                                cp.stream.namespace,
+                                cp.state.to_string(),
+                                intake::record::now_millis()
+                            ],
+                        )
+                        .map_err(sql_error("storing the state"))?;
+                    self.commit()?;
+                    acks.ack(cp)?;
+                }
+                DestinationMessage::StreamComplete(d) => {
+                    if let Some(t) = self.tables.get(&d)
+                        && t.mode == DestinationSyncMode::Overwrite
+                    {
+                        let (name, staging) = (quote(&t.name), quote(&t.target));
+                        self.begin()?;
+                        self.conn
+                            .execute_batch(&format!(
+                                "DROP TABLE IF EXISTS {name}; ALTER TABLE {staging} RENAME TO {name};"
+                            ))
+                            .map_err(sql_error("replacing a table"))?;
+                        self.commit()?;
+                    }
+                }
+            }
+        }
+        // Records no checkpoint covered are not kept: the next run reads them again.
+        if self.in_txn {
+            self.conn
+                .execute_batch("ROLLBACK")
+                .map_err(sql_error("rolling back"))?;
+        }
+        let mut summary = WriteSummary::default();
+        for t in self.tables.values() {
+            let s = summary.stream_mut(&t.stream);
+            s.records = t.records;
+            s.bytes = t.bytes;
+            s.rejected = t.rejected;
+            for (reason, n) in &t.misfits {
+                s.warnings.push(format!(
+                    "stream \"{}\": {n} record(s) kept as raw JSON in {RAW}: {reason}",
+                    t.stream
+                ));
+            }
+        }
+        Ok(summary)
+    }
+
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        let Writer { conn, tables, .. } = self;
+        let t = tables.get_mut(&*batch.stream).ok_or_else(|| {
+            Error::system(format!(
+                "records arrived for stream \"{}\", which the catalog does not configure",
+                batch.stream
+            ))
+        })?;
+        let emitted_at = batch.emitted_at;
+        for record in &batch.records {
+            let fields = Fields::of(record)?;
+            let mut cells: Vec<Cell<'_>> = vec![Cell::Null; t.schema.len()];
+            let mut error: Option<String> = None;
+            for (name, raw) in fields.iter() {
+                if is_meta(name) {
+                    continue;
+                }
+                let i = match t.schema.position(name) {
+                    Some(i) => i,
+                    None => {
+                        // A field the schema did not declare: a new column, typed by its value.
+                        let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                        if value.is_null() {
+                            continue;
+                        }
+                        let column = Column {
+                            name: name.to_string(),
+                            kind: ColumnKind::of_value(&value),
+                        };
+                        add_column(conn, &t.target, &column)?;
+                        tracing::info!(
+                            "stream \"{}\": new column {} ({})",
+                            t.stream,
+                            column.name,
+                            column.kind
+                        );
+                        t.schema.push(column);
+                        t.build_insert();
+                        cells.push(Cell::Null);
+                        cells.len() - 1
+                    }
+                };
+                let kind = t.schema.column(i).kind;
+                match cell(raw, kind) {
+                    Ok(c) => cells[i] = c,
+                    Err("a fractional number") if kind == ColumnKind::Integer => {
+                        // A lossless widening: the column becomes a number column.
+                        t.schema.push(Column {
+                            name: name.to_string(),
+                            kind: ColumnKind::Number,
+                        });
+                        rebuild(conn, t)?;
+                        tracing::info!("stream \"{}\": column {name} widened to number", t.stream);
+                        cells[i] = cell(raw, ColumnKind::Number).unwrap_or(Cell::Null);
+                    }
+                    Err(found) => {
+                        let reason = Misfit {
+                            field: name.to_string(),
+                            expected: kind,
+                            found,
+                        }
+                        .to_string();
+                        *t.misfits.entry(reason.clone()).or_default() += 1;
+                        error.get_or_insert(reason);
+                    }
+                }
+            }
+            if error.is_some() {
+                t.rejected += 1;
+            }
+            let raw_json = error.as_ref().map(|_| Cell::Json(record.json()));
+            let error_text = error.as_deref().map(|e| Cell::Text(e.into()));
+            let tail = [
+                Cell::Integer(emitted_at),
+                raw_json.unwrap_or(Cell::Null),
+                error_text.unwrap_or(Cell::Null),
+            ];
+            let mut stmt = conn
+                .prepare_cached(&t.insert)
+                .map_err(sql_error("preparing the insert"))?;
+            stmt.execute(params_from_iter(cells.iter().chain(tail.iter()).map(Bind)))
+                .map_err(sql_error("inserting a record"))?;
+            t.records += 1;
+            t.bytes += record.len() as u64;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,658 @@
+//! The SQLite destination against a real SQLite file: each write mode read back, schema
+//! evolution, crashes (an interrupted source, and a killed process), and the protocol path.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use intake::state::{Boundary, CursorOrder};
+use intake::{
+    Catalog, ConfiguredCatalog, ConnectorSpec, Cursor, DestinationSyncMode, Error, Page,
+    PageStream, ReadOptions, ReadRequest, Record, Source, Stream, async_trait,
+};
+use intake_destination_sqlite::SqliteDestination;
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+/// One in-memory stream: the API filters on `updated_at >= start`; it can fail after a
+/// number of records, like a connection that drops mid-sync.
+struct Rows {
+    schema: Value,
+    rows: Arc<Mutex<Vec<Value>>>,
+    cursor: Cursor,
+    fail_after: Option<usize>,
+}
+
+#[async_trait]
+impl Stream for Rows {
+    fn name(&self) -> &str {
+        "contacts"
+    }
+    async fn json_schema(&self) -> intake::Result<Value> {
+        Ok(self.schema.clone())
+    }
+    fn primary_key(&self) -> Vec<Vec<String>> {
+        vec![vec!["id".into()]]
+    }
+    fn cursor(&self) -> Option<&Cursor> {
+        Some(&self.cursor)
+    }
+    fn read(&self, request: ReadRequest) -> PageStream<'_> {
+        let since = request.start.clone().and_then(|v| self.cursor.parse(&v));
+        let mut rows: Vec<Value> = self
+            .rows
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                since
+                    .as_ref()
+                    .is_none_or(|s| self.cursor.parse(&r["updated_at"]).is_some_and(|v| v >= *s))
+            })
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| r["updated_at"].as_str().unwrap_or_default().to_string());
+        let mut pages: Vec<intake::Result<Page>> = Vec::new();
+        let mut sent = 0;
+        for chunk in rows.chunks(10) {
+            if self.fail_after.is_some_and(|n| sent >= n) {
+                pages.push(Err(Error::transient("the connection dropped")));
+                break;
+            }
+            sent += chunk.len();
+            pages.push(
+                chunk
+                    .iter()
+                    .map(Record::from_value)
+                    .collect::<intake::Result<Vec<_>>>()
+                    .map(Page::new),
+            );
+        }
+        futures::stream::iter(pages).boxed()
+    }
+}
+
+struct Src(Arc<Rows>);
+
+#[async_trait]
+impl Source for Src {
+    fn spec(&self) -> ConnectorSpec {
+        ConnectorSpec::from_schema(json!({"type": "object", "properties": {}}))
+    }
+    async fn check(&self, _: &Value) -> intake::Result<()> {
+        Ok(())
+    }
+    async fn streams(&self, _: &Value) -> intake::Result<Vec<Arc<dyn Stream>>> {
+        Ok(vec![self.0.clone()])
+    }
+}
+
+fn schema() -> Value {
+    json!({"type": "object", "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": ["null", "string"]},
+        "score": {"type": ["null", "number"]},
+        "active": {"type": "boolean"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "birthday": {"type": ["null", "string"], "format": "date"},
+        "tags": {"type": "array"},
+        "address": {"type": "object"}
+    }})
+}
+
+fn row(id: i64, updated: &str) -> Value {
+    json!({"id": id, "name": format!("n{id}"), "score": id as f64 / 2.0, "active": id % 2 == 0,
+           "updated_at": updated, "birthday": "1990-05-17", "tags": ["a", id], "address": {"city": "Oslo"}})
+}
+
+fn source(rows: &Arc<Mutex<Vec<Value>>>, schema: Value, fail_after: Option<usize>) -> Src {
+    Src(Arc::new(Rows {
+        schema,
+        rows: rows.clone(),
+        // The stream serves records in cursor order, so checkpoints advance mid-way.
+        cursor: Cursor::new("updated_at")
+            .boundary(Boundary::Inclusive)
+            .order(CursorOrder::Ascending),
+        fail_after,
+    }))
+}
+
+async fn catalog(src: &Src, mode: DestinationSyncMode) -> ConfiguredCatalog {
+    let mut c: Catalog = src.discover(&json!({})).await.unwrap();
+    c.streams[0].supported_sync_modes =
+        vec![intake::SyncMode::FullRefresh, intake::SyncMode::Incremental];
+    let mut configured = c.configure_all();
+    configured.streams[0].destination_sync_mode = mode;
+    if mode == DestinationSyncMode::Overwrite {
+        configured.streams[0].sync_mode = intake::SyncMode::FullRefresh;
+    }
+    configured
+}
+
+async fn sync(
+    db: &Path,
+    src: Src,
+    mode: DestinationSyncMode,
+) -> intake::Result<intake::SyncReport> {
+    let c = catalog(&src, mode).await;
+    intake::sync(src, json!({}))
+        .catalog(c)
+        .options(ReadOptions {
+            checkpoint_records: 10,
+            ..ReadOptions::default()
+        })
+        .to(SqliteDestination::open(db))
+        .run()
+        .await
+}
+
+fn query(db: &Path, sql: &str) -> Vec<Vec<Value>> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        Ok((0..n)
+            .map(|i| match r.get_ref(i).unwrap() {
+                rusqlite::types::ValueRef::Null => Value::Null,
+                rusqlite::types::ValueRef::Integer(i) => json!(i),
+                rusqlite::types::ValueRef::Real(f) => json!(f),
+                rusqlite::types::ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+                rusqlite::types::ValueRef::Blob(_) => json!("<blob>"),
+            })
+            .collect())
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+fn ids(db: &Path) -> Vec<i64> {
+    query(db, "SELECT id FROM contacts ORDER BY id")
+        .into_iter()
+        .map(|r| r[0].as_i64().unwrap())
+        .collect()
+}
+
+fn day(d: u32) -> String {
+    format!("2024-01-{d:02}T10:00:00+02:00")
+}
+
+#[tokio::test]
+async fn append_writes_typed_columns_and_appends_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("intake.db");
+    let rows = Arc::new(Mutex::new(
+        (1..=25).map(|i| row(i, &day(i as u32))).collect(),
+    ));
+    let report = sync(
+        &db,
+        source(&rows, schema(), None),
+        DestinationSyncMode::Append,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.records_written(), 25);
+    let types: Vec<(String, String)> =
+        query(&db, "SELECT name, type FROM pragma_table_info('contacts')")
+            .into_iter()
+            .map(|r| {
+                (
+                    r[0].as_str().unwrap().to_string(),
+                    r[1].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+    for (col, ty) in [
+        ("id", "INTEGER"),
+        ("name", "TEXT"),
+        ("score", "REAL"),
+        ("active", "BOOLEAN"),
+        ("updated_at", "TIMESTAMP TEXT"),
+        ("birthday", "DATE TEXT"),
+        ("tags", "JSON TEXT"),
+        ("address", "JSON TEXT"),
+        ("_intake_extracted_at", "INTEGER"),
+        ("_intake_raw", "JSON TEXT"),
+    ] {
+        assert!(
+            types.contains(&(col.to_string(), ty.to_string())),
+            "{col} {ty} in {types:?}"
+        );
+    }
+    let first = &query(
+        &db,
+        "SELECT id, name, score, active, updated_at, birthday, tags, address, _intake_raw, typeof(id), typeof(score) FROM contacts WHERE id = 4",
+    )[0];
+    assert_eq!(
+        first,
+        &vec![
+            json!(4),
+            json!("n4"),
+            json!(2.0),
+            json!(1),
+            json!("2024-01-04T08:00:00.000000Z"),
+            json!("1990-05-17"),
+            json!("[\"a\",4]"),
+            json!("{\"city\":\"Oslo\"}"),
+            Value::Null,
+            json!("integer"),
+            json!("real")
+        ]
+    );
+    // The state is in the same file, and a second append (incremental from it) adds only the
+    // records at the boundary again... which append keeps: at-least-once at the boundary is
+    // what the dedup mode exists for. Here nothing changed, so the boundary keys dedup it.
+    let again = sync(
+        &db,
+        source(&rows, schema(), None),
+        DestinationSyncMode::Append,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.records_written(), 0);
+    rows.lock().unwrap().push(row(26, &day(27)));
+    sync(
+        &db,
+        source(&rows, schema(), None),
+        DestinationSyncMode::Append,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&db), (1..=26).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn overwrite_swaps_in_the_new_table_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("intake.db");
+    let rows = Arc::new(Mutex::new((1..=15).map(|i| row(i, &day(1))).collect()));
+    sync(
+        &db,
+        source(&rows, schema(), None),
+        DestinationSyncMode::Overwrite,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&db).len(), 15);
+    *rows.lock().unwrap() = (100..=104).map(|i| row(i, &day(2))).collect();
+    sync(
+        &db,
+        source(&rows, schema(), None),
+        DestinationSyncMode::Overwrite,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&db), (100..=104).collect::<Vec<_>>());
+    // A failed overwrite leaves the old table as it was.
+    *rows.lock().unwrap() = (200..=240).map(|i| row(i, &day(3))).collect();
+    let err = sync(
+        &db,
+        source(&rows, schema(), Some(20)),
+        DestinationSyncMode::Overwrite,
+    )
+    .await;
+    assert!(err.is_err());
+    assert_eq!(ids(&db), (100..=104).collect::<Vec<_>>());
+    // The next overwrite starts its staging table over and completes.
+    *rows.lock().unwrap() = (300..=302).map(|i| row(i, &day(4))).collect();
+    sync(
+        &db,
+        source(&rows, schema(), None),
+        DestinationSyncMode::Overwrite,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&db), (300..=302).collect::<Vec<_>>());
+    let tables = query(
+        &db,
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+    );
+    assert_eq!(
+        tables,
+        vec![vec![json!("_intake_state")], vec![json!("contacts")]]
+    );
+}
+
+#[tokio::test]
+async fn append_dedup_keeps_the_newest_version_of_each_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("intake.db");
+    let rows = Arc::new(Mutex::new(
+        (1..=30).map(|i| row(i, &day(1 + (i % 5) as u32))).collect(),
+    ));
+    sync(
+        &db,
+        source(&rows, schema(), None),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&db), (1..=30).collect::<Vec<_>>());
+    // Record 3 changes; record 31 arrives.
+    {
+        let mut r = rows.lock().unwrap();
+        r[2]["name"] = json!("renamed");
+        r[2]["updated_at"] = json!(day(20));
+        r.push(row(31, &day(21)));
+    }
+    sync(
+        &db,
+        source(&rows, schema(), None),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&db), (1..=31).collect::<Vec<_>>());
+    assert_eq!(
+        query(&db, "SELECT name FROM contacts WHERE id = 3"),
+        vec![vec![json!("renamed")]]
+    );
+    // A full re-read that delivers an older version never overwrites the newer one.
+    let stale = Arc::new(Mutex::new(vec![{
+        let mut r = row(3, &day(2));
+        r["name"] = json!("stale");
+        r
+    }]));
+    let src = source(&stale, schema(), None);
+    let mut c = catalog(&src, DestinationSyncMode::AppendDedup).await;
+    c.streams[0].sync_mode = intake::SyncMode::FullRefresh;
+    intake::sync(src, json!({}))
+        .catalog(c)
+        .to(SqliteDestination::open(&db))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        query(&db, "SELECT name FROM contacts WHERE id = 3"),
+        vec![vec![json!("renamed")]]
+    );
+}
+
+#[tokio::test]
+async fn schema_evolution_adds_widens_and_keeps_misfits_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("intake.db");
+    let mut rows: Vec<Value> = (1..=12).map(|i| row(i, &day(1))).collect();
+    // Mid-sync: a new field, a fraction in the integer-typed... score is a number; use a new
+    // integer field that later sees a fraction; and a value that fits nothing.
+    rows[5]["nickname"] = json!("sixie");
+    rows[6]["visits"] = json!(3);
+    rows[8]["visits"] = json!(3.5);
+    rows[10]["active"] = json!("yes");
+    let rows = Arc::new(Mutex::new(rows));
+    let report = sync(
+        &db,
+        source(&rows, schema(), None),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.records_written(), 12, "nothing dropped");
+    let s = report.stream("contacts").unwrap();
+    assert_eq!(s.rejected, 1);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("\"active\" holds a string where the column is boolean")),
+        "{:?}",
+        report.warnings
+    );
+    assert_eq!(
+        query(&db, "SELECT nickname FROM contacts WHERE id = 6"),
+        vec![vec![json!("sixie")]]
+    );
+    assert_eq!(
+        query(
+            &db,
+            "SELECT type FROM pragma_table_info('contacts') WHERE name = 'visits'"
+        ),
+        vec![vec![json!("REAL")]]
+    );
+    assert_eq!(
+        query(
+            &db,
+            "SELECT visits FROM contacts WHERE id IN (7, 9) ORDER BY id"
+        ),
+        vec![vec![json!(3.0)], vec![json!(3.5)]]
+    );
+    let misfit = &query(
+        &db,
+        "SELECT active, _intake_raw, _intake_error FROM contacts WHERE id = 11",
+    )[0];
+    assert_eq!(misfit[0], Value::Null);
+    assert!(misfit[1].as_str().unwrap().contains("\"active\":\"yes\""));
+    assert!(misfit[2].as_str().unwrap().contains("boolean"));
+    // Across runs: the schema now says `id` is a string; the column is rebuilt as TEXT, rows kept.
+    let mut wider = schema();
+    wider["properties"]["score"] = json!({"type": "string"});
+    rows.lock().unwrap().push({
+        let mut r = row(13, &day(9));
+        r["score"] = json!("high");
+        r
+    });
+    sync(
+        &db,
+        source(&rows, wider, None),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        query(
+            &db,
+            "SELECT type FROM pragma_table_info('contacts') WHERE name = 'score'"
+        ),
+        vec![vec![json!("TEXT")]]
+    );
+    assert_eq!(
+        query(
+            &db,
+            "SELECT score FROM contacts WHERE id IN (4, 13) ORDER BY id"
+        ),
+        vec![vec![json!("2.0")], vec![json!("high")]]
+    );
+    assert_eq!(ids(&db).len(), 13);
+}
+
+#[tokio::test]
+async fn an_interrupted_sync_never_stores_state_ahead_of_the_rows_and_a_rerun_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("intake.db");
+    let rows = Arc::new(Mutex::new(
+        (1..=95).map(|i| row(i, &day(1 + (i / 4) as u32))).collect(),
+    ));
+    // Fails after 50 records: mid-sync, after checkpoints every 10 records.
+    let err = sync(
+        &db,
+        source(&rows, schema(), Some(50)),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await;
+    assert!(err.is_err());
+    let state = query(&db, "SELECT state FROM _intake_state");
+    let saved: Value = serde_json::from_str(state[0][0].as_str().unwrap()).unwrap();
+    let cursor = saved["cursor"].as_str().unwrap().to_string();
+    // Every record at or before the saved cursor is in the table.
+    let parse = |s: &str| intake::state::parse_datetime(s).unwrap();
+    let covered: Vec<i64> = rows
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| parse(r["updated_at"].as_str().unwrap()) < parse(&cursor))
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    let present = ids(&db);
+    assert!(
+        covered.iter().all(|id| present.contains(id)),
+        "state {cursor} covers rows not in the table"
+    );
+    assert!(
+        present.len() >= 40 && present.len() <= 50,
+        "{}",
+        present.len()
+    );
+    // The rerun yields exactly the source's rows.
+    sync(
+        &db,
+        source(&rows, schema(), None),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&db), (1..=95).collect::<Vec<_>>());
+}
+
+fn catalog_json(mode: &str) -> String {
+    json!({"streams": [{
+        "stream": {"name": "contacts", "json_schema": schema(), "supported_sync_modes": ["full_refresh", "incremental"],
+                   "source_defined_primary_key": [["id"]], "default_cursor_field": ["updated_at"]},
+        "sync_mode": "incremental", "destination_sync_mode": mode, "primary_key": [["id"]], "cursor_field": ["updated_at"]
+    }]})
+    .to_string()
+}
+
+fn record_line(r: &Value) -> String {
+    json!({"type": "RECORD", "record": {"stream": "contacts", "data": r, "emitted_at": 1_700_000_000_000i64}}).to_string()
+}
+
+fn state_line(upto: i64) -> String {
+    json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
+        "stream_descriptor": {"name": "contacts"}, "stream_state": {"upto": upto}}}})
+    .to_string()
+}
+
+#[test]
+fn a_killed_destination_process_keeps_only_acknowledged_state_with_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("intake.db");
+    std::fs::write(
+        dir.path().join("config.json"),
+        json!({"path": db}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("catalog.json"),
+        catalog_json("append_dedup"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_destination-sqlite"))
+        .args([
+            "write",
+            "--config",
+            "config.json",
+            "--catalog",
+            "catalog.json",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut id = 0i64;
+    // Batches of 100 records, a state after each: wait for 3 echoes, then send a half batch
+    // with no state and kill the process.
+    for _ in 0..3 {
+        for _ in 0..100 {
+            id += 1;
+            writeln!(stdin, "{}", record_line(&row(id, &day(1)))).unwrap();
+        }
+        writeln!(stdin, "{}", state_line(id)).unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.contains("\"upto\":"), "{line}");
+    }
+    for _ in 0..50 {
+        id += 1;
+        writeln!(stdin, "{}", record_line(&row(id, &day(1)))).unwrap();
+    }
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let state = query(&db, "SELECT state FROM _intake_state");
+    let upto = serde_json::from_str::<Value>(state[0][0].as_str().unwrap()).unwrap()["upto"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(upto, 300);
+    // Exactly the acknowledged rows: the unacknowledged half batch was never committed.
+    assert_eq!(ids(&db), (1..=300).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn the_protocol_path_from_a_source_read_into_the_destination_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("intake.db");
+    let rows = Arc::new(Mutex::new(
+        (1..=42)
+            .map(|i| row(i, &day(1 + (i % 9) as u32)))
+            .collect::<Vec<_>>(),
+    ));
+    std::fs::write(
+        dir.path().join("config.json"),
+        json!({"path": db}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("src.json"), "{}").unwrap();
+    std::fs::write(
+        dir.path().join("catalog.json"),
+        catalog_json("append_dedup"),
+    )
+    .unwrap();
+    // The source's `read`, as its binary would print it.
+    let mut read_output = Vec::new();
+    let path = |f: &str| dir.path().join(f).display().to_string();
+    let args = vec![
+        "read".to_string(),
+        "--config".into(),
+        path("src.json"),
+        "--catalog".into(),
+        path("catalog.json"),
+    ];
+    let code =
+        intake::protocol::run_source_with(&source(&rows, schema(), None), args, &mut read_output)
+            .await;
+    assert_eq!(code, 0);
+    let states_in: Vec<Value> = String::from_utf8_lossy(&read_output)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|m| m["type"] == "STATE")
+        .collect();
+    assert!(!states_in.is_empty());
+    // Piped into the destination binary.
+    let out = {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_destination-sqlite"))
+            .args([
+                "write",
+                "--config",
+                "config.json",
+                "--catalog",
+                "catalog.json",
+            ])
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&read_output).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert!(out.status.success());
+    let states_out: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|m| m["type"] == "STATE")
+        .collect();
+    // Every state comes back, in order, once its rows are committed.
+    let strip = |m: &Value| m["state"]["stream"].clone();
+    assert_eq!(
+        states_out.iter().map(strip).collect::<Vec<_>>(),
+        states_in.iter().map(strip).collect::<Vec<_>>()
+    );
+    assert_eq!(ids(&db), (1..=42).collect::<Vec<_>>());
+}

@@ -1,0 +1,467 @@
+//! Tables from streams, for destinations that write typed columns (SQLite, PostgreSQL,
+//! Parquet): column kinds from a JSON Schema, widening, and converting a record's fields to
+//! typed cells without parsing the record into a tree.
+//!
+//! | JSON Schema | [`ColumnKind`] |
+//! |---|---|
+//! | `string` | `String` |
+//! | `string` + `format: date-time` | `DateTime` (UTC) |
+//! | `string` + `format: date` | `Date` |
+//! | `integer` | `Integer` (i64) |
+//! | `number` | `Number` (f64) |
+//! | `boolean` | `Boolean` |
+//! | `object`, `array`, several types, no type | `Json` |
+//!
+//! `null` in a type list only makes the column nullable (every column is). A value that does
+//! not fit its column is reported as a [`Misfit`]: the destination keeps the record's raw JSON
+//! and counts the reason, never drops it.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::error::{Error, Result};
+use crate::record::Record;
+use crate::state::parse_datetime;
+
+/// A column's logical type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnKind {
+    /// Text.
+    String,
+    /// A 64-bit integer.
+    Integer,
+    /// A 64-bit float.
+    Number,
+    /// True or false.
+    Boolean,
+    /// An instant, stored in UTC.
+    DateTime,
+    /// A calendar date.
+    Date,
+    /// Any JSON (objects, arrays, mixed types).
+    Json,
+}
+
+impl ColumnKind {
+    /// The kind a JSON Schema property describes.
+    pub fn from_schema(schema: &Value) -> ColumnKind {
+        let types: Vec<&str> = match schema.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let types: Vec<&str> = types.into_iter().filter(|t| *t != "null").collect();
+        match types.as_slice() {
+            ["string"] => match schema.get("format").and_then(Value::as_str) {
+                Some("date-time") => ColumnKind::DateTime,
+                Some("date") => ColumnKind::Date,
+                _ => ColumnKind::String,
+            },
+            ["integer"] => ColumnKind::Integer,
+            ["number"] => ColumnKind::Number,
+            ["integer", "number"] | ["number", "integer"] => ColumnKind::Number,
+            ["boolean"] => ColumnKind::Boolean,
+            _ => ColumnKind::Json,
+        }
+    }
+
+    /// The kind a JSON value would get as a new column (a field the schema did not declare).
+    pub fn of_value(value: &Value) -> ColumnKind {
+        match value {
+            Value::Bool(_) => ColumnKind::Boolean,
+            Value::Number(n) if n.is_i64() => ColumnKind::Integer,
+            Value::Number(_) => ColumnKind::Number,
+            Value::String(_) => ColumnKind::String,
+            _ => ColumnKind::Json,
+        }
+    }
+
+    /// The narrowest kind holding values of both: `Integer` + `Number` = `Number`; anything
+    /// with `Json` is `Json`; any other two different kinds are `String` (every scalar has a
+    /// lossless text form).
+    pub fn widen(self, other: ColumnKind) -> ColumnKind {
+        use ColumnKind::*;
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Json, _) | (_, Json) => Json,
+            (Integer, Number) | (Number, Integer) => Number,
+            _ => String,
+        }
+    }
+
+    /// Whether a column of this kind holds every value of `other` without change.
+    pub fn holds(self, other: ColumnKind) -> bool {
+        self.widen(other) == self
+    }
+}
+
+impl fmt::Display for ColumnKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            ColumnKind::String => "string",
+            ColumnKind::Integer => "integer",
+            ColumnKind::Number => "number",
+            ColumnKind::Boolean => "boolean",
+            ColumnKind::DateTime => "date-time",
+            ColumnKind::Date => "date",
+            ColumnKind::Json => "json",
+        };
+        f.write_str(s)
+    }
+}
+
+/// One column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// The field name (the record's top-level key).
+    pub name: String,
+    /// Its kind.
+    pub kind: ColumnKind,
+}
+
+/// The columns of a stream's table, in schema order, with a name index.
+#[derive(Debug, Clone, Default)]
+pub struct TableSchema {
+    columns: Vec<Column>,
+    index: HashMap<String, usize>,
+}
+
+impl TableSchema {
+    /// The columns a stream's JSON Schema declares (its top-level `properties`).
+    pub fn from_json_schema(schema: &Value) -> TableSchema {
+        let mut t = TableSchema::default();
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            for (name, prop) in props {
+                t.push(Column {
+                    name: name.clone(),
+                    kind: ColumnKind::from_schema(prop),
+                });
+            }
+        }
+        t
+    }
+
+    /// Adds a column (replacing the kind of an existing one of the same name).
+    pub fn push(&mut self, column: Column) {
+        match self.index.get(&column.name) {
+            Some(&i) => self.columns[i] = column,
+            None => {
+                self.index.insert(column.name.clone(), self.columns.len());
+                self.columns.push(column);
+            }
+        }
+    }
+
+    /// The columns.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// The position of a column.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// The column at a position.
+    pub fn column(&self, i: usize) -> &Column {
+        &self.columns[i]
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+}
+
+/// A typed value for one column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    /// SQL NULL (a null or absent field).
+    Null,
+    /// Text.
+    Text(Cow<'a, str>),
+    /// An integer.
+    Integer(i64),
+    /// A float.
+    Number(f64),
+    /// A boolean.
+    Boolean(bool),
+    /// An instant.
+    DateTime(DateTime<Utc>),
+    /// A date.
+    Date(NaiveDate),
+    /// JSON text, as it was in the record.
+    Json(&'a str),
+}
+
+/// Why a value did not fit its column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Misfit {
+    /// The field.
+    pub field: String,
+    /// The column's kind.
+    pub expected: ColumnKind,
+    /// What the value was.
+    pub found: &'static str,
+}
+
+impl fmt::Display for Misfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "field \"{}\" holds {} where the column is {}",
+            self.field, self.found, self.expected
+        )
+    }
+}
+
+fn json_type(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// Converts one raw JSON value to a cell of `kind`; `Err` names what the value was.
+pub fn cell<'a>(
+    raw: &'a RawValue,
+    kind: ColumnKind,
+) -> std::result::Result<Cell<'a>, &'static str> {
+    let text = raw.get();
+    let found = json_type(text);
+    if found == "null" {
+        return Ok(Cell::Null);
+    }
+    let string = || -> std::result::Result<Cow<'a, str>, &'static str> {
+        serde_json::from_str::<Cow<'a, str>>(text).map_err(|_| found)
+    };
+    match kind {
+        ColumnKind::Json => Ok(Cell::Json(text)),
+        ColumnKind::String => match found {
+            "a string" => string().map(Cell::Text),
+            // Numbers and booleans read fine as text; objects do not belong in a text column.
+            "a number" | "a boolean" => Ok(Cell::Text(Cow::Borrowed(text))),
+            _ => Err(found),
+        },
+        ColumnKind::Integer => {
+            if found != "a number" {
+                return Err(found);
+            }
+            text.parse::<i64>().map(Cell::Integer).or_else(|_| {
+                // 3.0 is an integer; 3.5 is not.
+                match text.parse::<f64>() {
+                    Ok(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Cell::Integer(f as i64)),
+                    _ => Err("a fractional number"),
+                }
+            })
+        }
+        ColumnKind::Number => {
+            if found != "a number" {
+                return Err(found);
+            }
+            text.parse::<f64>().map(Cell::Number).map_err(|_| found)
+        }
+        ColumnKind::Boolean => match text {
+            "true" => Ok(Cell::Boolean(true)),
+            "false" => Ok(Cell::Boolean(false)),
+            _ => Err(found),
+        },
+        ColumnKind::DateTime => {
+            let s = string()?;
+            parse_datetime(&s)
+                .map(Cell::DateTime)
+                .ok_or("a string that is not a date-time")
+        }
+        ColumnKind::Date => {
+            let s = string()?;
+            NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                .ok()
+                .or_else(|| parse_datetime(&s).map(|d| d.date_naive()))
+                .map(Cell::Date)
+                .ok_or("a string that is not a date")
+        }
+    }
+}
+
+/// A record split into its top-level fields, borrowing from the record's JSON.
+pub struct Fields<'a> {
+    entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> Fields<'a> {
+    /// Splits a record (one pass over its JSON, no value is parsed).
+    pub fn of(record: &'a Record) -> Result<Fields<'a>> {
+        let map: Vec<(Cow<'a, str>, &'a RawValue)> =
+            serde_json::from_str::<RawObject<'a>>(record.json())
+                .map(|o| o.0)
+                .map_err(|e| Error::system(format!("a record is not a JSON object: {e}")))?;
+        Ok(Fields { entries: map })
+    }
+
+    /// The fields, in the record's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+        self.entries.iter().map(|(k, v)| (k.as_ref(), *v))
+    }
+}
+
+struct RawObject<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some((k, v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    out.push((k.0, v));
+                }
+                Ok(RawObject(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_string()).unwrap()
+    }
+
+    #[test]
+    fn kinds_from_schemas() {
+        let k = |v: Value| ColumnKind::from_schema(&v);
+        assert_eq!(k(json!({"type": ["null", "string"]})), ColumnKind::String);
+        assert_eq!(
+            k(json!({"type": "string", "format": "date-time"})),
+            ColumnKind::DateTime
+        );
+        assert_eq!(
+            k(json!({"type": ["null", "string"], "format": "date"})),
+            ColumnKind::Date
+        );
+        assert_eq!(k(json!({"type": "integer"})), ColumnKind::Integer);
+        assert_eq!(
+            k(json!({"type": ["integer", "number"]})),
+            ColumnKind::Number
+        );
+        assert_eq!(k(json!({"type": "boolean"})), ColumnKind::Boolean);
+        assert_eq!(k(json!({"type": "object"})), ColumnKind::Json);
+        assert_eq!(k(json!({"type": ["string", "integer"]})), ColumnKind::Json);
+        assert_eq!(k(json!({})), ColumnKind::Json);
+        assert_eq!(
+            ColumnKind::Integer.widen(ColumnKind::Number),
+            ColumnKind::Number
+        );
+        assert_eq!(
+            ColumnKind::Date.widen(ColumnKind::String),
+            ColumnKind::String
+        );
+        assert_eq!(
+            ColumnKind::Boolean.widen(ColumnKind::String),
+            ColumnKind::Json
+        );
+        assert!(ColumnKind::Number.holds(ColumnKind::Integer));
+        assert!(!ColumnKind::Integer.holds(ColumnKind::Number));
+    }
+
+    #[test]
+    fn cells_convert_or_say_why_not() {
+        let c = |s: &str, k| cell(&raw(s), k).map(|c| format!("{c:?}"));
+        assert_eq!(c("42", ColumnKind::Integer).unwrap(), "Integer(42)");
+        assert_eq!(c("42.0", ColumnKind::Integer).unwrap(), "Integer(42)");
+        assert_eq!(c("4.5", ColumnKind::Integer), Err("a fractional number"));
+        assert_eq!(c("\"x\"", ColumnKind::Integer), Err("a string"));
+        assert_eq!(c("null", ColumnKind::Integer).unwrap(), "Null");
+        assert_eq!(
+            c("\"a\\u0062\"", ColumnKind::String).unwrap(),
+            "Text(\"ab\")"
+        );
+        assert_eq!(c("7", ColumnKind::String).unwrap(), "Text(\"7\")");
+        assert_eq!(c("{\"a\":1}", ColumnKind::String), Err("an object"));
+        assert_eq!(
+            c("{\"a\":1}", ColumnKind::Json).unwrap(),
+            "Json(\"{\\\"a\\\":1}\")"
+        );
+        assert!(
+            c("\"2024-01-02T03:04:05+02:00\"", ColumnKind::DateTime)
+                .unwrap()
+                .contains("2024-01-02T01:04:05Z")
+        );
+        assert_eq!(
+            c("\"soon\"", ColumnKind::DateTime),
+            Err("a string that is not a date-time")
+        );
+        assert!(
+            c("\"2024-02-29\"", ColumnKind::Date)
+                .unwrap()
+                .contains("2024-02-29")
+        );
+        assert_eq!(c("true", ColumnKind::Boolean).unwrap(), "Boolean(true)");
+    }
+
+    #[test]
+    fn fields_borrow_from_the_record() {
+        let r = Record::from_json(r#"{"id": 1, "n\u0061me": "x", "o": {"a": [1, 2]}}"#).unwrap();
+        let f = Fields::of(&r).unwrap();
+        let names: Vec<&str> = f.iter().map(|(k, _)| k).collect();
+        assert_eq!(names, vec!["id", "name", "o"]);
+        assert_eq!(f.iter().nth(2).unwrap().1.get(), r#"{"a": [1, 2]}"#);
+        let mut t =
+            TableSchema::from_json_schema(&json!({"properties": {"id": {"type": "integer"}}}));
+        t.push(Column {
+            name: "x".into(),
+            kind: ColumnKind::Json,
+        });
+        assert_eq!(t.position("x"), Some(1));
+        assert_eq!(t.len(), 2);
+    }
+}
