@@ -9,6 +9,8 @@
 //!
 //! Both run in the same process against the same server. `cargo bench --bench http`.
 
+#[path = "support/contacts.rs"]
+mod contacts;
 #[path = "../tests/support/mock.rs"]
 mod mock;
 
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use contacts::contact;
 use criterion::{Criterion, Throughput};
 use intake::http::{HttpApi, HttpSource, Paginator, reqwest};
 use intake::jsonl::JsonlDestination;
@@ -26,32 +29,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 const RECORDS: usize = 200_000;
-const PAGE: usize = 100;
-
-/// A HubSpot CRM contact as the v3 API returns it.
-fn contact(i: usize) -> Value {
-    let day = 1 + i % 28;
-    json!({
-        "id": format!("{}", 1000 + i),
-        "properties": {
-            "createdate": format!("2023-01-{day:02}T10:00:00.000Z"),
-            "email": format!("contact{i}@example.com"),
-            "firstname": "Ada",
-            "lastname": "Lovelace",
-            "company": "Analytical Engines Ltd",
-            "phone": "+44 20 7946 0000",
-            "city": "London",
-            "country": "United Kingdom",
-            "lifecyclestage": "lead",
-            "hs_object_id": format!("{}", 1000 + i),
-            "hs_lead_status": "NEW",
-            "lastmodifieddate": format!("2024-02-{day:02}T08:30:00.000Z")
-        },
-        "createdAt": format!("2023-01-{day:02}T10:00:00.000Z"),
-        "updatedAt": format!("2024-02-{day:02}T08:30:00.000Z"),
-        "archived": false
-    })
-}
+use contacts::PAGE;
 
 /// Pre-rendered pages: page `p` answers `after=<p * 100>`.
 fn pages() -> Arc<Vec<Bytes>> {

@@ -1,0 +1,113 @@
+//! 1,000,000 HubSpot-shaped records from an in-memory source into SQLite, next to the JSONL
+//! destination in the same run (the budget: SQLite at no less than half of JSONL's
+//! records/s), with the peak memory of each. `cargo bench -p intake-destination-sqlite`.
+
+#[path = "../../../benches/support/contacts.rs"]
+mod contacts;
+
+use std::time::{Duration, Instant};
+
+use contacts::{Bench, pool};
+use intake::jsonl::JsonlDestination;
+use intake::{Destination, Record};
+use intake_destination_sqlite::SqliteDestination;
+use serde_json::json;
+
+const RECORDS: usize = 1_000_000;
+fn runs() -> usize {
+    std::env::var("INTAKE_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Resets the peak-RSS counter (Linux: `5` into `clear_refs`).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn run<D: Destination + 'static>(
+    rt: &tokio::runtime::Runtime,
+    pool: &std::sync::Arc<Vec<Record>>,
+    destination: D,
+    incremental: bool,
+) -> Duration {
+    let source = Bench {
+        n: RECORDS,
+        pool: pool.clone(),
+        incremental,
+    };
+    let started = Instant::now();
+    let report = rt
+        .block_on(intake::sync(source, json!({})).to(destination).run())
+        .expect("sync");
+    assert_eq!(report.records_written(), RECORDS as u64);
+    started.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; anything else (like `cargo test --benches`) skips the run.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let pool = pool();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut results = Vec::new();
+    // Full refresh lands as `overwrite` (a staging table swapped in at the end); incremental as
+    // `append_dedup` (the pool repeats every 1,000 ids, so most rows are upserts of existing keys).
+    for (name, incremental) in [
+        ("full refresh -> overwrite", false),
+        ("incremental -> append_dedup", true),
+    ] {
+        let mut jsonl = Vec::new();
+        let mut sqlite = Vec::new();
+        let (mut jsonl_peak, mut sqlite_peak) = (0, 0);
+        for i in 0..runs() {
+            let path = dir.path().join(format!("j{i}{incremental}"));
+            reset_peak();
+            jsonl.push(run(&rt, &pool, JsonlDestination::new(&path), false));
+            jsonl_peak = jsonl_peak.max(peak_rss_kib());
+            let _ = std::fs::remove_dir_all(&path);
+            let db = dir.path().join(format!("s{i}{incremental}.db"));
+            reset_peak();
+            sqlite.push(run(&rt, &pool, SqliteDestination::open(&db), incremental));
+            sqlite_peak = sqlite_peak.max(peak_rss_kib());
+            let _ = std::fs::remove_file(&db);
+        }
+        let (j, s) = (median(jsonl), median(sqlite));
+        let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64();
+        println!(
+            "{name}: JSONL {:.2} s = {:.0} records/s (peak RSS {:.1} MiB); SQLite {:.2} s = {:.0} records/s (peak RSS {:.1} MiB); SQLite/JSONL = {:.2}",
+            j.as_secs_f64(),
+            rate(j),
+            jsonl_peak as f64 / 1024.0,
+            s.as_secs_f64(),
+            rate(s),
+            sqlite_peak as f64 / 1024.0,
+            rate(s) / rate(j)
+        );
+        results.push(rate(s) / rate(j));
+    }
+    println!("medians of {} runs of {RECORDS} records each", runs());
+}
