@@ -260,15 +260,6 @@ fn timestamp(t: &chrono::DateTime<chrono::Utc>) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn timestamps_are_fixed_width_utc() {
-        let t = intake::state::parse_datetime("2024-01-02T03:04:05.5+01:00").unwrap();
-        assert_eq!(super::timestamp(&t), "2024-01-02T02:04:05.500000Z");
-    }
-}
-
 /// The columns a table has now: (name, declared type).
 fn existing_columns(conn: &Connection, table: &str) -> Result<Vec<(String, String)>> {
     let mut stmt = conn
@@ -681,5 +672,14 @@ impl Writer {
             t.bytes += record.len() as u64;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_fixed_width_utc() {
+        let t = intake::state::parse_datetime("2024-01-02T03:04:05.5+01:00").unwrap();
+        assert_eq!(super::timestamp(&t), "2024-01-02T02:04:05.500000Z");
     }
 }
