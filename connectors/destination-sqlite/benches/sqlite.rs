@@ -91,7 +91,17 @@ fn main() {
             let _ = std::fs::remove_dir_all(&path);
             let db = dir.path().join(format!("s{i}{incremental}.db"));
             reset_peak();
-            sqlite.push(run(&rt, &pool, SqliteDestination::open(&db), incremental));
+            let journal = if std::env::var("INTAKE_BENCH_JOURNAL").as_deref() == Ok("delete") {
+                intake_destination_sqlite::Journal::Delete
+            } else {
+                intake_destination_sqlite::Journal::Wal
+            };
+            sqlite.push(run(
+                &rt,
+                &pool,
+                SqliteDestination::open(&db).journal(journal),
+                incremental,
+            ));
             sqlite_peak = sqlite_peak.max(peak_rss_kib());
             let _ = std::fs::remove_file(&db);
         }

@@ -656,3 +656,26 @@ async fn the_protocol_path_from_a_source_read_into_the_destination_binary() {
     );
     assert_eq!(ids(&db), (1..=42).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn the_rollback_journal_option_writes_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("intake.db");
+    let rows = Arc::new(Mutex::new((1..=33).map(|i| row(i, &day(2))).collect()));
+    let src = source(&rows, schema(), None);
+    let c = catalog(&src, DestinationSyncMode::AppendDedup).await;
+    let destination =
+        SqliteDestination::open(&db).journal(intake_destination_sqlite::Journal::Delete);
+    intake::sync(src, json!({}))
+        .catalog(c)
+        .to(destination)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(ids(&db), (1..=33).collect::<Vec<_>>());
+    assert_eq!(
+        query(&db, "PRAGMA journal_mode"),
+        vec![vec![json!("delete")]]
+    );
+    assert!(!dir.path().join("intake.db-wal").exists());
+}
