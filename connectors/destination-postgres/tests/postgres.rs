@@ -1,0 +1,510 @@
+//! The PostgreSQL destination against a real server the test starts itself: each write mode
+//! read back, schema evolution, an interrupted sync, and the protocol path through the binary.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use intake::state::{Boundary, CursorOrder};
+use intake::{
+    Catalog, ConfiguredCatalog, ConnectorSpec, Cursor, DestinationSyncMode, Error, Page,
+    PageStream, ReadOptions, ReadRequest, Record, Source, Stream, async_trait,
+};
+use intake_destination_postgres::PostgresDestination;
+use serde_json::{Value, json};
+use support::TestPostgres;
+
+/// One in-memory stream: the API filters on `updated_at >= start`; it can fail after a
+/// number of records, like a connection that drops mid-sync.
+struct Rows {
+    schema: Value,
+    rows: Arc<Mutex<Vec<Value>>>,
+    cursor: Cursor,
+    fail_after: Option<usize>,
+}
+
+#[async_trait]
+impl Stream for Rows {
+    fn name(&self) -> &str {
+        "contacts"
+    }
+    async fn json_schema(&self) -> intake::Result<Value> {
+        Ok(self.schema.clone())
+    }
+    fn primary_key(&self) -> Vec<Vec<String>> {
+        vec![vec!["id".into()]]
+    }
+    fn cursor(&self) -> Option<&Cursor> {
+        Some(&self.cursor)
+    }
+    fn read(&self, request: ReadRequest) -> PageStream<'_> {
+        let since = request.start.clone().and_then(|v| self.cursor.parse(&v));
+        let mut rows: Vec<Value> = self
+            .rows
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                since
+                    .as_ref()
+                    .is_none_or(|s| self.cursor.parse(&r["updated_at"]).is_some_and(|v| v >= *s))
+            })
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| r["updated_at"].as_str().unwrap_or_default().to_string());
+        let mut pages: Vec<intake::Result<Page>> = Vec::new();
+        let mut sent = 0;
+        for chunk in rows.chunks(10) {
+            if self.fail_after.is_some_and(|n| sent >= n) {
+                pages.push(Err(Error::transient("the connection dropped")));
+                break;
+            }
+            sent += chunk.len();
+            pages.push(
+                chunk
+                    .iter()
+                    .map(Record::from_value)
+                    .collect::<intake::Result<Vec<_>>>()
+                    .map(Page::new),
+            );
+        }
+        futures::stream::iter(pages).boxed()
+    }
+}
+
+struct Src(Arc<Rows>);
+
+#[async_trait]
+impl Source for Src {
+    fn spec(&self) -> ConnectorSpec {
+        ConnectorSpec::from_schema(json!({"type": "object", "properties": {}}))
+    }
+    async fn check(&self, _: &Value) -> intake::Result<()> {
+        Ok(())
+    }
+    async fn streams(&self, _: &Value) -> intake::Result<Vec<Arc<dyn Stream>>> {
+        Ok(vec![self.0.clone()])
+    }
+}
+
+fn schema() -> Value {
+    json!({"type": "object", "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": ["null", "string"]},
+        "score": {"type": ["null", "number"]},
+        "active": {"type": "boolean"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "birthday": {"type": ["null", "string"], "format": "date"},
+        "tags": {"type": "array"},
+        "address": {"type": "object"}
+    }})
+}
+
+fn row(id: i64, updated: &str) -> Value {
+    json!({"id": id, "name": format!("n{id}"), "score": id as f64 / 2.0, "active": id % 2 == 0,
+           "updated_at": updated, "birthday": "1990-05-17", "tags": ["a", id], "address": {"city": "Oslo"}})
+}
+
+fn source(rows: &Arc<Mutex<Vec<Value>>>, schema: Value, fail_after: Option<usize>) -> Src {
+    Src(Arc::new(Rows {
+        schema,
+        rows: rows.clone(),
+        // The stream serves records in cursor order, so checkpoints advance mid-way.
+        cursor: Cursor::new("updated_at")
+            .boundary(Boundary::Inclusive)
+            .order(CursorOrder::Ascending),
+        fail_after,
+    }))
+}
+
+async fn catalog(src: &Src, mode: DestinationSyncMode) -> ConfiguredCatalog {
+    let mut c: Catalog = src.discover(&json!({})).await.unwrap();
+    c.streams[0].supported_sync_modes =
+        vec![intake::SyncMode::FullRefresh, intake::SyncMode::Incremental];
+    let mut configured = c.configure_all();
+    configured.streams[0].destination_sync_mode = mode;
+    if mode == DestinationSyncMode::Overwrite {
+        configured.streams[0].sync_mode = intake::SyncMode::FullRefresh;
+    }
+    configured
+}
+
+async fn sync(
+    url: &str,
+    src: Src,
+    mode: DestinationSyncMode,
+) -> intake::Result<intake::SyncReport> {
+    let c = catalog(&src, mode).await;
+    intake::sync(src, json!({}))
+        .catalog(c)
+        .options(ReadOptions {
+            checkpoint_records: 10,
+            ..ReadOptions::default()
+        })
+        .to(PostgresDestination::connect(url))
+        .run()
+        .await
+}
+
+async fn query(url: &str, sql: &str) -> Vec<Vec<Value>> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // The text protocol, each value read back as JSON where it parses (numbers, arrays,
+    // objects), booleans from t/f, else as a string.
+    let messages = client.simple_query(sql).await.unwrap();
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| match r.get(i) {
+                        None => Value::Null,
+                        Some("t") => json!(true),
+                        Some("f") => json!(false),
+                        Some(text) => serde_json::from_str(text).unwrap_or_else(|_| json!(text)),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn ids(url: &str) -> Vec<i64> {
+    query(url, "SELECT id FROM public.contacts ORDER BY id")
+        .await
+        .into_iter()
+        .map(|r| r[0].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mode_evolution_crashes_and_the_protocol_path() {
+    // One server for the whole file (starting one takes a second or two); a database per case.
+    let pg = TestPostgres::start();
+
+    // append: typed columns, values read back.
+    let url = pg.database("append").await;
+    let rows = Arc::new(Mutex::new(
+        (1..=25).map(|i| row(i, &day(i as u32))).collect::<Vec<_>>(),
+    ));
+    let report = sync(
+        &url,
+        source(&rows, schema(), None),
+        DestinationSyncMode::Append,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.records_written(), 25);
+    let types = query(&url, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'contacts' ORDER BY ordinal_position").await;
+    let types: Vec<(String, String)> = types
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().into(), r[1].as_str().unwrap().into()))
+        .collect();
+    for (col, ty) in [
+        ("id", "bigint"),
+        ("name", "text"),
+        ("score", "double precision"),
+        ("active", "boolean"),
+        ("updated_at", "timestamp with time zone"),
+        ("birthday", "date"),
+        ("tags", "jsonb"),
+        ("address", "jsonb"),
+        ("_intake_extracted_at", "timestamp with time zone"),
+        ("_intake_raw", "jsonb"),
+    ] {
+        assert!(
+            types.contains(&(col.to_string(), ty.to_string())),
+            "{col} {ty} in {types:?}"
+        );
+    }
+    let four = query(&url, "SELECT id, name, score, active, updated_at = '2024-01-04T08:00:00Z'::timestamptz, birthday::text, tags, address, _intake_raw FROM contacts WHERE id = 4").await;
+    assert_eq!(
+        four[0],
+        vec![
+            json!(4),
+            json!("n4"),
+            json!(2),
+            json!(true),
+            json!(true),
+            json!("1990-05-17"),
+            json!(["a", 4]),
+            json!({"city": "Oslo"}),
+            Value::Null
+        ]
+    );
+    rows.lock().unwrap().push(row(26, &day(27)));
+    sync(
+        &url,
+        source(&rows, schema(), None),
+        DestinationSyncMode::Append,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&url).await, (1..=26).collect::<Vec<_>>());
+
+    // overwrite: swapped in at the end; a failed one leaves the old table.
+    let url = pg.database("overwrite").await;
+    let rows = Arc::new(Mutex::new(
+        (1..=15).map(|i| row(i, &day(1))).collect::<Vec<_>>(),
+    ));
+    sync(
+        &url,
+        source(&rows, schema(), None),
+        DestinationSyncMode::Overwrite,
+    )
+    .await
+    .unwrap();
+    *rows.lock().unwrap() = (100..=104).map(|i| row(i, &day(2))).collect();
+    sync(
+        &url,
+        source(&rows, schema(), None),
+        DestinationSyncMode::Overwrite,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&url).await, (100..=104).collect::<Vec<_>>());
+    *rows.lock().unwrap() = (200..=240).map(|i| row(i, &day(3))).collect();
+    assert!(
+        sync(
+            &url,
+            source(&rows, schema(), Some(20)),
+            DestinationSyncMode::Overwrite
+        )
+        .await
+        .is_err()
+    );
+    assert_eq!(ids(&url).await, (100..=104).collect::<Vec<_>>());
+
+    // append_dedup: the newest version of each key; a stale re-read changes nothing.
+    let url = pg.database("dedup").await;
+    let rows = Arc::new(Mutex::new(
+        (1..=30)
+            .map(|i| row(i, &day(1 + (i % 5) as u32)))
+            .collect::<Vec<_>>(),
+    ));
+    sync(
+        &url,
+        source(&rows, schema(), None),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await
+    .unwrap();
+    {
+        let mut r = rows.lock().unwrap();
+        r[2]["name"] = json!("renamed");
+        r[2]["updated_at"] = json!(day(20));
+        r.push(row(31, &day(21)));
+    }
+    sync(
+        &url,
+        source(&rows, schema(), None),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&url).await, (1..=31).collect::<Vec<_>>());
+    let stale = Arc::new(Mutex::new(vec![{
+        let mut r = row(3, &day(2));
+        r["name"] = json!("stale");
+        r
+    }]));
+    let src = source(&stale, schema(), None);
+    let mut c = catalog(&src, DestinationSyncMode::AppendDedup).await;
+    c.streams[0].sync_mode = intake::SyncMode::FullRefresh;
+    intake::sync(src, json!({}))
+        .catalog(c)
+        .to(PostgresDestination::connect(&url))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        query(&url, "SELECT name FROM contacts WHERE id = 3").await,
+        vec![vec![json!("renamed")]]
+    );
+
+    // Schema evolution: a new field, a fraction in an integer column, a misfit, a widened type.
+    let url = pg.database("evolution").await;
+    let mut evolving: Vec<Value> = (1..=12).map(|i| row(i, &day(1))).collect();
+    evolving[5]["nickname"] = json!("sixie");
+    evolving[6]["visits"] = json!(3);
+    evolving[8]["visits"] = json!(3.5);
+    evolving[10]["active"] = json!("yes");
+    let rows = Arc::new(Mutex::new(evolving));
+    let report = sync(
+        &url,
+        source(&rows, schema(), None),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.records_written(), 12);
+    assert_eq!(report.stream("contacts").unwrap().rejected, 1);
+    assert_eq!(
+        query(&url, "SELECT nickname FROM contacts WHERE id = 6").await,
+        vec![vec![json!("sixie")]]
+    );
+    assert_eq!(
+        query(&url, "SELECT data_type FROM information_schema.columns WHERE table_name = 'contacts' AND column_name = 'visits'").await,
+        vec![vec![json!("double precision")]]
+    );
+    assert_eq!(
+        query(
+            &url,
+            "SELECT visits FROM contacts WHERE id IN (7, 9) ORDER BY id"
+        )
+        .await,
+        vec![vec![json!(3)], vec![json!(3.5)]]
+    );
+    let misfit = &query(
+        &url,
+        "SELECT active, _intake_raw->>'active', _intake_error FROM contacts WHERE id = 11",
+    )
+    .await[0];
+    assert_eq!((&misfit[0], &misfit[1]), (&Value::Null, &json!("yes")));
+    assert!(misfit[2].as_str().unwrap().contains("boolean"));
+    let mut wider = schema();
+    wider["properties"]["score"] = json!({"type": "string"});
+    rows.lock().unwrap().push({
+        let mut r = row(13, &day(9));
+        r["score"] = json!("high");
+        r
+    });
+    sync(
+        &url,
+        source(&rows, wider, None),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        query(
+            &url,
+            "SELECT score FROM contacts WHERE id IN (4, 13) ORDER BY id"
+        )
+        .await,
+        vec![vec![json!(2)], vec![json!("high")]]
+    );
+    assert_eq!(
+        query(&url, "SELECT data_type FROM information_schema.columns WHERE table_name = 'contacts' AND column_name = 'score'").await,
+        vec![vec![json!("text")]]
+    );
+
+    // An interrupted sync stores no state ahead of its rows; the rerun is exact.
+    let url = pg.database("crash").await;
+    let rows = Arc::new(Mutex::new(
+        (1..=95)
+            .map(|i| row(i, &day(1 + (i / 4) as u32)))
+            .collect::<Vec<_>>(),
+    ));
+    assert!(
+        sync(
+            &url,
+            source(&rows, schema(), Some(50)),
+            DestinationSyncMode::AppendDedup
+        )
+        .await
+        .is_err()
+    );
+    let saved = query(&url, "SELECT state->>'cursor' FROM _intake_state").await;
+    let cursor = intake::state::parse_datetime(saved[0][0].as_str().unwrap()).unwrap();
+    let present = ids(&url).await;
+    for r in rows.lock().unwrap().iter() {
+        if intake::state::parse_datetime(r["updated_at"].as_str().unwrap()).unwrap() < cursor {
+            assert!(
+                present.contains(&r["id"].as_i64().unwrap()),
+                "state covers a row that is not there"
+            );
+        }
+    }
+    sync(
+        &url,
+        source(&rows, schema(), None),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&url).await, (1..=95).collect::<Vec<_>>());
+
+    // The protocol path: a source's `read` output piped into the destination binary.
+    let url = pg.database("protocol").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rows = Arc::new(Mutex::new(
+        (1..=42)
+            .map(|i| row(i, &day(1 + (i % 9) as u32)))
+            .collect::<Vec<_>>(),
+    ));
+    std::fs::write(
+        dir.path().join("config.json"),
+        json!({"url": url}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("src.json"), "{}").unwrap();
+    let catalog_json = json!({"streams": [{
+        "stream": {"name": "contacts", "json_schema": schema(), "supported_sync_modes": ["full_refresh", "incremental"],
+                   "source_defined_primary_key": [["id"]], "default_cursor_field": ["updated_at"]},
+        "sync_mode": "incremental", "destination_sync_mode": "append_dedup", "primary_key": [["id"]], "cursor_field": ["updated_at"]
+    }]});
+    std::fs::write(dir.path().join("catalog.json"), catalog_json.to_string()).unwrap();
+    let path = |f: &str| dir.path().join(f).display().to_string();
+    let mut read_output = Vec::new();
+    let args = vec![
+        "read".to_string(),
+        "--config".into(),
+        path("src.json"),
+        "--catalog".into(),
+        path("catalog.json"),
+    ];
+    assert_eq!(
+        intake::protocol::run_source_with(&source(&rows, schema(), None), args, &mut read_output)
+            .await,
+        0
+    );
+    let states = |out: &[u8]| -> Vec<Value> {
+        String::from_utf8_lossy(out)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|m| m["type"] == "STATE")
+            .map(|m| m["state"]["stream"].clone())
+            .collect()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_destination-postgres"))
+        .args([
+            "write",
+            "--config",
+            "config.json",
+            "--catalog",
+            "catalog.json",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&read_output).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!states(&read_output).is_empty());
+    assert_eq!(states(&out.stdout), states(&read_output));
+    assert_eq!(ids(&url).await, (1..=42).collect::<Vec<_>>());
+
+    // A wrong password is a config error that never repeats the URL.
+    let bad = url.replace("postgres@", "nobody:secret-pw@");
+    let err = intake::Destination::check(&PostgresDestination::connect(&bad), &json!({}))
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().contains("secret-pw"), "{err}");
+}
+
+fn day(d: u32) -> String {
+    format!("2024-01-{d:02}T10:00:00+02:00")
+}
