@@ -6,130 +6,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
-use intake::state::{Boundary, CursorOrder};
-use intake::{
-    Catalog, ConfiguredCatalog, ConnectorSpec, Cursor, DestinationSyncMode, Error, Page,
-    PageStream, ReadOptions, ReadRequest, Record, Source, Stream, async_trait,
-};
+#[path = "../../../tests/support/rows.rs"]
+mod rows;
+
+use intake::{DestinationSyncMode, ReadOptions};
 use intake_destination_sqlite::SqliteDestination;
+use rows::{Src, catalog, day, row, schema, source};
 use rusqlite::Connection;
 use serde_json::{Value, json};
-
-/// One in-memory stream: the API filters on `updated_at >= start`; it can fail after a
-/// number of records, like a connection that drops mid-sync.
-struct Rows {
-    schema: Value,
-    rows: Arc<Mutex<Vec<Value>>>,
-    cursor: Cursor,
-    fail_after: Option<usize>,
-}
-
-#[async_trait]
-impl Stream for Rows {
-    fn name(&self) -> &str {
-        "contacts"
-    }
-    async fn json_schema(&self) -> intake::Result<Value> {
-        Ok(self.schema.clone())
-    }
-    fn primary_key(&self) -> Vec<Vec<String>> {
-        vec![vec!["id".into()]]
-    }
-    fn cursor(&self) -> Option<&Cursor> {
-        Some(&self.cursor)
-    }
-    fn read(&self, request: ReadRequest) -> PageStream<'_> {
-        let since = request.start.clone().and_then(|v| self.cursor.parse(&v));
-        let mut rows: Vec<Value> = self
-            .rows
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| {
-                since
-                    .as_ref()
-                    .is_none_or(|s| self.cursor.parse(&r["updated_at"]).is_some_and(|v| v >= *s))
-            })
-            .cloned()
-            .collect();
-        rows.sort_by_key(|r| r["updated_at"].as_str().unwrap_or_default().to_string());
-        let mut pages: Vec<intake::Result<Page>> = Vec::new();
-        let mut sent = 0;
-        for chunk in rows.chunks(10) {
-            if self.fail_after.is_some_and(|n| sent >= n) {
-                pages.push(Err(Error::transient("the connection dropped")));
-                break;
-            }
-            sent += chunk.len();
-            pages.push(
-                chunk
-                    .iter()
-                    .map(Record::from_value)
-                    .collect::<intake::Result<Vec<_>>>()
-                    .map(Page::new),
-            );
-        }
-        futures::stream::iter(pages).boxed()
-    }
-}
-
-struct Src(Arc<Rows>);
-
-#[async_trait]
-impl Source for Src {
-    fn spec(&self) -> ConnectorSpec {
-        ConnectorSpec::from_schema(json!({"type": "object", "properties": {}}))
-    }
-    async fn check(&self, _: &Value) -> intake::Result<()> {
-        Ok(())
-    }
-    async fn streams(&self, _: &Value) -> intake::Result<Vec<Arc<dyn Stream>>> {
-        Ok(vec![self.0.clone()])
-    }
-}
-
-fn schema() -> Value {
-    json!({"type": "object", "properties": {
-        "id": {"type": "integer"},
-        "name": {"type": ["null", "string"]},
-        "score": {"type": ["null", "number"]},
-        "active": {"type": "boolean"},
-        "updated_at": {"type": "string", "format": "date-time"},
-        "birthday": {"type": ["null", "string"], "format": "date"},
-        "tags": {"type": "array"},
-        "address": {"type": "object"}
-    }})
-}
-
-fn row(id: i64, updated: &str) -> Value {
-    json!({"id": id, "name": format!("n{id}"), "score": id as f64 / 2.0, "active": id % 2 == 0,
-           "updated_at": updated, "birthday": "1990-05-17", "tags": ["a", id], "address": {"city": "Oslo"}})
-}
-
-fn source(rows: &Arc<Mutex<Vec<Value>>>, schema: Value, fail_after: Option<usize>) -> Src {
-    Src(Arc::new(Rows {
-        schema,
-        rows: rows.clone(),
-        // The stream serves records in cursor order, so checkpoints advance mid-way.
-        cursor: Cursor::new("updated_at")
-            .boundary(Boundary::Inclusive)
-            .order(CursorOrder::Ascending),
-        fail_after,
-    }))
-}
-
-async fn catalog(src: &Src, mode: DestinationSyncMode) -> ConfiguredCatalog {
-    let mut c: Catalog = src.discover(&json!({})).await.unwrap();
-    c.streams[0].supported_sync_modes =
-        vec![intake::SyncMode::FullRefresh, intake::SyncMode::Incremental];
-    let mut configured = c.configure_all();
-    configured.streams[0].destination_sync_mode = mode;
-    if mode == DestinationSyncMode::Overwrite {
-        configured.streams[0].sync_mode = intake::SyncMode::FullRefresh;
-    }
-    configured
-}
 
 async fn sync(
     db: &Path,
@@ -173,10 +57,6 @@ fn ids(db: &Path) -> Vec<i64> {
         .into_iter()
         .map(|r| r[0].as_i64().unwrap())
         .collect()
-}
-
-fn day(d: u32) -> String {
-    format!("2024-01-{d:02}T10:00:00+02:00")
 }
 
 #[tokio::test]
