@@ -407,6 +407,14 @@ mod tests {
         );
         assert_eq!(
             ColumnKind::Boolean.widen(ColumnKind::String),
+            ColumnKind::String
+        );
+        assert_eq!(
+            ColumnKind::Number.widen(ColumnKind::DateTime),
+            ColumnKind::String
+        );
+        assert_eq!(
+            ColumnKind::Json.widen(ColumnKind::Integer),
             ColumnKind::Json
         );
         assert!(ColumnKind::Number.holds(ColumnKind::Integer));
