@@ -272,3 +272,73 @@ async fn an_interrupted_sync_leaves_only_committed_files_and_the_rerun_is_exact(
     );
     assert_eq!(ids(dir.path()), (1..=95).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn the_protocol_path_from_a_source_read_into_the_destination_binary() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let rows = Arc::new(Mutex::new(
+        (1..=42)
+            .map(|i| row(i, &day(1 + (i % 9) as u32)))
+            .collect::<Vec<_>>(),
+    ));
+    std::fs::write(
+        dir.path().join("config.json"),
+        json!({"destination_path": out_dir}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("src.json"), "{}").unwrap();
+    let catalog = json!({"streams": [{
+        "stream": {"name": "contacts", "json_schema": schema(), "supported_sync_modes": ["full_refresh", "incremental"],
+                   "source_defined_primary_key": [["id"]], "default_cursor_field": ["updated_at"]},
+        "sync_mode": "incremental", "destination_sync_mode": "append", "cursor_field": ["updated_at"]
+    }]});
+    std::fs::write(dir.path().join("catalog.json"), catalog.to_string()).unwrap();
+    let path = |f: &str| dir.path().join(f).display().to_string();
+    let mut read_output = Vec::new();
+    let args = vec![
+        "read".to_string(),
+        "--config".into(),
+        path("src.json"),
+        "--catalog".into(),
+        path("catalog.json"),
+    ];
+    assert_eq!(
+        intake::protocol::run_source_with(&source(&rows, schema(), None), args, &mut read_output)
+            .await,
+        0
+    );
+    let states = |out: &[u8]| -> Vec<Value> {
+        String::from_utf8_lossy(out)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|m| m["type"] == "STATE")
+            .map(|m| m["state"]["stream"].clone())
+            .collect()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_destination-parquet"))
+        .args([
+            "write",
+            "--config",
+            "config.json",
+            "--catalog",
+            "catalog.json",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&read_output).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!states(&read_output).is_empty());
+    assert_eq!(states(&out.stdout), states(&read_output));
+    assert_eq!(ids(&out_dir), (1..=42).collect::<Vec<_>>());
+}
