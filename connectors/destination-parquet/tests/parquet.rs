@@ -342,3 +342,68 @@ async fn the_protocol_path_from_a_source_read_into_the_destination_binary() {
     assert_eq!(states(&out.stdout), states(&read_output));
     assert_eq!(ids(&out_dir), (1..=42).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_killed_destination_process_keeps_only_acknowledged_files() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::write(
+        dir.path().join("config.json"),
+        json!({"destination_path": out_dir}).to_string(),
+    )
+    .unwrap();
+    let catalog = json!({"streams": [{
+        "stream": {"name": "contacts", "json_schema": schema(), "supported_sync_modes": ["full_refresh"]},
+        "sync_mode": "full_refresh", "destination_sync_mode": "append"
+    }]});
+    std::fs::write(dir.path().join("catalog.json"), catalog.to_string()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_destination-parquet"))
+        .args([
+            "write",
+            "--config",
+            "config.json",
+            "--catalog",
+            "catalog.json",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let record = |id: i64| json!({"type": "RECORD", "record": {"stream": "contacts", "data": row(id, &day(1)), "emitted_at": 1_700_000_000_000i64}});
+    let state = |upto: i64| {
+        json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
+            "stream_descriptor": {"name": "contacts"}, "stream_state": {"upto": upto}}}})
+    };
+    let mut id = 0;
+    for _ in 0..3 {
+        for _ in 0..100 {
+            id += 1;
+            writeln!(stdin, "{}", record(id)).unwrap();
+        }
+        writeln!(stdin, "{}", state(id)).unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.contains("\"upto\":"), "{line}");
+    }
+    for _ in 0..50 {
+        id += 1;
+        writeln!(stdin, "{}", record(id)).unwrap();
+    }
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let sidecar: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("_intake_state.json")).unwrap())
+            .unwrap();
+    assert_eq!(sidecar["state"][0]["stream"]["stream_state"]["upto"], 300);
+    // Committed files hold exactly the acknowledged rows; the half batch was never committed
+    // (at most a .tmp file, which the next start removes).
+    assert_eq!(ids(&out_dir), (1..=300).collect::<Vec<_>>());
+}
