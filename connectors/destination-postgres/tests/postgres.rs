@@ -388,3 +388,65 @@ async fn every_mode_evolution_crashes_and_the_protocol_path() {
         .unwrap_err();
     assert!(!err.to_string().contains("secret-pw"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_destination_process_keeps_only_acknowledged_state_with_its_rows() {
+    use std::io::{BufRead, BufReader};
+    let pg = TestPostgres::start();
+    let url = pg.database("killed").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        json!({"url": url}).to_string(),
+    )
+    .unwrap();
+    let catalog = json!({"streams": [{
+        "stream": {"name": "contacts", "json_schema": schema(), "supported_sync_modes": ["full_refresh", "incremental"],
+                   "source_defined_primary_key": [["id"]], "default_cursor_field": ["updated_at"]},
+        "sync_mode": "incremental", "destination_sync_mode": "append_dedup", "primary_key": [["id"]], "cursor_field": ["updated_at"]
+    }]});
+    std::fs::write(dir.path().join("catalog.json"), catalog.to_string()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_destination-postgres"))
+        .args([
+            "write",
+            "--config",
+            "config.json",
+            "--catalog",
+            "catalog.json",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let record = |id: i64| json!({"type": "RECORD", "record": {"stream": "contacts", "data": row(id, &day(1)), "emitted_at": 1_700_000_000_000i64}});
+    let state = |upto: i64| {
+        json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
+            "stream_descriptor": {"name": "contacts"}, "stream_state": {"upto": upto}}}})
+    };
+    let mut id = 0;
+    for _ in 0..3 {
+        for _ in 0..100 {
+            id += 1;
+            writeln!(stdin, "{}", record(id)).unwrap();
+        }
+        writeln!(stdin, "{}", state(id)).unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.contains("\"upto\":"), "{line}");
+    }
+    for _ in 0..50 {
+        id += 1;
+        writeln!(stdin, "{}", record(id)).unwrap();
+    }
+    stdin.flush().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let saved = query(&url, "SELECT state->>'upto' FROM _intake_state").await;
+    assert_eq!(saved, vec![vec![json!(300)]]);
+    assert_eq!(ids(&url).await, (1..=300).collect::<Vec<_>>());
+}
