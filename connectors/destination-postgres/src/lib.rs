@@ -15,6 +15,8 @@
 //!   rows after the last checkpoint are rolled back if the input ends early.
 //! - **Schema evolution.** New fields add columns; widened kinds alter the column type
 //!   (`USING` a cast); values that fit nothing keep the record's raw JSON and count as rejected.
+//! - **Not yet:** TLS (connections are plain TCP: use a trusted network, an SSH tunnel or a
+//!   local socket) and connection parameters other than a URL.
 
 mod writer;
 
