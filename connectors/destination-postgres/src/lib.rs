@@ -15,8 +15,10 @@
 //!   rows after the last checkpoint are rolled back if the input ends early.
 //! - **Schema evolution.** New fields add columns; widened kinds alter the column type
 //!   (`USING` a cast); values that fit nothing keep the record's raw JSON and count as rejected.
-//! - **Not yet:** TLS (connections are plain TCP: use a trusted network, an SSH tunnel or a
-//!   local socket) and connection parameters other than a URL.
+//! - **TLS** with rustls: `tls: prefer` (the default: encrypted when the server offers it),
+//!   `require` or `disable`. An encrypted connection always verifies the server's certificate
+//!   and host name, against the Mozilla roots plus `ca_certificate` when given (a private CA or
+//!   a self-signed server); there is no "encrypt without verifying" mode.
 
 mod writer;
 
@@ -40,6 +42,26 @@ pub struct PostgresConfig {
     /// The schema for streams without a namespace. Default `public`.
     #[serde(default = "public")]
     pub schema: String,
+    /// `prefer` (default: TLS when the server offers it), `require` or `disable`.
+    #[serde(default)]
+    pub tls: TlsMode,
+    /// A PEM CA certificate (or several) to trust besides the public roots: the CA of a
+    /// private server (a managed database's CA bundle, your own CA).
+    #[serde(default)]
+    pub ca_certificate: Option<String>,
+}
+
+/// Whether the connection is encrypted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS when the server offers it, plain TCP otherwise.
+    #[default]
+    Prefer,
+    /// TLS or no connection.
+    Require,
+    /// Plain TCP.
+    Disable,
 }
 
 fn public() -> String {
@@ -60,6 +82,8 @@ impl PostgresDestination {
             preset: Some(PostgresConfig {
                 url: SecretString::from(url.to_string()),
                 schema: public(),
+                tls: TlsMode::Prefer,
+                ca_certificate: None,
             }),
         }
     }
@@ -72,6 +96,22 @@ impl PostgresDestination {
         self
     }
 
+    /// The TLS mode.
+    pub fn tls(mut self, mode: TlsMode) -> Self {
+        if let Some(p) = self.preset.as_mut() {
+            p.tls = mode;
+        }
+        self
+    }
+
+    /// A PEM certificate to trust besides the public roots.
+    pub fn ca_certificate(mut self, pem: &str) -> Self {
+        if let Some(p) = self.preset.as_mut() {
+            p.ca_certificate = Some(pem.to_string());
+        }
+        self
+    }
+
     fn config(&self, config: &Value) -> Result<PostgresConfig> {
         match &self.preset {
             Some(p) => Ok(p.clone()),
@@ -80,26 +120,89 @@ impl PostgresDestination {
     }
 }
 
+fn connect_error(e: tokio_postgres::Error) -> Error {
+    // The error never repeats the URL (it holds the password).
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    if cause.to_ascii_lowercase().contains("certificate") {
+        return Error::config(format!(
+            "the PostgreSQL server's TLS certificate is not trusted ({cause}): give its CA in ca_certificate, or set tls to disable on a trusted network"
+        ));
+    }
+    let message = format!("cannot connect to PostgreSQL: {}", writer::describe(&e));
+    if e.as_db_error().is_some() {
+        Error::config(message)
+    } else {
+        Error::transient(message)
+    }
+}
+
+fn tls_connector(cfg: &PostgresConfig) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = &cfg.ca_certificate {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let cert =
+                cert.map_err(|e| Error::config(format!("ca_certificate is not PEM: {e}")))?;
+            roots.add(cert).map_err(|e| {
+                Error::config(format!("ca_certificate is not a usable certificate: {e}"))
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(Error::config("ca_certificate holds no PEM certificate"));
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::system(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
 /// Connects; the connection task runs on the current runtime.
 pub(crate) async fn connect(cfg: &PostgresConfig) -> Result<tokio_postgres::Client> {
-    let (client, connection) =
-        tokio_postgres::connect(cfg.url.expose_secret(), tokio_postgres::NoTls)
-            .await
-            .map_err(|e| {
-                // The error never repeats the URL (it holds the password).
-                let message = format!("cannot connect to PostgreSQL: {}", writer::describe(&e));
-                if e.as_db_error().is_some() {
-                    Error::config(message)
-                } else {
-                    Error::transient(message)
-                }
-            })?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!("PostgreSQL connection closed: {}", writer::describe(&e));
+    let mut pg: tokio_postgres::Config = cfg.url.expose_secret().parse().map_err(|_| {
+        Error::config(
+            "url is not a PostgreSQL connection URL (postgres://user:password@host:5432/database)",
+        )
+    })?;
+    let log = |e: tokio_postgres::Error| {
+        tracing::warn!("PostgreSQL connection closed: {}", writer::describe(&e));
+    };
+    match cfg.tls {
+        TlsMode::Disable => {
+            pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            let (client, connection) = pg
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(connect_error)?;
+            tokio::spawn(async move { connection.await.map_err(log) });
+            Ok(client)
         }
-    });
-    Ok(client)
+        mode => {
+            pg.ssl_mode(if mode == TlsMode::Require {
+                tokio_postgres::config::SslMode::Require
+            } else {
+                tokio_postgres::config::SslMode::Prefer
+            });
+            let (client, connection) = pg
+                .connect(tls_connector(cfg)?)
+                .await
+                .map_err(connect_error)?;
+            tokio::spawn(async move { connection.await.map_err(log) });
+            Ok(client)
+        }
+    }
 }
 
 #[async_trait]

@@ -9,6 +9,8 @@ use std::process::Command;
 
 pub struct TestPostgres {
     pub url: String,
+    /// The CA that signed the server's certificate (PEM), when started with TLS.
+    pub certificate: Option<String>,
     cluster: Option<(PathBuf, PathBuf)>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -91,9 +93,21 @@ fn run(bin: &Path, args: &[&str]) {
 
 impl TestPostgres {
     pub fn start() -> TestPostgres {
-        if let Ok(url) = std::env::var("INTAKE_TEST_POSTGRES_URL") {
+        TestPostgres::start_with(false)
+    }
+
+    /// A server that also accepts TLS, with a self-signed certificate for 127.0.0.1.
+    pub fn start_tls() -> TestPostgres {
+        TestPostgres::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> TestPostgres {
+        if let Ok(url) = std::env::var("INTAKE_TEST_POSTGRES_URL")
+            && !tls
+        {
             return TestPostgres {
                 url,
+                certificate: None,
                 cluster: None,
                 _dir: None,
             };
@@ -129,9 +143,89 @@ impl TestPostgres {
             ],
         );
         let port = free_port();
-        let opts = format!(
+        let mut opts = format!(
             "-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
         );
+        let mut certificate = None;
+        if tls {
+            // A CA, and a server certificate for 127.0.0.1 signed by it (webpki refuses a
+            // CA certificate used as the server's own).
+            let work = dir.path();
+            let openssl = |args: &[&str]| {
+                let status = Command::new("openssl")
+                    .args(args)
+                    .current_dir(work)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .expect("openssl is needed to make the test server's certificate");
+                assert!(status.success(), "openssl {args:?} failed");
+            };
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=intake-test-ca",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ]);
+            openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ]);
+            std::fs::write(
+                work.join("ext"),
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+            )
+            .unwrap();
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "ext",
+                "-out",
+                "server.crt",
+            ]);
+            std::fs::copy(work.join("server.key"), data.join("server.key")).unwrap();
+            std::fs::copy(work.join("server.crt"), data.join("server.crt")).unwrap();
+            if is_root() {
+                let _ = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(data.join("server.key"))
+                    .arg(data.join("server.crt"))
+                    .status();
+            }
+            let _ = Command::new("chmod")
+                .arg("600")
+                .arg(data.join("server.key"))
+                .status();
+            certificate = Some(std::fs::read_to_string(work.join("ca.crt")).unwrap());
+            opts.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+        }
         run(
             &bin.join("pg_ctl"),
             &[
@@ -149,6 +243,7 @@ impl TestPostgres {
         );
         TestPostgres {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            certificate,
             cluster: Some((bin, data)),
             _dir: Some(dir),
         }
