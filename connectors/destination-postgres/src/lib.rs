@@ -36,9 +36,26 @@ use serde_json::Value;
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
     /// Connection URL, `postgres://user:password@host:5432/database` (it holds the password,
-    /// so it is secret).
-    #[schemars(schema_with = "intake::spec::secret")]
-    pub url: SecretString,
+    /// so it is secret). Give either this or `host` (with `user`, `password`, `database`).
+    #[serde(default)]
+    #[schemars(schema_with = "optional_secret")]
+    pub url: Option<SecretString>,
+    /// Server host name or IP address (instead of `url`).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Server port. Default 5432.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// User name. Default `postgres`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password.
+    #[serde(default)]
+    #[schemars(schema_with = "optional_secret")]
+    pub password: Option<SecretString>,
+    /// Database name. Default: the user name.
+    #[serde(default)]
+    pub database: Option<String>,
     /// The schema for streams without a namespace. Default `public`.
     #[serde(default = "public")]
     pub schema: String,
@@ -64,6 +81,10 @@ pub enum TlsMode {
     Disable,
 }
 
+fn optional_secret(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    intake::spec::secret(generator)
+}
+
 fn public() -> String {
     "public".into()
 }
@@ -80,7 +101,12 @@ impl PostgresDestination {
     pub fn connect(url: &str) -> Self {
         PostgresDestination {
             preset: Some(PostgresConfig {
-                url: SecretString::from(url.to_string()),
+                url: Some(SecretString::from(url.to_string())),
+                host: None,
+                port: None,
+                user: None,
+                password: None,
+                database: None,
                 schema: public(),
                 tls: TlsMode::Prefer,
                 ca_certificate: None,
@@ -171,11 +197,33 @@ fn tls_connector(cfg: &PostgresConfig) -> Result<tokio_postgres_rustls::MakeRust
 
 /// Connects; the connection task runs on the current runtime.
 pub(crate) async fn connect(cfg: &PostgresConfig) -> Result<tokio_postgres::Client> {
-    let mut pg: tokio_postgres::Config = cfg.url.expose_secret().parse().map_err(|_| {
-        Error::config(
-            "url is not a PostgreSQL connection URL (postgres://user:password@host:5432/database)",
-        )
-    })?;
+    let mut pg = match (&cfg.url, &cfg.host) {
+        (Some(url), None) => url.expose_secret().parse::<tokio_postgres::Config>().map_err(|_| {
+            Error::config(
+                "url is not a PostgreSQL connection URL (postgres://user:password@host:5432/database)",
+            )
+        })?,
+        (None, Some(host)) => {
+            let mut pg = tokio_postgres::Config::new();
+            let user = cfg.user.clone().unwrap_or_else(|| "postgres".into());
+            pg.host(host)
+                .port(cfg.port.unwrap_or(5432))
+                .dbname(cfg.database.as_deref().unwrap_or(&user))
+                .user(&user);
+            if let Some(pw) = &cfg.password {
+                pg.password(pw.expose_secret());
+            }
+            pg
+        }
+        (Some(_), Some(_)) => {
+            return Err(Error::config("give either url or host, not both"));
+        }
+        (None, None) => {
+            return Err(Error::config(
+                "the config needs url, or host (with user, password and database)",
+            ));
+        }
+    };
     let log = |e: tokio_postgres::Error| {
         tracing::warn!("PostgreSQL connection closed: {}", writer::describe(&e));
     };

@@ -502,3 +502,28 @@ async fn tls_is_verified_against_the_given_certificate() {
         .unwrap_err();
     assert!(err.is_config(), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_parameters_instead_of_a_url() {
+    use intake::Destination;
+    let pg = TestPostgres::start();
+    let _ = pg.database("params").await;
+    let port: u16 = pg
+        .url
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let dest = PostgresDestination::default();
+    let config = json!({"host": "127.0.0.1", "port": port, "user": "postgres", "password": "unused-pw", "database": "params"});
+    dest.check(&config).await.unwrap();
+    let spec = dest.spec();
+    assert_eq!(spec.secret_fields(), vec!["/password", "/url"]);
+    let both = json!({"host": "127.0.0.1", "url": "postgres://x@y/z"});
+    assert!(dest.check(&both).await.unwrap_err().is_config());
+    assert!(dest.check(&json!({})).await.unwrap_err().is_config());
+}
