@@ -203,6 +203,31 @@ impl Table {
         self.insert = sql;
     }
 
+    /// The insert for `rows` rows at once (multi-row VALUES: one statement step per chunk
+    /// instead of per record).
+    fn insert_sql(&self, rows: usize) -> String {
+        let names: Vec<String> = self
+            .schema
+            .columns()
+            .iter()
+            .map(|c| quote(&c.name))
+            .chain([EXTRACTED_AT.to_string(), RAW.to_string(), ERROR.to_string()])
+            .collect();
+        let one = format!("({})", vec!["?"; names.len()].join(", "));
+        let values = vec![one; rows.max(1)].join(", ");
+        // The single-row statement carries the conflict clause; reuse it after VALUES.
+        let tail = self
+            .insert
+            .find(" ON CONFLICT")
+            .map(|i| &self.insert[i..])
+            .unwrap_or("");
+        format!(
+            "INSERT INTO {} ({}) VALUES {values}{tail}",
+            quote(&self.target),
+            names.join(", ")
+        )
+    }
+
     fn index_sql(&self) -> Option<String> {
         (self.mode == DestinationSyncMode::AppendDedup && !self.pk.is_empty()).then(|| {
             let keys: Vec<String> = self.pk.iter().map(|k| quote(k)).collect();
@@ -275,6 +300,9 @@ fn existing_columns(conn: &Connection, table: &str) -> Result<Vec<(String, Strin
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql_error("reading a table's columns"))
 }
+
+/// Records per INSERT statement (each brings width + 3 parameters; SQLite allows 32,766).
+const CHUNK_ROWS: usize = 64;
 
 fn is_meta(name: &str) -> bool {
     name == EXTRACTED_AT || name == RAW || name == ERROR
@@ -587,16 +615,13 @@ impl Writer {
             ))
         })?;
         let emitted_at = batch.emitted_at;
-        // One prepared statement for the batch (again only when a column is added).
-        let mut prepared = t.insert.clone();
-        let mut stmt = conn
-            .prepare_cached(&prepared)
-            .map_err(sql_error("preparing the insert"))?;
-        let mut cells: Vec<Cell<'_>> = Vec::with_capacity(t.schema.len() + 3);
+        // Convert every record first (a new or widened column changes the table now), then
+        // insert in multi-row chunks.
+        let mut rows: Vec<(Vec<Cell<'_>>, Option<String>)> =
+            Vec::with_capacity(batch.records.len());
         for record in &batch.records {
             let fields = Fields::of(record)?;
-            cells.clear();
-            cells.resize(t.schema.len(), Cell::Null);
+            let mut cells: Vec<Cell<'_>> = vec![Cell::Null; t.schema.len()];
             let mut error: Option<String> = None;
             for (name, raw) in fields.iter() {
                 if is_meta(name) {
@@ -655,25 +680,39 @@ impl Writer {
             if error.is_some() {
                 t.rejected += 1;
             }
-            cells.push(Cell::Integer(emitted_at));
-            cells.push(match error {
-                Some(_) => Cell::Json(record.json()),
-                None => Cell::Null,
-            });
-            cells.push(match error {
-                Some(e) => Cell::Text(e.into()),
-                None => Cell::Null,
-            });
-            if prepared != t.insert {
-                prepared = t.insert.clone();
-                stmt = conn
-                    .prepare_cached(&prepared)
-                    .map_err(sql_error("preparing the insert"))?;
-            }
-            stmt.execute(params_from_iter(cells.iter().map(Bind)))
-                .map_err(sql_error("inserting a record"))?;
             t.records += 1;
             t.bytes += record.len() as u64;
+            rows.push((cells, error));
+        }
+        let width = t.schema.len();
+        let mut params: Vec<Cell<'_>> = Vec::with_capacity(CHUNK_ROWS * (width + 3));
+        let mut records = batch.records.iter();
+        let mut pending = rows.into_iter().peekable();
+        while pending.peek().is_some() {
+            params.clear();
+            let mut n = 0;
+            for (mut cells, error) in pending.by_ref().take(CHUNK_ROWS) {
+                let record = records
+                    .next()
+                    .ok_or_else(|| Error::system("row without a record"))?;
+                cells.resize(width, Cell::Null);
+                params.extend(cells);
+                params.push(Cell::Integer(emitted_at));
+                params.push(match error {
+                    Some(_) => Cell::Json(record.json()),
+                    None => Cell::Null,
+                });
+                params.push(match error {
+                    Some(e) => Cell::Text(e.into()),
+                    None => Cell::Null,
+                });
+                n += 1;
+            }
+            let mut stmt = conn
+                .prepare_cached(&t.insert_sql(n))
+                .map_err(sql_error("preparing the insert"))?;
+            stmt.execute(params_from_iter(params.iter().map(Bind)))
+                .map_err(sql_error("inserting records"))?;
         }
         Ok(())
     }
