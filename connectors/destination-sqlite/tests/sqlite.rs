@@ -559,3 +559,36 @@ async fn the_rollback_journal_option_writes_the_same_rows() {
     );
     assert!(!dir.path().join("intake.db-wal").exists());
 }
+
+#[tokio::test]
+async fn within_one_batch_the_newest_cursor_wins_and_ties_go_to_the_later_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("intake.db");
+    let version = |id: i64, d: u32, name: &str| {
+        let mut r = row(id, &day(d));
+        r["name"] = json!(name);
+        r
+    };
+    // The source sorts by cursor (stable), so 1/"new" comes after 1/"old", and for key 2 the
+    // two versions at the same cursor keep their order: "second" is the later one.
+    let rows = Arc::new(Mutex::new(vec![
+        version(1, 5, "new"),
+        version(1, 2, "old"),
+        version(2, 3, "first"),
+        version(2, 3, "second"),
+    ]));
+    sync(
+        &db,
+        source(&rows, schema(), None),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        query(&db, "SELECT id, name FROM contacts ORDER BY id"),
+        vec![
+            vec![json!(1), json!("new")],
+            vec![json!(2), json!("second")]
+        ]
+    );
+}
