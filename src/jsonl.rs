@@ -32,7 +32,7 @@ use crate::destination::{Acks, Destination, DestinationInput, DestinationMessage
 use crate::engine::write_atomically_blocking;
 use crate::error::{Error, Result};
 use crate::spec::{ConnectorSpec, parse_config};
-use crate::state::{State, StreamState};
+use crate::state::State;
 
 /// The name of the state file inside the destination folder.
 pub const STATE_FILE: &str = "_intake_state.json";
@@ -221,14 +221,7 @@ impl JsonlWriter {
                 DestinationSyncMode::Overwrite => {
                     let staging = format!(".{name}.staging");
                     // Continue an interrupted overwrite only if the source will resume it.
-                    let resuming = state
-                        .stream(&d)
-                        .and_then(|b| StreamState::from_value(&d, b).ok())
-                        .is_some_and(|st| {
-                            st.root.resume.is_some()
-                                || st.partitions.iter().any(|p| p.state.resume.is_some())
-                        });
-                    (dir.join(&staging), staging, resuming)
+                    (dir.join(&staging), staging, state.resumes(&d))
                 }
                 other => {
                     return Err(Error::config(format!(

@@ -930,6 +930,17 @@ impl State {
         Ok(())
     }
 
+    /// Whether the stored state of `stream` has an interrupted read the source will resume
+    /// (a resume token at the root or in any partition): a destination then keeps what it
+    /// staged for that stream instead of starting it over.
+    pub fn resumes(&self, stream: &StreamDescriptor) -> bool {
+        self.stream(stream)
+            .and_then(|b| StreamState::from_value(stream, b).ok())
+            .is_some_and(|st| {
+                st.root.resume.is_some() || st.partitions.iter().any(|p| p.state.resume.is_some())
+            })
+    }
+
     /// The blob of one stream.
     pub fn stream(&self, stream: &StreamDescriptor) -> Option<&Value> {
         self.streams.get(stream)

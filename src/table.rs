@@ -24,9 +24,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::catalog::{ConfiguredStream, DestinationSyncMode};
 use crate::error::{Error, Result};
 use crate::record::Record;
-use crate::state::parse_datetime;
+use crate::state::{State, parse_datetime};
 
 /// A column's logical type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -180,6 +181,132 @@ impl TableSchema {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.columns.is_empty()
+    }
+}
+
+impl TableSchema {
+    /// The columns a record needs that the table lacks: a new non-null field (typed by its
+    /// value), or an integer column meeting a fraction (widened to number, losslessly).
+    /// Fields named in `skip` (a destination's metadata columns) are ignored.
+    pub fn changes_for(&self, fields: &Fields<'_>, skip: &[&str]) -> Vec<Column> {
+        let mut changes: Vec<Column> = Vec::new();
+        for (name, raw) in fields.iter() {
+            if skip.contains(&name) || changes.iter().any(|c| c.name == name) {
+                continue;
+            }
+            match self.position(name) {
+                None => {
+                    let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                    if !value.is_null() {
+                        changes.push(Column {
+                            name: name.to_string(),
+                            kind: ColumnKind::of_value(&value),
+                        });
+                    }
+                }
+                Some(i) => {
+                    if self.column(i).kind == ColumnKind::Integer
+                        && cell(raw, ColumnKind::Integer) == Err("a fractional number")
+                    {
+                        changes.push(Column {
+                            name: name.to_string(),
+                            kind: ColumnKind::Number,
+                        });
+                    }
+                }
+            }
+        }
+        changes
+    }
+
+    /// A record's cells in column order (absent fields are null), and every value that did
+    /// not fit its column. Fields without a column are ignored: apply
+    /// [`TableSchema::changes_for`] first.
+    pub fn cells<'a>(&self, fields: &Fields<'a>) -> (Vec<Cell<'a>>, Vec<Misfit>) {
+        let mut cells = vec![Cell::Null; self.len()];
+        let mut misfits = Vec::new();
+        for (name, raw) in fields.iter() {
+            let Some(i) = self.position(name) else {
+                continue;
+            };
+            let kind = self.column(i).kind;
+            match cell(raw, kind) {
+                Ok(c) => cells[i] = c,
+                Err(found) => misfits.push(Misfit {
+                    field: name.to_string(),
+                    expected: kind,
+                    found,
+                }),
+            }
+        }
+        (cells, misfits)
+    }
+}
+
+/// What a destination needs to know to write one configured stream as a table.
+#[derive(Debug, Clone)]
+pub struct TablePlan {
+    /// The columns from the stream's schema, with the key columns added if it lacked them.
+    pub schema: TableSchema,
+    /// The write mode.
+    pub mode: DestinationSyncMode,
+    /// The primary key's (top-level) fields.
+    pub primary_key: Vec<String>,
+    /// The cursor field, when it is a top-level column (what `append_dedup` compares).
+    pub cursor: Option<String>,
+    /// For `overwrite`: the stored state resumes an interrupted read, so the staged data of
+    /// the earlier run must be kept.
+    pub resume_staging: bool,
+}
+
+impl TablePlan {
+    /// The plan for a configured stream. `append_dedup` needs a top-level primary key: a
+    /// missing or nested one is a config error naming `destination`.
+    pub fn new(stream: &ConfiguredStream, stored: &State, destination: &str) -> Result<TablePlan> {
+        let d = stream.descriptor();
+        let mode = stream.destination_sync_mode;
+        let mut schema = TableSchema::from_json_schema(&stream.stream.json_schema);
+        let mut primary_key = Vec::new();
+        for path in stream.effective_primary_key() {
+            match path.as_slice() {
+                [field] => primary_key.push(field.clone()),
+                _ if mode == DestinationSyncMode::AppendDedup => {
+                    return Err(Error::config(format!(
+                        "stream \"{d}\": the primary key {path:?} is nested; the {destination} destination dedups on top-level fields"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        if mode == DestinationSyncMode::AppendDedup && primary_key.is_empty() {
+            return Err(Error::config(format!(
+                "stream \"{d}\" is configured append_dedup but has no primary key"
+            )));
+        }
+        for key in &primary_key {
+            if schema.position(key).is_none() {
+                schema.push(Column {
+                    name: key.clone(),
+                    kind: ColumnKind::String,
+                });
+            }
+        }
+        let cursor = stream
+            .cursor_field
+            .as_ref()
+            .or(stream.stream.default_cursor_field.as_ref())
+            .and_then(|c| match c.as_slice() {
+                [field] => Some(field.clone()),
+                _ => None,
+            })
+            .filter(|c| schema.position(c).is_some());
+        Ok(TablePlan {
+            schema,
+            mode,
+            primary_key,
+            cursor,
+            resume_staging: mode == DestinationSyncMode::Overwrite && stored.resumes(&d),
+        })
     }
 }
 
@@ -471,5 +598,34 @@ mod tests {
         });
         assert_eq!(t.position("x"), Some(1));
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn changes_and_cells_of_a_record() {
+        let t = TableSchema::from_json_schema(&json!({"properties": {"id": {"type": "integer"}}}));
+        let evolving =
+            Record::from_json(r#"{"id": 1.5, "new": "x", "gone": null, "_meta": 1}"#).unwrap();
+        let changes = t.changes_for(&Fields::of(&evolving).unwrap(), &["_meta"]);
+        assert_eq!(
+            changes,
+            vec![
+                Column {
+                    name: "id".into(),
+                    kind: ColumnKind::Number
+                },
+                Column {
+                    name: "new".into(),
+                    kind: ColumnKind::String
+                },
+            ]
+        );
+        let misfit = Record::from_json(r#"{"id": "x", "other": 1}"#).unwrap();
+        let (cells, misfits) = t.cells(&Fields::of(&misfit).unwrap());
+        assert_eq!(cells, vec![Cell::Null]);
+        assert_eq!(misfits.len(), 1);
+        assert_eq!(
+            misfits[0].to_string(),
+            "field \"id\" holds a string where the column is integer"
+        );
     }
 }

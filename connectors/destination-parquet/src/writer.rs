@@ -13,8 +13,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use intake::destination::{Acks, DestinationInput, DestinationMessage, WriteSummary};
-use intake::state::StreamState;
-use intake::table::{Cell, Column, ColumnKind, Fields, Misfit, TableSchema, cell};
+use intake::table::{Cell, ColumnKind, Fields, TableSchema};
 use intake::{ConfiguredCatalog, DestinationSyncMode, Error, Result, State, StreamDescriptor};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -265,14 +264,8 @@ impl Writer {
             let target = match cs.destination_sync_mode {
                 DestinationSyncMode::Overwrite => {
                     let staging = format!(".{folder}.staging");
-                    let resuming = state
-                        .stream(&d)
-                        .and_then(|b| StreamState::from_value(&d, b).ok())
-                        .is_some_and(|st| {
-                            st.root.resume.is_some()
-                                || st.partitions.iter().any(|p| p.state.resume.is_some())
-                        });
-                    if !resuming {
+                    // Continue an interrupted overwrite only if the source will resume it.
+                    if !state.resumes(&d) {
                         let _ = std::fs::remove_dir_all(root.join(&staging));
                         sidecar.files.remove(&staging);
                     }
@@ -485,36 +478,9 @@ impl Writer {
     ) -> Result<()> {
         let fields = Fields::of(record)?;
         // A new field or a widened column starts a new file with the new schema.
-        let mut changes: Vec<Column> = Vec::new();
-        {
-            let s = &self.streams[d];
-            for (name, raw) in fields.iter() {
-                if [EXTRACTED_AT, RAW, ERROR].contains(&name) {
-                    continue;
-                }
-                match s.schema.position(name) {
-                    None => {
-                        let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-                        if !value.is_null() && !changes.iter().any(|c| c.name == name) {
-                            changes.push(Column {
-                                name: name.to_string(),
-                                kind: ColumnKind::of_value(&value),
-                            });
-                        }
-                    }
-                    Some(i) => {
-                        if s.schema.column(i).kind == ColumnKind::Integer
-                            && cell(raw, ColumnKind::Integer) == Err("a fractional number")
-                        {
-                            changes.push(Column {
-                                name: name.to_string(),
-                                kind: ColumnKind::Number,
-                            });
-                        }
-                    }
-                }
-            }
-        }
+        let changes = self.streams[d]
+            .schema
+            .changes_for(&fields, &[EXTRACTED_AT, RAW, ERROR]);
         if !changes.is_empty() {
             self.finish_file(d)?;
             let s = self
@@ -531,27 +497,11 @@ impl Writer {
             .streams
             .get_mut(d)
             .ok_or_else(|| Error::system("unknown stream"))?;
-        let mut cells: Vec<Cell<'_>> = vec![Cell::Null; s.schema.len()];
-        let mut error: Option<String> = None;
-        for (name, raw) in fields.iter() {
-            let Some(i) = s.schema.position(name) else {
-                continue;
-            };
-            let kind = s.schema.column(i).kind;
-            match cell(raw, kind) {
-                Ok(c) => cells[i] = c,
-                Err(found) => {
-                    let reason = Misfit {
-                        field: name.to_string(),
-                        expected: kind,
-                        found,
-                    }
-                    .to_string();
-                    *s.misfits.entry(reason.clone()).or_default() += 1;
-                    error.get_or_insert(reason);
-                }
-            }
+        let (cells, misfits) = s.schema.cells(&fields);
+        for m in &misfits {
+            *s.misfits.entry(m.to_string()).or_default() += 1;
         }
+        let error = misfits.first().map(ToString::to_string);
         for (b, c) in s.builders.iter_mut().zip(&cells) {
             b.push(c);
         }

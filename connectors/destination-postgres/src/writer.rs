@@ -7,8 +7,7 @@ use chrono::TimeZone;
 use futures::pin_mut;
 use intake::destination::{Acks, DestinationInput, DestinationMessage, WriteSummary};
 use intake::record::RecordBatch;
-use intake::state::StreamState;
-use intake::table::{Cell, Column, ColumnKind, Fields, Misfit, TableSchema, cell};
+use intake::table::{Cell, Column, ColumnKind, Fields, TablePlan, TableSchema};
 use intake::{ConfiguredCatalog, DestinationSyncMode, Error, Result, State, StreamDescriptor};
 use serde_json::Value;
 use tokio_postgres::Client;
@@ -420,52 +419,11 @@ pub(crate) async fn write(
             .chars()
             .map(|c| if c.is_control() { '_' } else { c })
             .collect();
-        let mode = cs.destination_sync_mode;
-        let mut columns = TableSchema::from_json_schema(&cs.stream.json_schema);
-        let mut pk = Vec::new();
-        for path in cs.effective_primary_key() {
-            match path.as_slice() {
-                [field] => pk.push(field.clone()),
-                _ if mode == DestinationSyncMode::AppendDedup => {
-                    return Err(Error::config(format!(
-                        "stream \"{d}\": the primary key {path:?} is nested; PostgreSQL dedups on top-level fields"
-                    )));
-                }
-                _ => {}
-            }
-        }
-        if mode == DestinationSyncMode::AppendDedup && pk.is_empty() {
-            return Err(Error::config(format!(
-                "stream \"{d}\" is configured append_dedup but has no primary key"
-            )));
-        }
-        for key in &pk {
-            if columns.position(key).is_none() {
-                columns.push(Column {
-                    name: key.clone(),
-                    kind: ColumnKind::String,
-                });
-            }
-        }
-        let cursor = cs
-            .cursor_field
-            .as_ref()
-            .or(cs.stream.default_cursor_field.as_ref())
-            .and_then(|c| match c.as_slice() {
-                [field] => Some(field.clone()),
-                _ => None,
-            })
-            .filter(|c| columns.position(c).is_some());
-        let target = if mode == DestinationSyncMode::Overwrite {
+        let plan = TablePlan::new(cs, &stored, "PostgreSQL")?;
+        let target = if plan.mode == DestinationSyncMode::Overwrite {
             let staging = format!("{STAGING_PREFIX}{name}");
-            let resuming = stored
-                .stream(&d)
-                .and_then(|b| StreamState::from_value(&d, b).ok())
-                .is_some_and(|st| {
-                    st.root.resume.is_some()
-                        || st.partitions.iter().any(|p| p.state.resume.is_some())
-                });
-            if !resuming {
+            // Continue an interrupted overwrite only if the source will resume it.
+            if !plan.resume_staging {
                 exec(
                     client,
                     &format!(
@@ -486,10 +444,10 @@ pub(crate) async fn write(
             schema_name,
             name,
             target,
-            mode,
-            columns,
-            pk,
-            cursor,
+            mode: plan.mode,
+            columns: plan.schema,
+            pk: plan.primary_key,
+            cursor: plan.cursor,
             stage: None,
             records: 0,
             bytes: 0,
@@ -591,54 +549,27 @@ async fn write_batch(
     let mut rows: Vec<(Vec<Cell<'_>>, Option<String>)> = Vec::with_capacity(batch.records.len());
     for record in &batch.records {
         let fields = Fields::of(record)?;
-        let mut cells: Vec<Cell<'_>> = vec![Cell::Null; t.columns.len()];
-        let mut error: Option<String> = None;
-        for (name, raw) in fields.iter() {
-            if [EXTRACTED_AT, RAW, ERROR, SEQ].contains(&name) {
-                continue;
-            }
-            let i = match t.columns.position(name) {
-                Some(i) => i,
-                None => {
-                    let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-                    if value.is_null() {
-                        continue;
-                    }
-                    let column = Column {
-                        name: name.to_string(),
-                        kind: ColumnKind::of_value(&value),
-                    };
-                    tracing::info!(
-                        "stream \"{}\": new column {} ({})",
-                        t.stream,
-                        column.name,
-                        column.kind
-                    );
-                    t.add_column(client, column).await?;
-                    cells.push(Cell::Null);
-                    cells.len() - 1
-                }
-            };
-            let kind = t.columns.column(i).kind;
-            match cell(raw, kind) {
-                Ok(c) => cells[i] = c,
-                Err("a fractional number") if kind == ColumnKind::Integer => {
-                    t.widen(client, name, ColumnKind::Number).await?;
-                    tracing::info!("stream \"{}\": column {name} widened to number", t.stream);
-                    cells[i] = cell(raw, ColumnKind::Number).unwrap_or(Cell::Null);
-                }
-                Err(found) => {
-                    let reason = Misfit {
-                        field: name.to_string(),
-                        expected: kind,
-                        found,
-                    }
-                    .to_string();
-                    *t.misfits.entry(reason.clone()).or_default() += 1;
-                    error.get_or_insert(reason);
-                }
+        for column in t
+            .columns
+            .changes_for(&fields, &[EXTRACTED_AT, RAW, ERROR, SEQ])
+        {
+            tracing::info!(
+                "stream \"{}\": column {} is now {}",
+                t.stream,
+                column.name,
+                column.kind
+            );
+            if t.columns.position(&column.name).is_some() {
+                t.widen(client, &column.name, column.kind).await?;
+            } else {
+                t.add_column(client, column).await?;
             }
         }
+        let (cells, misfits) = t.columns.cells(&fields);
+        for m in &misfits {
+            *t.misfits.entry(m.to_string()).or_default() += 1;
+        }
+        let error = misfits.first().map(ToString::to_string);
         if error.is_some() {
             t.rejected += 1;
         }

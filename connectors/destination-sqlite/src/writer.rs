@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use intake::destination::{Acks, DestinationInput, DestinationMessage, WriteSummary};
 use intake::record::RecordBatch;
-use intake::state::StreamState;
-use intake::table::{Cell, Column, ColumnKind, Fields, Misfit, TableSchema, cell};
+use intake::table::{Cell, Column, ColumnKind, Fields, TablePlan, TableSchema};
 use intake::{ConfiguredCatalog, DestinationSyncMode, Error, Result, State, StreamDescriptor};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ToSql, params_from_iter};
@@ -438,54 +437,12 @@ impl Writer {
         for cs in &catalog.streams {
             let d = cs.stream.descriptor();
             let name = table_name(&d);
-            let mut schema = TableSchema::from_json_schema(&cs.stream.json_schema);
-            let mode = cs.destination_sync_mode;
-            let mut pk = Vec::new();
-            for path in cs.effective_primary_key() {
-                match path.as_slice() {
-                    [field] => pk.push(field.clone()),
-                    _ if mode == DestinationSyncMode::AppendDedup => {
-                        return Err(Error::config(format!(
-                            "stream \"{d}\": the primary key {path:?} is nested; the SQLite destination dedups on top-level fields"
-                        )));
-                    }
-                    _ => {}
-                }
-            }
-            if mode == DestinationSyncMode::AppendDedup && pk.is_empty() {
-                return Err(Error::config(format!(
-                    "stream \"{d}\" is configured append_dedup but has no primary key"
-                )));
-            }
-            for key in &pk {
-                if schema.position(key).is_none() {
-                    schema.push(Column {
-                        name: key.clone(),
-                        kind: ColumnKind::String,
-                    });
-                }
-            }
-            let cursor = cs
-                .cursor_field
-                .as_ref()
-                .or(cs.stream.default_cursor_field.as_ref())
-                .and_then(|c| match c.as_slice() {
-                    [field] => Some(field.clone()),
-                    _ => None,
-                })
-                .filter(|c| schema.position(c).is_some());
-            let target = match mode {
+            let plan = TablePlan::new(cs, &stored, "SQLite")?;
+            let target = match plan.mode {
                 DestinationSyncMode::Overwrite => {
                     let staging = format!("{STAGING_PREFIX}{name}");
                     // Continue an interrupted overwrite only if the source will resume it.
-                    let resuming = stored
-                        .stream(&d)
-                        .and_then(|b| StreamState::from_value(&d, b).ok())
-                        .is_some_and(|st| {
-                            st.root.resume.is_some()
-                                || st.partitions.iter().any(|p| p.state.resume.is_some())
-                        });
-                    if !resuming {
+                    if !plan.resume_staging {
                         conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(&staging)))
                             .map_err(sql_error("clearing a staging table"))?;
                     }
@@ -497,10 +454,10 @@ impl Writer {
                 stream: d.clone(),
                 name,
                 target,
-                mode,
-                schema,
-                pk,
-                cursor,
+                mode: plan.mode,
+                schema: plan.schema,
+                pk: plan.primary_key,
+                cursor: plan.cursor,
                 insert: String::new(),
                 records: 0,
                 bytes: 0,
@@ -621,62 +578,33 @@ impl Writer {
             Vec::with_capacity(batch.records.len());
         for record in &batch.records {
             let fields = Fields::of(record)?;
-            let mut cells: Vec<Cell<'_>> = vec![Cell::Null; t.schema.len()];
-            let mut error: Option<String> = None;
-            for (name, raw) in fields.iter() {
-                if is_meta(name) {
-                    continue;
-                }
-                let i = match t.schema.position(name) {
-                    Some(i) => i,
-                    None => {
-                        // A field the schema did not declare: a new column, typed by its value.
-                        let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-                        if value.is_null() {
-                            continue;
-                        }
-                        let column = Column {
-                            name: name.to_string(),
-                            kind: ColumnKind::of_value(&value),
-                        };
+            let changes = t.schema.changes_for(&fields, &[EXTRACTED_AT, RAW, ERROR]);
+            if !changes.is_empty() {
+                let mut widened = false;
+                for column in changes {
+                    tracing::info!(
+                        "stream \"{}\": column {} is now {}",
+                        t.stream,
+                        column.name,
+                        column.kind
+                    );
+                    if t.schema.position(&column.name).is_some() {
+                        widened = true;
+                    } else {
                         add_column(conn, &t.target, &column)?;
-                        tracing::info!(
-                            "stream \"{}\": new column {} ({})",
-                            t.stream,
-                            column.name,
-                            column.kind
-                        );
-                        t.schema.push(column);
-                        t.build_insert();
-                        cells.push(Cell::Null);
-                        cells.len() - 1
                     }
-                };
-                let kind = t.schema.column(i).kind;
-                match cell(raw, kind) {
-                    Ok(c) => cells[i] = c,
-                    Err("a fractional number") if kind == ColumnKind::Integer => {
-                        // A lossless widening: the column becomes a number column.
-                        t.schema.push(Column {
-                            name: name.to_string(),
-                            kind: ColumnKind::Number,
-                        });
-                        rebuild(conn, t)?;
-                        tracing::info!("stream \"{}\": column {name} widened to number", t.stream);
-                        cells[i] = cell(raw, ColumnKind::Number).unwrap_or(Cell::Null);
-                    }
-                    Err(found) => {
-                        let reason = Misfit {
-                            field: name.to_string(),
-                            expected: kind,
-                            found,
-                        }
-                        .to_string();
-                        *t.misfits.entry(reason.clone()).or_default() += 1;
-                        error.get_or_insert(reason);
-                    }
+                    t.schema.push(column);
                 }
+                if widened {
+                    rebuild(conn, t)?;
+                }
+                t.build_insert();
             }
+            let (cells, misfits) = t.schema.cells(&fields);
+            for m in &misfits {
+                *t.misfits.entry(m.to_string()).or_default() += 1;
+            }
+            let error = misfits.first().map(ToString::to_string);
             if error.is_some() {
                 t.rejected += 1;
             }
