@@ -131,3 +131,109 @@ pub async fn catalog(src: &Src, mode: DestinationSyncMode) -> ConfiguredCatalog 
 pub fn day(d: u32) -> String {
     format!("2024-01-{d:02}T10:00:00+02:00")
 }
+
+/// The configured catalog of the `contacts` stream as a protocol file holds it.
+pub fn catalog_json(mode: &str) -> String {
+    json!({"streams": [{
+        "stream": {"name": "contacts", "json_schema": schema(), "supported_sync_modes": ["full_refresh", "incremental"],
+                   "source_defined_primary_key": [["id"]], "default_cursor_field": ["updated_at"]},
+        "sync_mode": "incremental", "destination_sync_mode": mode, "primary_key": [["id"]], "cursor_field": ["updated_at"]
+    }]})
+    .to_string()
+}
+
+/// Writes a destination's `config.json` and `catalog.json` (with `mode`) into `dir`.
+pub fn write_files(dir: &std::path::Path, config: Value, mode: &str) {
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    std::fs::write(dir.join("catalog.json"), catalog_json(mode)).unwrap();
+}
+
+fn spawn_write(bin: &str, dir: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(bin)
+        .args([
+            "write",
+            "--config",
+            "config.json",
+            "--catalog",
+            "catalog.json",
+        ])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Drives `bin write` in `dir` (see [`write_files`]): three batches of 100 records, each
+/// followed by a STATE `{"upto": n}` whose echo it waits for, then 50 more records with no
+/// STATE, then kills the process. Records 1..=300 are acknowledged; 301..=350 are not.
+pub fn write_then_kill(bin: &str, dir: &std::path::Path) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = spawn_write(bin, dir);
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let record = |id: i64| json!({"type": "RECORD", "record": {"stream": "contacts", "data": row(id, &day(1)), "emitted_at": 1_700_000_000_000i64}});
+    let mut id = 0;
+    for _ in 0..3 {
+        for _ in 0..100 {
+            id += 1;
+            writeln!(stdin, "{}", record(id)).unwrap();
+        }
+        let state = json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
+            "stream_descriptor": {"name": "contacts"}, "stream_state": {"upto": id}}}});
+        writeln!(stdin, "{state}").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.contains("\"upto\":"), "{line}");
+    }
+    for _ in 0..50 {
+        id += 1;
+        writeln!(stdin, "{}", record(id)).unwrap();
+    }
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A source's `read` of `rows` (as its binary would print it) piped into `bin write` in `dir`
+/// (see [`write_files`]); returns the STATE messages' stream parts going in and echoed out.
+pub async fn pipe_read_into(
+    bin: &str,
+    dir: &std::path::Path,
+    rows: &Arc<Mutex<Vec<Value>>>,
+) -> (Vec<Value>, Vec<Value>) {
+    use std::io::Write;
+    std::fs::write(dir.join("src.json"), "{}").unwrap();
+    let path = |f: &str| dir.join(f).display().to_string();
+    let args = vec![
+        "read".to_string(),
+        "--config".into(),
+        path("src.json"),
+        "--catalog".into(),
+        path("catalog.json"),
+    ];
+    let mut read_output = Vec::new();
+    let code =
+        intake::protocol::run_source_with(&source(rows, schema(), None), args, &mut read_output)
+            .await;
+    assert_eq!(code, 0);
+    let mut child = spawn_write(bin, dir);
+    child.stdin.take().unwrap().write_all(&read_output).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let states = |out: &[u8]| -> Vec<Value> {
+        String::from_utf8_lossy(out)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|m| m["type"] == "STATE")
+            .map(|m| m["state"]["stream"].clone())
+            .collect()
+    };
+    (states(&read_output), states(&out.stdout))
+}

@@ -12,7 +12,7 @@ use arrow_schema::{DataType, TimeUnit};
 use intake::{DestinationSyncMode, ReadOptions};
 use intake_destination_parquet::ParquetDestination;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use rows::{Src, catalog, day, row, schema, source};
+use rows::{Src, catalog, day, pipe_read_into, row, schema, source, write_files, write_then_kill};
 use serde_json::{Value, json};
 
 async fn sync(
@@ -275,8 +275,6 @@ async fn an_interrupted_sync_leaves_only_committed_files_and_the_rerun_is_exact(
 
 #[tokio::test]
 async fn the_protocol_path_from_a_source_read_into_the_destination_binary() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let rows = Arc::new(Mutex::new(
@@ -284,121 +282,20 @@ async fn the_protocol_path_from_a_source_read_into_the_destination_binary() {
             .map(|i| row(i, &day(1 + (i % 9) as u32)))
             .collect::<Vec<_>>(),
     ));
-    std::fs::write(
-        dir.path().join("config.json"),
-        json!({"destination_path": out_dir}).to_string(),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("src.json"), "{}").unwrap();
-    let catalog = json!({"streams": [{
-        "stream": {"name": "contacts", "json_schema": schema(), "supported_sync_modes": ["full_refresh", "incremental"],
-                   "source_defined_primary_key": [["id"]], "default_cursor_field": ["updated_at"]},
-        "sync_mode": "incremental", "destination_sync_mode": "append", "cursor_field": ["updated_at"]
-    }]});
-    std::fs::write(dir.path().join("catalog.json"), catalog.to_string()).unwrap();
-    let path = |f: &str| dir.path().join(f).display().to_string();
-    let mut read_output = Vec::new();
-    let args = vec![
-        "read".to_string(),
-        "--config".into(),
-        path("src.json"),
-        "--catalog".into(),
-        path("catalog.json"),
-    ];
-    assert_eq!(
-        intake::protocol::run_source_with(&source(&rows, schema(), None), args, &mut read_output)
-            .await,
-        0
-    );
-    let states = |out: &[u8]| -> Vec<Value> {
-        String::from_utf8_lossy(out)
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|m| m["type"] == "STATE")
-            .map(|m| m["state"]["stream"].clone())
-            .collect()
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_destination-parquet"))
-        .args([
-            "write",
-            "--config",
-            "config.json",
-            "--catalog",
-            "catalog.json",
-        ])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&read_output).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(!states(&read_output).is_empty());
-    assert_eq!(states(&out.stdout), states(&read_output));
+    write_files(dir.path(), json!({"destination_path": out_dir}), "append");
+    let (states_in, states_out) =
+        pipe_read_into(env!("CARGO_BIN_EXE_destination-parquet"), dir.path(), &rows).await;
+    assert!(!states_in.is_empty());
+    assert_eq!(states_out, states_in);
     assert_eq!(ids(&out_dir), (1..=42).collect::<Vec<_>>());
 }
 
 #[test]
 fn a_killed_destination_process_keeps_only_acknowledged_files() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
-    std::fs::write(
-        dir.path().join("config.json"),
-        json!({"destination_path": out_dir}).to_string(),
-    )
-    .unwrap();
-    let catalog = json!({"streams": [{
-        "stream": {"name": "contacts", "json_schema": schema(), "supported_sync_modes": ["full_refresh"]},
-        "sync_mode": "full_refresh", "destination_sync_mode": "append"
-    }]});
-    std::fs::write(dir.path().join("catalog.json"), catalog.to_string()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_destination-parquet"))
-        .args([
-            "write",
-            "--config",
-            "config.json",
-            "--catalog",
-            "catalog.json",
-        ])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let record = |id: i64| json!({"type": "RECORD", "record": {"stream": "contacts", "data": row(id, &day(1)), "emitted_at": 1_700_000_000_000i64}});
-    let state = |upto: i64| {
-        json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
-            "stream_descriptor": {"name": "contacts"}, "stream_state": {"upto": upto}}}})
-    };
-    let mut id = 0;
-    for _ in 0..3 {
-        for _ in 0..100 {
-            id += 1;
-            writeln!(stdin, "{}", record(id)).unwrap();
-        }
-        writeln!(stdin, "{}", state(id)).unwrap();
-        stdin.flush().unwrap();
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(line.contains("\"upto\":"), "{line}");
-    }
-    for _ in 0..50 {
-        id += 1;
-        writeln!(stdin, "{}", record(id)).unwrap();
-    }
-    stdin.flush().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    write_files(dir.path(), json!({"destination_path": out_dir}), "append");
+    write_then_kill(env!("CARGO_BIN_EXE_destination-parquet"), dir.path());
     let sidecar: Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("_intake_state.json")).unwrap())
             .unwrap();

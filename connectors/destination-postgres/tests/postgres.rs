@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 #[path = "../../../tests/support/rows.rs"]
@@ -12,7 +10,7 @@ mod rows;
 
 use intake::{DestinationSyncMode, ReadOptions};
 use intake_destination_postgres::PostgresDestination;
-use rows::{Src, catalog, day, row, schema, source};
+use rows::{Src, catalog, day, pipe_read_into, row, schema, source, write_files, write_then_kill};
 use serde_json::{Value, json};
 use support::TestPostgres;
 
@@ -323,62 +321,15 @@ async fn every_mode_evolution_crashes_and_the_protocol_path() {
             .map(|i| row(i, &day(1 + (i % 9) as u32)))
             .collect::<Vec<_>>(),
     ));
-    std::fs::write(
-        dir.path().join("config.json"),
-        json!({"url": url}).to_string(),
+    write_files(dir.path(), json!({"url": url}), "append_dedup");
+    let (states_in, states_out) = pipe_read_into(
+        env!("CARGO_BIN_EXE_destination-postgres"),
+        dir.path(),
+        &rows,
     )
-    .unwrap();
-    std::fs::write(dir.path().join("src.json"), "{}").unwrap();
-    let catalog_json = json!({"streams": [{
-        "stream": {"name": "contacts", "json_schema": schema(), "supported_sync_modes": ["full_refresh", "incremental"],
-                   "source_defined_primary_key": [["id"]], "default_cursor_field": ["updated_at"]},
-        "sync_mode": "incremental", "destination_sync_mode": "append_dedup", "primary_key": [["id"]], "cursor_field": ["updated_at"]
-    }]});
-    std::fs::write(dir.path().join("catalog.json"), catalog_json.to_string()).unwrap();
-    let path = |f: &str| dir.path().join(f).display().to_string();
-    let mut read_output = Vec::new();
-    let args = vec![
-        "read".to_string(),
-        "--config".into(),
-        path("src.json"),
-        "--catalog".into(),
-        path("catalog.json"),
-    ];
-    assert_eq!(
-        intake::protocol::run_source_with(&source(&rows, schema(), None), args, &mut read_output)
-            .await,
-        0
-    );
-    let states = |out: &[u8]| -> Vec<Value> {
-        String::from_utf8_lossy(out)
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|m| m["type"] == "STATE")
-            .map(|m| m["state"]["stream"].clone())
-            .collect()
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_destination-postgres"))
-        .args([
-            "write",
-            "--config",
-            "config.json",
-            "--catalog",
-            "catalog.json",
-        ])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&read_output).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(!states(&read_output).is_empty());
-    assert_eq!(states(&out.stdout), states(&read_output));
+    .await;
+    assert!(!states_in.is_empty());
+    assert_eq!(states_out, states_in);
     assert_eq!(ids(&url).await, (1..=42).collect::<Vec<_>>());
 
     // A wrong password is a config error that never repeats the URL.
@@ -391,61 +342,17 @@ async fn every_mode_evolution_crashes_and_the_protocol_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_destination_process_keeps_only_acknowledged_state_with_its_rows() {
-    use std::io::{BufRead, BufReader};
     let pg = TestPostgres::start();
     let url = pg.database("killed").await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("config.json"),
-        json!({"url": url}).to_string(),
-    )
-    .unwrap();
-    let catalog = json!({"streams": [{
-        "stream": {"name": "contacts", "json_schema": schema(), "supported_sync_modes": ["full_refresh", "incremental"],
-                   "source_defined_primary_key": [["id"]], "default_cursor_field": ["updated_at"]},
-        "sync_mode": "incremental", "destination_sync_mode": "append_dedup", "primary_key": [["id"]], "cursor_field": ["updated_at"]
-    }]});
-    std::fs::write(dir.path().join("catalog.json"), catalog.to_string()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_destination-postgres"))
-        .args([
-            "write",
-            "--config",
-            "config.json",
-            "--catalog",
-            "catalog.json",
-        ])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+    write_files(dir.path(), json!({"url": url}), "append_dedup");
+    let (bin, path) = (
+        env!("CARGO_BIN_EXE_destination-postgres"),
+        dir.path().to_path_buf(),
+    );
+    tokio::task::spawn_blocking(move || write_then_kill(bin, &path))
+        .await
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let record = |id: i64| json!({"type": "RECORD", "record": {"stream": "contacts", "data": row(id, &day(1)), "emitted_at": 1_700_000_000_000i64}});
-    let state = |upto: i64| {
-        json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
-            "stream_descriptor": {"name": "contacts"}, "stream_state": {"upto": upto}}}})
-    };
-    let mut id = 0;
-    for _ in 0..3 {
-        for _ in 0..100 {
-            id += 1;
-            writeln!(stdin, "{}", record(id)).unwrap();
-        }
-        writeln!(stdin, "{}", state(id)).unwrap();
-        stdin.flush().unwrap();
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(line.contains("\"upto\":"), "{line}");
-    }
-    for _ in 0..50 {
-        id += 1;
-        writeln!(stdin, "{}", record(id)).unwrap();
-    }
-    stdin.flush().unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
     let saved = query(&url, "SELECT state->>'upto' FROM _intake_state").await;
     assert_eq!(saved, vec![vec![json!(300)]]);
     assert_eq!(ids(&url).await, (1..=300).collect::<Vec<_>>());

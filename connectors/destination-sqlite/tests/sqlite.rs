@@ -1,9 +1,7 @@
 //! The SQLite destination against a real SQLite file: each write mode read back, schema
 //! evolution, crashes (an interrupted source, and a killed process), and the protocol path.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 #[path = "../../../tests/support/rows.rs"]
@@ -11,7 +9,7 @@ mod rows;
 
 use intake::{DestinationSyncMode, ReadOptions};
 use intake_destination_sqlite::SqliteDestination;
-use rows::{Src, catalog, day, row, schema, source};
+use rows::{Src, catalog, day, pipe_read_into, row, schema, source, write_files, write_then_kill};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
@@ -385,76 +383,12 @@ async fn an_interrupted_sync_never_stores_state_ahead_of_the_rows_and_a_rerun_is
     assert_eq!(ids(&db), (1..=95).collect::<Vec<_>>());
 }
 
-fn catalog_json(mode: &str) -> String {
-    json!({"streams": [{
-        "stream": {"name": "contacts", "json_schema": schema(), "supported_sync_modes": ["full_refresh", "incremental"],
-                   "source_defined_primary_key": [["id"]], "default_cursor_field": ["updated_at"]},
-        "sync_mode": "incremental", "destination_sync_mode": mode, "primary_key": [["id"]], "cursor_field": ["updated_at"]
-    }]})
-    .to_string()
-}
-
-fn record_line(r: &Value) -> String {
-    json!({"type": "RECORD", "record": {"stream": "contacts", "data": r, "emitted_at": 1_700_000_000_000i64}}).to_string()
-}
-
-fn state_line(upto: i64) -> String {
-    json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
-        "stream_descriptor": {"name": "contacts"}, "stream_state": {"upto": upto}}}})
-    .to_string()
-}
-
 #[test]
 fn a_killed_destination_process_keeps_only_acknowledged_state_with_its_rows() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("intake.db");
-    std::fs::write(
-        dir.path().join("config.json"),
-        json!({"path": db}).to_string(),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("catalog.json"),
-        catalog_json("append_dedup"),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_destination-sqlite"))
-        .args([
-            "write",
-            "--config",
-            "config.json",
-            "--catalog",
-            "catalog.json",
-        ])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut id = 0i64;
-    // Batches of 100 records, a state after each: wait for 3 echoes, then send a half batch
-    // with no state and kill the process.
-    for _ in 0..3 {
-        for _ in 0..100 {
-            id += 1;
-            writeln!(stdin, "{}", record_line(&row(id, &day(1)))).unwrap();
-        }
-        writeln!(stdin, "{}", state_line(id)).unwrap();
-        stdin.flush().unwrap();
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(line.contains("\"upto\":"), "{line}");
-    }
-    for _ in 0..50 {
-        id += 1;
-        writeln!(stdin, "{}", record_line(&row(id, &day(1)))).unwrap();
-    }
-    stdin.flush().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    write_files(dir.path(), json!({"path": db}), "append_dedup");
+    write_then_kill(env!("CARGO_BIN_EXE_destination-sqlite"), dir.path());
     let state = query(&db, "SELECT state FROM _intake_state");
     let upto = serde_json::from_str::<Value>(state[0][0].as_str().unwrap()).unwrap()["upto"]
         .as_i64()
@@ -473,67 +407,12 @@ async fn the_protocol_path_from_a_source_read_into_the_destination_binary() {
             .map(|i| row(i, &day(1 + (i % 9) as u32)))
             .collect::<Vec<_>>(),
     ));
-    std::fs::write(
-        dir.path().join("config.json"),
-        json!({"path": db}).to_string(),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("src.json"), "{}").unwrap();
-    std::fs::write(
-        dir.path().join("catalog.json"),
-        catalog_json("append_dedup"),
-    )
-    .unwrap();
-    // The source's `read`, as its binary would print it.
-    let mut read_output = Vec::new();
-    let path = |f: &str| dir.path().join(f).display().to_string();
-    let args = vec![
-        "read".to_string(),
-        "--config".into(),
-        path("src.json"),
-        "--catalog".into(),
-        path("catalog.json"),
-    ];
-    let code =
-        intake::protocol::run_source_with(&source(&rows, schema(), None), args, &mut read_output)
-            .await;
-    assert_eq!(code, 0);
-    let states_in: Vec<Value> = String::from_utf8_lossy(&read_output)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|m| m["type"] == "STATE")
-        .collect();
+    write_files(dir.path(), json!({"path": db}), "append_dedup");
+    let (states_in, states_out) =
+        pipe_read_into(env!("CARGO_BIN_EXE_destination-sqlite"), dir.path(), &rows).await;
     assert!(!states_in.is_empty());
-    // Piped into the destination binary.
-    let out = {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_destination-sqlite"))
-            .args([
-                "write",
-                "--config",
-                "config.json",
-                "--catalog",
-                "catalog.json",
-            ])
-            .current_dir(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(&read_output).unwrap();
-        child.wait_with_output().unwrap()
-    };
-    assert!(out.status.success());
-    let states_out: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|m| m["type"] == "STATE")
-        .collect();
     // Every state comes back, in order, once its rows are committed.
-    let strip = |m: &Value| m["state"]["stream"].clone();
-    assert_eq!(
-        states_out.iter().map(strip).collect::<Vec<_>>(),
-        states_in.iter().map(strip).collect::<Vec<_>>()
-    );
+    assert_eq!(states_out, states_in);
     assert_eq!(ids(&db), (1..=42).collect::<Vec<_>>());
 }
 
