@@ -144,6 +144,8 @@ struct Table {
     pk: Vec<String>,
     cursor: Option<String>,
     insert: String,
+    /// The insert of a full chunk, built once per column change rather than per chunk.
+    insert_chunk: String,
     records: u64,
     bytes: u64,
     rejected: u64,
@@ -200,6 +202,7 @@ impl Table {
             }
         }
         self.insert = sql;
+        self.insert_chunk = self.insert_sql(CHUNK_ROWS);
     }
 
     /// The insert for `rows` rows at once (multi-row VALUES: one statement step per chunk
@@ -459,6 +462,7 @@ impl Writer {
                 pk: plan.primary_key,
                 cursor: plan.cursor,
                 insert: String::new(),
+                insert_chunk: String::new(),
                 records: 0,
                 bytes: 0,
                 rejected: 0,
@@ -637,7 +641,11 @@ impl Writer {
                 n += 1;
             }
             let mut stmt = conn
-                .prepare_cached(&t.insert_sql(n))
+                .prepare_cached(&if n == CHUNK_ROWS {
+                    std::borrow::Cow::Borrowed(t.insert_chunk.as_str())
+                } else {
+                    std::borrow::Cow::Owned(t.insert_sql(n))
+                })
                 .map_err(sql_error("preparing the insert"))?;
             stmt.execute(params_from_iter(params.iter().map(Bind)))
                 .map_err(sql_error("inserting records"))?;
