@@ -203,11 +203,15 @@ async fn filters_serve_only_records_at_or_after_the_requested_value() {
 async fn injected_faults_reach_the_client_as_typed_errors() {
     let api = MockApi::start().await;
     api.endpoint("/items").records(rows(3)).mount().await;
-    let stream = client(&api)
-        .timeout(Some(Duration::from_millis(300)))
-        .stream("items")
-        .get("/items")
-        .records_at("/results");
+    // A short timeout only where the fault is a delay: under a loaded CI machine a dropped
+    // connection can take longer than that to be noticed.
+    let stream = |timeout: Duration| {
+        client(&api)
+            .timeout(Some(timeout))
+            .stream("items")
+            .get("/items")
+            .records_at("/results")
+    };
     let cases = [
         (
             Fault::TooManyRequests {
@@ -234,7 +238,11 @@ async fn injected_faults_reach_the_client_as_typed_errors() {
     ];
     for (fault, kind, text) in cases {
         let _guard = api.inject(fault.clone(), 1);
-        let err = read(&stream, None).await.unwrap_err();
+        let timeout = match fault {
+            Fault::Delay(_) => Duration::from_millis(300),
+            _ => Duration::from_secs(30),
+        };
+        let err = read(&stream(timeout), None).await.unwrap_err();
         assert_eq!(err.failure_type(), kind, "{fault:?}: {err}");
         assert!(err.to_string().contains(text), "{fault:?}: {err}");
         if let Fault::TooManyRequests { .. } = fault {
@@ -242,6 +250,7 @@ async fn injected_faults_reach_the_client_as_typed_errors() {
         }
     }
     // Each fault answered once, then the endpoint is back.
+    let stream = stream(Duration::from_secs(30));
     assert_eq!(read(&stream, None).await.unwrap().len(), 3);
     let http = |e: &intake::Error| {
         std::error::Error::source(e)
