@@ -300,3 +300,57 @@ async fn secrets_never_reach_errors_or_logs() {
     );
     assert!(messages[4].contains("invalid_client"), "{}", messages[4]);
 }
+
+/// An API's own error handler reads the body: a quota that will not come back soon fails at
+/// once (one request, no retry storm), a short one is retried after the wait it names, and
+/// everything else keeps the default mapping.
+#[tokio::test(start_paused = true)]
+async fn an_error_handler_decides_from_the_body() {
+    use intake::http::ErrorAction;
+    let daily = ResponseTemplate::new(429)
+        .set_body_json(json!({"status": "error", "policyName": "DAILY", "message": "daily"}));
+    let (server, calls) = flaky(daily, 10).await;
+    let handler = |e: &HttpError| match e
+        .body_json()
+        .and_then(|b| b["policyName"].as_str().map(str::to_string))
+        .as_deref()
+    {
+        Some("DAILY") => ErrorAction::Fail(intake::Error::transient("the daily quota is spent")),
+        Some("TEN_SECONDLY_ROLLING") => ErrorAction::Retry(Some(Duration::from_secs(10))),
+        _ => ErrorAction::Default,
+    };
+    let err = read(&items(api(&server).on_error(handler)))
+        .await
+        .unwrap_err();
+    assert_eq!(calls.load(Ordering::Relaxed), 1, "not retried");
+    assert_eq!(err.failure_type(), FailureType::TransientError);
+    assert!(err.message().contains("daily quota"), "{err}");
+    assert_eq!(
+        http_error(&err).status(),
+        Some(429),
+        "the HTTP detail stays attached"
+    );
+
+    let rolling = ResponseTemplate::new(429).set_body_json(
+        json!({"status": "error", "policyName": "TEN_SECONDLY_ROLLING", "message": "slow down"}),
+    );
+    let (server, calls) = flaky(rolling, 1).await;
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        read(&items(api(&server).on_error(handler))).await.unwrap(),
+        1
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    assert!(
+        started.elapsed() >= Duration::from_secs(10),
+        "waited as told"
+    );
+
+    // Default: a 404 is a system error, as without a handler.
+    let (server, _) = flaky(ResponseTemplate::new(404).set_body_string("{}"), 10).await;
+    let err = read(&items(api(&server).on_error(handler)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.failure_type(), FailureType::SystemError);
+    assert_eq!(http_error(&err).body(), Some("{}"));
+}

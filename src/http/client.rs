@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use super::auth::Auth;
-use super::error::{HttpError, HttpErrorKind};
+use super::error::{ErrorAction, HttpError, HttpErrorKind};
 use super::ratelimit::{Limiter, Quota, RateLimit};
 use super::response::Response;
 use super::retry::RetryPolicy;
@@ -60,7 +60,10 @@ pub struct HttpApi {
     headers: HeaderMap,
     max_response_bytes: u64,
     pub(crate) vars: Arc<Map<String, Value>>,
+    on_error: Option<ErrorHandler>,
 }
+
+type ErrorHandler = Arc<dyn Fn(&HttpError) -> ErrorAction + Send + Sync>;
 
 impl std::fmt::Debug for HttpApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,6 +102,7 @@ impl HttpApi {
             headers: HeaderMap::new(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             vars: Arc::default(),
+            on_error: None,
         }
     }
 
@@ -181,6 +185,30 @@ impl HttpApi {
     /// A variable for request templates (`{name}`).
     pub fn var(mut self, name: &str, value: impl Into<Value>) -> Self {
         Arc::make_mut(&mut self.vars).insert(name.to_string(), value.into());
+        self
+    }
+
+    /// Decides what a failed exchange means for this API, before the default mapping: e.g. a
+    /// 429 whose body names a daily quota fails at once instead of retrying into a storm.
+    /// The handler sees the status, headers-derived `Retry-After` and the error body.
+    ///
+    /// ```
+    /// use intake::Error;
+    /// use intake::http::{ErrorAction, HttpApi};
+    ///
+    /// let api = HttpApi::parse("https://api.example.com")?.on_error(|e| {
+    ///     match e.body_json().and_then(|b| b["policy"].as_str().map(str::to_string)) {
+    ///         Some(p) if p == "DAILY" => ErrorAction::Fail(Error::transient("the daily quota is spent")),
+    ///         _ => ErrorAction::Default,
+    ///     }
+    /// });
+    /// # Ok::<(), intake::Error>(())
+    /// ```
+    pub fn on_error(
+        mut self,
+        handler: impl Fn(&HttpError) -> ErrorAction + Send + Sync + 'static,
+    ) -> Self {
+        self.on_error = Some(Arc::new(handler));
         self
     }
 
@@ -317,7 +345,22 @@ impl HttpApi {
                         continue;
                     }
                     let ra = e.retry_after();
-                    (e.into_error(), status, ra)
+                    match self.on_error.as_ref().map(|h| h(&e)) {
+                        Some(ErrorAction::Fail(error)) => {
+                            return Err(if std::error::Error::source(&error).is_none() {
+                                error.with_source(e)
+                            } else {
+                                error
+                            });
+                        }
+                        Some(ErrorAction::Retry(wait)) => {
+                            // Retried like a transient failure, with the handler's wait.
+                            let wait = wait.or(ra);
+                            let error = Error::transient(e.to_string()).with_source(e);
+                            (error, status, wait)
+                        }
+                        _ => (e.into_error(), status, ra),
+                    }
                 }
                 Failure::Other(e) => (e, None, None),
             };

@@ -80,6 +80,7 @@ pub struct HttpError {
     url: String,
     kind: HttpErrorKind,
     excerpt: Option<String>,
+    body: Option<String>,
     retry_after: Option<Duration>,
 }
 
@@ -100,6 +101,7 @@ impl HttpError {
             url,
             kind,
             excerpt: None,
+            body: None,
             retry_after: None,
         }
     }
@@ -108,6 +110,7 @@ impl HttpError {
         let body = body.trim();
         if !body.is_empty() {
             self.excerpt = Some(excerpt(body));
+            self.body = Some(body.to_string());
         }
         self
     }
@@ -143,6 +146,17 @@ impl HttpError {
     /// The start of the response body, if there was one (secrets replaced by `***`).
     pub fn excerpt(&self) -> Option<&str> {
         self.excerpt.as_deref()
+    }
+
+    /// The start of the error body (up to 2 KiB, secrets removed), for an API-specific
+    /// [`ErrorAction`] handler that reads the error's fields.
+    pub fn body(&self) -> Option<&str> {
+        self.body.as_deref()
+    }
+
+    /// The error body parsed as JSON, when it is JSON.
+    pub fn body_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(self.body.as_deref()?).ok()
     }
 
     /// The server's `Retry-After`, if it sent one.
@@ -190,6 +204,22 @@ impl HttpError {
         };
         err.with_source(self)
     }
+}
+
+/// What to do with a failed exchange, as an API-specific handler decides it
+/// ([`crate::http::HttpApi::on_error`]): many APIs say more in their error bodies than in
+/// their statuses (a daily quota versus a per-second one, a missing scope).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ErrorAction {
+    /// intake's default: retry transient failures, map the status onto the error taxonomy.
+    Default,
+    /// Retry after this wait (the computed backoff when `None`), within the retry policy's
+    /// attempts and budget. A wait on a 429 pauses every request to the API.
+    Retry(Option<Duration>),
+    /// Stop now with this error, whatever its kind: it is not retried here (a transient error
+    /// still tells the orchestrator a later run may succeed).
+    Fail(Error),
 }
 
 /// The start of a body for an error message, on a char boundary.

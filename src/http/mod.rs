@@ -48,7 +48,7 @@ pub mod template;
 
 pub use auth::{Auth, Authenticator, OAuth2};
 pub use client::{DEFAULT_MAX_RESPONSE_BYTES, HttpApi, default_client};
-pub use error::{HttpError, HttpErrorKind};
+pub use error::{ErrorAction, HttpError, HttpErrorKind};
 #[cfg(feature = "jwt")]
 pub use jwt::{GoogleServiceAccount, ServiceAccountKey};
 pub use paginate::{CursorPaginator, OffsetPaginator, PageNumberPaginator, PageRequest, Paginator};

@@ -471,6 +471,30 @@ impl MockApi {
         }
     }
 
+    /// Mounts a hand-written handler for `method` requests whose path matches `path_regex`,
+    /// behind this API's rate limit, hold and injected faults, counted in its statistics:
+    /// for APIs whose behaviour [`MockApi::endpoint`] cannot describe (searches with a result
+    /// cap, per-request field selection, several resources merged into one answer).
+    pub async fn handle(
+        &self,
+        method: &str,
+        path_regex: &str,
+        handler: impl Fn(&Request) -> ResponseTemplate + Send + Sync + 'static,
+    ) {
+        let stats = self.stats.clone();
+        Mock::given(wiremock::matchers::path_regex(path_regex))
+            .and(wiremock::matchers::method(method))
+            .respond_with(move |req: &Request| {
+                let (limited, hold) = stats.arrive();
+                if let Some(t) = limited {
+                    return t;
+                }
+                held(handler(req), hold)
+            })
+            .mount(&self.server)
+            .await;
+    }
+
     /// Mounts every request -> response fixture file in `dir` (see [`crate::testing::fixtures`]).
     pub async fn fixtures(&self, dir: impl AsRef<std::path::Path>) -> crate::Result<usize> {
         super::fixtures::mount_dir(&self.server, dir.as_ref()).await

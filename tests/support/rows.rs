@@ -20,6 +20,8 @@ pub struct Rows {
     pub rows: Arc<Mutex<Vec<Value>>>,
     pub cursor: Cursor,
     pub fail_after: Option<usize>,
+    /// Records per page (10 unless a test needs a page bigger than a destination's chunk).
+    pub page: usize,
 }
 
 #[async_trait]
@@ -53,7 +55,7 @@ impl Stream for Rows {
         rows.sort_by_key(|r| r["updated_at"].as_str().unwrap_or_default().to_string());
         let mut pages: Vec<intake::Result<Page>> = Vec::new();
         let mut sent = 0;
-        for chunk in rows.chunks(10) {
+        for chunk in rows.chunks(self.page.max(1)) {
             if self.fail_after.is_some_and(|n| sent >= n) {
                 pages.push(Err(Error::transient("the connection dropped")));
                 break;
@@ -113,7 +115,17 @@ pub fn source(rows: &Arc<Mutex<Vec<Value>>>, schema: Value, fail_after: Option<u
             .boundary(Boundary::Inclusive)
             .order(CursorOrder::Ascending),
         fail_after,
+        page: 10,
     }))
+}
+
+/// [`source`] serving `page` records per page.
+pub fn source_in_pages(rows: &Arc<Mutex<Vec<Value>>>, schema: Value, page: usize) -> Src {
+    let Src(mut rows) = source(rows, schema, None);
+    if let Some(r) = Arc::get_mut(&mut rows) {
+        r.page = page;
+    }
+    Src(rows)
 }
 
 pub async fn catalog(src: &Src, mode: DestinationSyncMode) -> ConfiguredCatalog {

@@ -145,7 +145,7 @@ struct Table {
     cursor: Option<String>,
     insert: String,
     /// The insert of a full chunk, built once per column change rather than per chunk.
-    insert_chunk: String,
+    insert_chunk: std::sync::Arc<str>,
     records: u64,
     bytes: u64,
     rejected: u64,
@@ -202,7 +202,16 @@ impl Table {
             }
         }
         self.insert = sql;
-        self.insert_chunk = self.insert_sql(CHUNK_ROWS);
+        self.insert_chunk = self.insert_sql(CHUNK_ROWS).into();
+    }
+
+    /// The insert for a chunk of `rows` rows.
+    fn chunk_sql(&self, rows: usize) -> std::sync::Arc<str> {
+        if rows == CHUNK_ROWS {
+            self.insert_chunk.clone()
+        } else {
+            self.insert_sql(rows).into()
+        }
     }
 
     /// The insert for `rows` rows at once (multi-row VALUES: one statement step per chunk
@@ -239,24 +248,6 @@ impl Table {
                 quote(&self.target),
                 keys.join(", ")
             )
-        })
-    }
-}
-
-/// Binds a cell.
-struct Bind<'a>(&'a Cell<'a>);
-
-impl ToSql for Bind<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self.0 {
-            Cell::Null => ToSqlOutput::Borrowed(ValueRef::Null),
-            Cell::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Cell::Json(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Cell::Integer(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
-            Cell::Number(f) => ToSqlOutput::Owned(SqlValue::Real(*f)),
-            Cell::Boolean(b) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(*b))),
-            Cell::DateTime(t) => ToSqlOutput::Owned(SqlValue::Text(timestamp(t))),
-            Cell::Date(d) => ToSqlOutput::Owned(SqlValue::Text(d.format("%Y-%m-%d").to_string())),
         })
     }
 }
@@ -310,9 +301,9 @@ fn is_meta(name: &str) -> bool {
     name == EXTRACTED_AT || name == RAW || name == ERROR
 }
 
-/// Rebuilds `table` with the column kinds of `t.schema` (SQLite cannot change a column's
-/// declared type in place), keeping every row.
-fn rebuild(conn: &Connection, t: &Table) -> Result<()> {
+/// The statements that rebuild a table with the column kinds of `t.schema` (SQLite cannot
+/// change a column's declared type in place), keeping every row.
+fn rebuild_sql(t: &Table) -> String {
     let scratch = format!("{}__intake_rebuild", t.target);
     let names: Vec<String> = t
         .schema
@@ -322,7 +313,7 @@ fn rebuild(conn: &Connection, t: &Table) -> Result<()> {
         .chain([EXTRACTED_AT.to_string(), RAW.to_string(), ERROR.to_string()])
         .collect();
     let names = names.join(", ");
-    conn.execute_batch(&format!(
+    let mut sql = format!(
         "DROP TABLE IF EXISTS {s};
          CREATE TABLE {s} ({cols});
          INSERT INTO {s} ({names}) SELECT {names} FROM {t};
@@ -331,13 +322,12 @@ fn rebuild(conn: &Connection, t: &Table) -> Result<()> {
         s = quote(&scratch),
         cols = t.columns_sql(),
         t = quote(&t.target),
-    ))
-    .map_err(sql_error("widening a column"))?;
+    );
     if let Some(index) = t.index_sql() {
-        conn.execute_batch(&index)
-            .map_err(sql_error("indexing the primary key"))?;
+        sql.push_str(&index);
+        sql.push(';');
     }
-    Ok(())
+    sql
 }
 
 /// Creates the table, or brings an existing one up to the schema: new columns added, widened
@@ -391,11 +381,13 @@ fn ensure_table(conn: &Connection, t: &mut Table) -> Result<()> {
             }
         }
         if widen {
-            rebuild(conn, t)?;
+            conn.execute_batch(&rebuild_sql(t))
+                .map_err(sql_error("widening a column"))?;
         } else {
             for c in t.schema.columns() {
                 if !kinds.contains_key(&c.name) {
-                    add_column(conn, &t.target, c)?;
+                    conn.execute_batch(&add_column_sql(&t.target, c))
+                        .map_err(sql_error("adding a column"))?;
                 }
             }
         }
@@ -412,22 +404,197 @@ fn ensure_table(conn: &Connection, t: &mut Table) -> Result<()> {
     Ok(())
 }
 
-fn add_column(conn: &Connection, table: &str, c: &Column) -> Result<()> {
-    conn.execute_batch(&format!(
-        "ALTER TABLE {} ADD COLUMN {} {}",
+fn add_column_sql(table: &str, c: &Column) -> String {
+    format!(
+        "ALTER TABLE {} ADD COLUMN {} {};",
         quote(table),
         quote(&c.name),
         declared_type(c.kind)
-    ))
-    .map_err(sql_error("adding a column"))
+    )
 }
 
-/// Writes one sync's messages.
+/// One value to bind, computed on the converting thread. Text borrowed from a record is a byte
+/// range into it, so the records travel to the SQLite thread without copying their strings.
+enum Param {
+    Null,
+    Integer(i64),
+    Real(f64),
+    /// `records[record].json()[start..end]`.
+    Slice {
+        record: u32,
+        start: u32,
+        end: u32,
+    },
+    Owned(String),
+}
+
+impl Param {
+    /// Where `text` lies inside `json` (it was borrowed from it), or a copy if it does not.
+    fn text(record: usize, json: &str, text: std::borrow::Cow<'_, str>) -> Param {
+        if let std::borrow::Cow::Borrowed(s) = &text {
+            let base = json.as_ptr() as usize;
+            let at = s.as_ptr() as usize;
+            if at >= base
+                && at + s.len() <= base + json.len()
+                && let (Ok(record), Ok(start), Ok(end)) = (
+                    u32::try_from(record),
+                    u32::try_from(at - base),
+                    u32::try_from(at - base + s.len()),
+                )
+            {
+                return Param::Slice { record, start, end };
+            }
+        }
+        Param::Owned(text.into_owned())
+    }
+
+    fn of(record: usize, json: &str, cell: Cell<'_>) -> Param {
+        match cell {
+            Cell::Null => Param::Null,
+            Cell::Text(s) => Param::text(record, json, s),
+            Cell::Json(s) => Param::text(record, json, std::borrow::Cow::Borrowed(s)),
+            Cell::Integer(i) => Param::Integer(i),
+            Cell::Number(f) => Param::Real(f),
+            Cell::Boolean(b) => Param::Integer(i64::from(b)),
+            Cell::DateTime(t) => Param::Owned(timestamp(&t)),
+            Cell::Date(d) => Param::Owned(d.format("%Y-%m-%d").to_string()),
+        }
+    }
+}
+
+/// A parameter resolved against the batch it came from.
+struct Bind<'a>(&'a Param, &'a RecordBatch);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Param::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Param::Integer(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
+            Param::Real(f) => ToSqlOutput::Owned(SqlValue::Real(*f)),
+            Param::Owned(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Param::Slice { record, start, end } => {
+                let text = self
+                    .1
+                    .records
+                    .get(*record as usize)
+                    .and_then(|r| r.json().get(*start as usize..*end as usize))
+                    .ok_or_else(|| {
+                        rusqlite::Error::ToSqlConversionFailure("a value outside its record".into())
+                    })?;
+                ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))
+            }
+        })
+    }
+}
+
+/// What the converting thread asks the SQLite thread to do, in order.
+enum Op {
+    /// Statements that change tables (new or widened columns), inside the open transaction.
+    Sql(String, &'static str),
+    /// Insert a batch: each chunk is an INSERT and its parameters.
+    Insert {
+        batch: RecordBatch,
+        chunks: Vec<(std::sync::Arc<str>, Vec<Param>)>,
+    },
+    /// Store the state, commit, then acknowledge.
+    Checkpoint(intake::Checkpoint),
+    /// Statements run in a transaction of their own (an overwrite's swap).
+    Commit(String, &'static str),
+}
+
+/// The SQLite side: one connection, one transaction between checkpoints.
+struct Store {
+    conn: Connection,
+    in_txn: bool,
+}
+
+impl Store {
+    fn begin(&mut self) -> Result<()> {
+        if !self.in_txn {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(sql_error("starting a transaction"))?;
+            self.in_txn = true;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        if self.in_txn {
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(sql_error("committing"))?;
+            self.in_txn = false;
+        }
+        Ok(())
+    }
+
+    fn run(mut self, ops: std::sync::mpsc::Receiver<Op>, acks: Acks) -> Result<()> {
+        while let Ok(op) = ops.recv() {
+            match op {
+                Op::Sql(sql, what) => {
+                    self.begin()?;
+                    self.conn.execute_batch(&sql).map_err(sql_error(what))?;
+                }
+                Op::Insert { batch, chunks } => {
+                    self.begin()?;
+                    for (sql, params) in &chunks {
+                        let mut stmt = self
+                            .conn
+                            .prepare_cached(sql)
+                            .map_err(sql_error("preparing the insert"))?;
+                        stmt.execute(params_from_iter(params.iter().map(|p| Bind(p, &batch))))
+                            .map_err(sql_error("inserting records"))?;
+                    }
+                }
+                Op::Checkpoint(cp) => {
+                    self.begin()?;
+                    self.conn
+                        .execute(
+                            &format!(
+                                "INSERT INTO {STATE_TABLE} (stream, name, namespace, state, updated_at)
+                                 VALUES (?1, ?2, ?3, ?4, ?5)
+                                 ON CONFLICT (stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+                            ),
+                            rusqlite::params![
+                                stream_key(&cp.stream),
+                                cp.stream.name,
+                                cp.stream.namespace,
+                                cp.state.to_string(),
+                                intake::record::now_millis()
+                            ],
+                        )
+                        .map_err(sql_error("storing the state"))?;
+                    self.commit()?;
+                    acks.ack(cp)?;
+                }
+                Op::Commit(sql, what) => {
+                    self.begin()?;
+                    self.conn.execute_batch(&sql).map_err(sql_error(what))?;
+                    self.commit()?;
+                }
+            }
+        }
+        // Records no checkpoint covered are not kept: the next run reads them again.
+        if self.in_txn {
+            self.conn
+                .execute_batch("ROLLBACK")
+                .map_err(sql_error("rolling back"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes one sync's messages: this thread splits records into typed cells and decides schema
+/// changes; a second thread owns the connection and runs the statements, so converting the
+/// next batch overlaps inserting this one.
 pub(crate) struct Writer {
     conn: Connection,
     tables: HashMap<StreamDescriptor, Table>,
-    in_txn: bool,
 }
+
+/// Batches queued for the SQLite thread (each about one API page).
+const QUEUE: usize = 8;
 
 impl Writer {
     /// Opens the database and prepares every configured stream's table.
@@ -462,7 +629,7 @@ impl Writer {
                 pk: plan.primary_key,
                 cursor: plan.cursor,
                 insert: String::new(),
-                insert_chunk: String::new(),
+                insert_chunk: std::sync::Arc::from(""),
                 records: 0,
                 bytes: 0,
                 rejected: 0,
@@ -473,86 +640,55 @@ impl Writer {
         }
         conn.execute_batch("COMMIT")
             .map_err(sql_error("creating the tables"))?;
-        Ok(Writer {
-            conn,
-            tables,
-            in_txn: false,
-        })
-    }
-
-    fn begin(&mut self) -> Result<()> {
-        if !self.in_txn {
-            self.conn
-                .execute_batch("BEGIN IMMEDIATE")
-                .map_err(sql_error("starting a transaction"))?;
-            self.in_txn = true;
-        }
-        Ok(())
-    }
-
-    fn commit(&mut self) -> Result<()> {
-        if self.in_txn {
-            self.conn
-                .execute_batch("COMMIT")
-                .map_err(sql_error("committing"))?;
-            self.in_txn = false;
-        }
-        Ok(())
+        Ok(Writer { conn, tables })
     }
 
     /// Reads messages until the input ends.
-    pub(crate) fn run(mut self, mut input: DestinationInput, acks: Acks) -> Result<WriteSummary> {
-        while let Some(message) = input.blocking_recv() {
-            match message {
-                DestinationMessage::Records(batch) => {
-                    self.begin()?;
-                    self.write_batch(&batch)?;
-                }
-                DestinationMessage::Checkpoint(cp) => {
-                    self.begin()?;
-                    self.conn
-                        .execute(
-                            &format!(
-                                "INSERT INTO {STATE_TABLE} (stream, name, namespace, state, updated_at)
-                                 VALUES (?1, ?2, ?3, ?4, ?5)
-                                 ON CONFLICT (stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
-                            ),
-                            rusqlite::params![
-                                stream_key(&cp.stream),
-                                cp.stream.name,
-                                cp.stream.namespace,
-                                cp.state.to_string(),
-                                intake::record::now_millis()
-                            ],
-                        )
-                        .map_err(sql_error("storing the state"))?;
-                    self.commit()?;
-                    acks.ack(cp)?;
-                }
-                DestinationMessage::StreamComplete(d) => {
-                    if let Some(t) = self.tables.get(&d)
-                        && t.mode == DestinationSyncMode::Overwrite
-                    {
-                        let (name, staging) = (quote(&t.name), quote(&t.target));
-                        self.begin()?;
-                        self.conn
-                            .execute_batch(&format!(
-                                "DROP TABLE IF EXISTS {name}; ALTER TABLE {staging} RENAME TO {name};"
-                            ))
-                            .map_err(sql_error("replacing a table"))?;
-                        self.commit()?;
-                    }
+    pub(crate) fn run(self, mut input: DestinationInput, acks: Acks) -> Result<WriteSummary> {
+        let Writer { conn, mut tables } = self;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Op>(QUEUE);
+        let store = Store {
+            conn,
+            in_txn: false,
+        };
+        let sqlite = std::thread::Builder::new()
+            .name("intake-sqlite".into())
+            .spawn(move || store.run(rx, acks))
+            .map_err(|e| Error::system(format!("cannot start the SQLite thread: {e}")))?;
+        let converted = (|| -> Result<()> {
+            while let Some(message) = input.blocking_recv() {
+                let op = match message {
+                    DestinationMessage::Records(batch) => convert(&mut tables, batch, &tx)?,
+                    DestinationMessage::Checkpoint(cp) => Op::Checkpoint(cp),
+                    DestinationMessage::StreamComplete(d) => match tables.get(&d) {
+                        Some(t) if t.mode == DestinationSyncMode::Overwrite => {
+                            let (name, staging) = (quote(&t.name), quote(&t.target));
+                            Op::Commit(
+                                format!(
+                                    "DROP TABLE IF EXISTS {name}; ALTER TABLE {staging} RENAME TO {name};"
+                                ),
+                                "replacing a table",
+                            )
+                        }
+                        _ => continue,
+                    },
+                };
+                if tx.send(op).is_err() {
+                    // The SQLite thread stopped; its error is reported below.
+                    break;
                 }
             }
-        }
-        // Records no checkpoint covered are not kept: the next run reads them again.
-        if self.in_txn {
-            self.conn
-                .execute_batch("ROLLBACK")
-                .map_err(sql_error("rolling back"))?;
-        }
+            Ok(())
+        })();
+        drop(tx);
+        let stored = sqlite
+            .join()
+            .map_err(|_| Error::system("the SQLite thread panicked"))?;
+        // The SQLite thread's error explains a conversion that stopped early; report it first.
+        stored?;
+        converted?;
         let mut summary = WriteSummary::default();
-        for t in self.tables.values() {
+        for t in tables.values() {
             let s = summary.stream_mut(&t.stream);
             s.records = t.records;
             s.bytes = t.bytes;
@@ -566,92 +702,109 @@ impl Writer {
         }
         Ok(summary)
     }
+}
 
-    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
-        let Writer { conn, tables, .. } = self;
-        let t = tables.get_mut(&*batch.stream).ok_or_else(|| {
-            Error::system(format!(
-                "records arrived for stream \"{}\", which the catalog does not configure",
-                batch.stream
-            ))
-        })?;
-        let emitted_at = batch.emitted_at;
-        // Convert every record first (a new or widened column changes the table now), then
-        // insert in multi-row chunks.
-        let mut rows: Vec<(Vec<Cell<'_>>, Option<String>)> =
-            Vec::with_capacity(batch.records.len());
-        for record in &batch.records {
-            let fields = Fields::of(record)?;
-            let changes = t.schema.changes_for(&fields, &[EXTRACTED_AT, RAW, ERROR]);
-            if !changes.is_empty() {
-                let mut widened = false;
-                for column in changes {
-                    tracing::info!(
-                        "stream \"{}\": column {} is now {}",
-                        t.stream,
-                        column.name,
-                        column.kind
-                    );
-                    if t.schema.position(&column.name).is_some() {
-                        widened = true;
-                    } else {
-                        add_column(conn, &t.target, &column)?;
-                    }
-                    t.schema.push(column);
-                }
-                if widened {
-                    rebuild(conn, t)?;
-                }
-                t.build_insert();
+/// Converts a batch to insert chunks, sending any schema change it needs ahead of it.
+fn convert(
+    tables: &mut HashMap<StreamDescriptor, Table>,
+    batch: RecordBatch,
+    tx: &std::sync::mpsc::SyncSender<Op>,
+) -> Result<Op> {
+    let t = tables.get_mut(&*batch.stream).ok_or_else(|| {
+        Error::system(format!(
+            "records arrived for stream \"{}\", which the catalog does not configure",
+            batch.stream
+        ))
+    })?;
+    let emitted_at = batch.emitted_at;
+    let mut chunks = Vec::with_capacity(batch.records.len().div_ceil(CHUNK_ROWS));
+    let mut params: Vec<Param> = Vec::new();
+    let mut rows = 0;
+    for (i, record) in batch.records.iter().enumerate() {
+        let fields = Fields::of(record)?;
+        let changes = t.schema.changes_for(&fields, &[EXTRACTED_AT, RAW, ERROR]);
+        if !changes.is_empty() {
+            // Rows converted so far go in before the table changes.
+            if rows > 0 {
+                chunks.push((t.chunk_sql(rows), std::mem::take(&mut params)));
+                rows = 0;
             }
-            let (cells, misfits) = t.schema.cells(&fields);
-            for m in &misfits {
-                *t.misfits.entry(m.to_string()).or_default() += 1;
-            }
-            let error = misfits.first().map(ToString::to_string);
-            if error.is_some() {
-                t.rejected += 1;
-            }
-            t.records += 1;
-            t.bytes += record.len() as u64;
-            rows.push((cells, error));
-        }
-        let width = t.schema.len();
-        let mut params: Vec<Cell<'_>> = Vec::with_capacity(CHUNK_ROWS * (width + 3));
-        let mut records = batch.records.iter();
-        let mut pending = rows.into_iter().peekable();
-        while pending.peek().is_some() {
-            params.clear();
-            let mut n = 0;
-            for (mut cells, error) in pending.by_ref().take(CHUNK_ROWS) {
-                let record = records
-                    .next()
-                    .ok_or_else(|| Error::system("row without a record"))?;
-                cells.resize(width, Cell::Null);
-                params.extend(cells);
-                params.push(Cell::Integer(emitted_at));
-                params.push(match error {
-                    Some(_) => Cell::Json(record.json()),
-                    None => Cell::Null,
-                });
-                params.push(match error {
-                    Some(e) => Cell::Text(e.into()),
-                    None => Cell::Null,
-                });
-                n += 1;
-            }
-            let mut stmt = conn
-                .prepare_cached(&if n == CHUNK_ROWS {
-                    std::borrow::Cow::Borrowed(t.insert_chunk.as_str())
+            let mut widened = false;
+            let mut sql = String::new();
+            for column in changes {
+                tracing::info!(
+                    "stream \"{}\": column {} is now {}",
+                    t.stream,
+                    column.name,
+                    column.kind
+                );
+                if t.schema.position(&column.name).is_some() {
+                    widened = true;
                 } else {
-                    std::borrow::Cow::Owned(t.insert_sql(n))
-                })
-                .map_err(sql_error("preparing the insert"))?;
-            stmt.execute(params_from_iter(params.iter().map(Bind)))
-                .map_err(sql_error("inserting records"))?;
+                    sql.push_str(&add_column_sql(&t.target, &column));
+                }
+                t.schema.push(column);
+            }
+            if widened {
+                sql.push_str(&rebuild_sql(t));
+            }
+            t.build_insert();
+            // Earlier chunks of this batch were built for the old columns: send them first.
+            if !chunks.is_empty() {
+                let head = RecordBatch {
+                    stream: batch.stream.clone(),
+                    records: batch.records.clone(),
+                    emitted_at,
+                };
+                send(
+                    tx,
+                    Op::Insert {
+                        batch: head,
+                        chunks: std::mem::take(&mut chunks),
+                    },
+                )?;
+            }
+            send(tx, Op::Sql(sql, "changing a table's columns"))?;
         }
-        Ok(())
+        let (cells, misfits) = t.schema.cells(&fields);
+        for m in &misfits {
+            *t.misfits.entry(m.to_string()).or_default() += 1;
+        }
+        let error = misfits.first().map(ToString::to_string);
+        t.records += 1;
+        t.bytes += record.len() as u64;
+        let json = record.json();
+        let width = t.schema.len();
+        if params.capacity() == 0 {
+            params.reserve(CHUNK_ROWS.min(batch.records.len()) * (width + 3));
+        }
+        let n = cells.len();
+        params.extend(cells.into_iter().map(|c| Param::of(i, json, c)));
+        params.extend((n..width).map(|_| Param::Null));
+        params.push(Param::Integer(emitted_at));
+        match error {
+            Some(e) => {
+                t.rejected += 1;
+                params.push(Param::text(i, json, std::borrow::Cow::Borrowed(json)));
+                params.push(Param::Owned(e));
+            }
+            None => params.extend([Param::Null, Param::Null]),
+        }
+        rows += 1;
+        if rows == CHUNK_ROWS {
+            chunks.push((t.insert_chunk.clone(), std::mem::take(&mut params)));
+            rows = 0;
+        }
     }
+    if rows > 0 {
+        chunks.push((t.chunk_sql(rows), params));
+    }
+    Ok(Op::Insert { batch, chunks })
+}
+
+fn send(tx: &std::sync::mpsc::SyncSender<Op>, op: Op) -> Result<()> {
+    tx.send(op)
+        .map_err(|_| Error::system("the SQLite thread stopped"))
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@ mod rows;
 
 use intake::{DestinationSyncMode, ReadOptions};
 use intake_destination_sqlite::SqliteDestination;
-use rows::{Src, catalog, day, pipe_read_into, row, schema, source, write_files, write_then_kill};
+use rows::{
+    Src, catalog, day, pipe_read_into, row, schema, source, source_in_pages, write_files,
+    write_then_kill,
+};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
@@ -333,6 +336,70 @@ async fn schema_evolution_adds_widens_and_keeps_misfits_raw() {
         vec![vec![json!("2.0")], vec![json!("high")]]
     );
     assert_eq!(ids(&db).len(), 13);
+}
+
+/// The writer converts records on one thread and inserts them on another in chunks of 64: a
+/// column that appears (or widens) after a full chunk of the same page must reach the table
+/// before the rows that need it, and the rows before it must land under the old columns.
+#[tokio::test]
+async fn columns_that_change_deep_inside_a_large_page_land_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("intake.db");
+    let mut rows: Vec<Value> = (1..=300).map(|i| row(i, &day(1))).collect();
+    rows[70]["nickname"] = json!("seventy-one");
+    rows[150]["visits"] = json!(2);
+    rows[200]["visits"] = json!(2.5);
+    rows[250]["nickname"] = json!({"first": "two", "last": "fifty-one"});
+    let rows = Arc::new(Mutex::new(rows));
+    let report = sync(
+        &db,
+        source_in_pages(&rows, schema(), 300),
+        DestinationSyncMode::Append,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.records_written(), 300);
+    assert_eq!(ids(&db), (1..=300).collect::<Vec<_>>());
+    assert_eq!(
+        query(
+            &db,
+            "SELECT id, nickname, visits FROM contacts WHERE nickname IS NOT NULL OR visits IS NOT NULL ORDER BY id"
+        ),
+        vec![
+            vec![json!(71), json!("seventy-one"), Value::Null],
+            vec![json!(151), Value::Null, json!(2.0)],
+            vec![json!(201), Value::Null, json!(2.5)],
+        ]
+    );
+    // An object where the (new) text column is: kept whole as raw JSON, the reason counted.
+    let misfit = &query(
+        &db,
+        "SELECT nickname, _intake_raw, _intake_error FROM contacts WHERE id = 251",
+    )[0];
+    assert_eq!(misfit[0], Value::Null);
+    assert!(
+        misfit[1]
+            .as_str()
+            .unwrap()
+            .contains(r#""last":"fifty-one""#)
+    );
+    assert!(misfit[2].as_str().unwrap().contains("nickname"));
+    assert_eq!(report.stream("contacts").unwrap().rejected, 1);
+    assert_eq!(
+        query(
+            &db,
+            "SELECT name, type FROM pragma_table_info('contacts') WHERE name IN ('nickname', 'visits') ORDER BY name"
+        ),
+        vec![
+            vec![json!("nickname"), json!("TEXT")],
+            vec![json!("visits"), json!("REAL")]
+        ]
+    );
+    // Rows untouched by the changes keep every typed value.
+    assert_eq!(
+        query(&db, "SELECT name, active FROM contacts WHERE id = 300"),
+        vec![vec![json!("n300"), json!(1)]]
+    );
 }
 
 #[tokio::test]
