@@ -77,9 +77,12 @@ pub struct ConnectorSpec {
 
 impl ConnectorSpec {
     /// The spec of a config type: its draft-07 JSON Schema, as schemars generates it from the
-    /// type's fields and doc comments.
+    /// type's fields and doc comments, with nested types inlined.
     pub fn from_config<C: JsonSchema>() -> Self {
+        // Subschemas inline: Airbyte-protocol UIs render a `oneOf` of credentials in place and
+        // do not follow `$ref`s into `definitions`.
         let schema = SchemaSettings::draft07()
+            .with(|s| s.inline_subschemas = true)
             .into_generator()
             .into_root_schema_for::<C>();
         ConnectorSpec::from_schema(schema.to_value())

@@ -1166,7 +1166,12 @@ fn secret_looking(schema: &Value, at: &str, f: &mut dyn FnMut(&str)) {
     if let Some(props) = schema.get("properties").and_then(Value::as_object) {
         for (name, sub) in props {
             let pointer = format!("{at}/{}", name.replace('~', "~0").replace('/', "~1"));
-            if looks_secret(name) && sub.get("type") != Some(&json!("object")) {
+            // Only leaves hold secrets: an object (or a choice of objects) is checked inside.
+            let composite = sub.get("type") == Some(&json!("object"))
+                || ["properties", "oneOf", "anyOf", "allOf", "$ref"]
+                    .iter()
+                    .any(|k| sub.get(*k).is_some());
+            if looks_secret(name) && !composite {
                 f(&pointer);
             }
             secret_looking(sub, &pointer, f);

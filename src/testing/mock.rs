@@ -210,6 +210,14 @@ pub enum Fault {
     Unauthorized,
     /// 403 with a JSON error body.
     Forbidden,
+    /// Any status with this JSON body: an API's own error shape (a quota named in the body,
+    /// an expired token's category).
+    Json {
+        /// The status.
+        status: u16,
+        /// The body.
+        body: Value,
+    },
 }
 
 impl Fault {
@@ -245,6 +253,7 @@ impl Fault {
             Fault::Forbidden => ResponseTemplate::new(403).set_body_json(
                 json!({"status": "error", "message": "This app hasn't been granted all required scopes.", "category": "MISSING_SCOPES"}),
             ),
+            Fault::Json { status, body } => ResponseTemplate::new(*status).set_body_json(body),
         }
     }
 }
@@ -277,7 +286,7 @@ struct Stats {
 
 impl Stats {
     /// Counts a request; answers 429 when it breaks the rate limit.
-    fn arrive(&self) -> (Option<ResponseTemplate>, Option<Duration>) {
+    fn arrive(&self, limited: bool) -> (Option<ResponseTemplate>, Option<Duration>) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
@@ -286,7 +295,7 @@ impl Stats {
         gate.in_flight.push(now + hold.unwrap_or_default());
         let n = gate.in_flight.len() as u64;
         self.max_in_flight.fetch_max(n, Ordering::Relaxed);
-        if let Some((limit, window)) = gate.limit {
+        if let Some((limit, window)) = gate.limit.filter(|_| limited) {
             gate.arrivals.retain(|t| now.duration_since(*t) < window);
             gate.arrivals.push_back(now);
             if gate.arrivals.len() > limit {
@@ -481,11 +490,32 @@ impl MockApi {
         path_regex: &str,
         handler: impl Fn(&Request) -> ResponseTemplate + Send + Sync + 'static,
     ) {
+        self.mount_handler(method, path_regex, true, handler).await;
+    }
+
+    /// Like [`MockApi::handle`], outside [`MockApi::rate_limit`]: for endpoints the real API
+    /// limits separately (the handler enforces their own limit).
+    pub async fn handle_exempt(
+        &self,
+        method: &str,
+        path_regex: &str,
+        handler: impl Fn(&Request) -> ResponseTemplate + Send + Sync + 'static,
+    ) {
+        self.mount_handler(method, path_regex, false, handler).await;
+    }
+
+    async fn mount_handler(
+        &self,
+        method: &str,
+        path_regex: &str,
+        limited: bool,
+        handler: impl Fn(&Request) -> ResponseTemplate + Send + Sync + 'static,
+    ) {
         let stats = self.stats.clone();
         Mock::given(wiremock::matchers::path_regex(path_regex))
             .and(wiremock::matchers::method(method))
             .respond_with(move |req: &Request| {
-                let (limited, hold) = stats.arrive();
+                let (limited, hold) = stats.arrive(limited);
                 if let Some(t) = limited {
                     return t;
                 }
@@ -587,7 +617,7 @@ impl Endpoint<'_> {
         Mock::given(path(route.as_str()))
             .and(method(verb.as_str()))
             .respond_with(move |req: &Request| {
-                let (limited, hold) = stats.arrive();
+                let (limited, hold) = stats.arrive(true);
                 if let Some(t) = limited {
                     return t;
                 }
