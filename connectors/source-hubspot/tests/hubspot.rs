@@ -539,3 +539,97 @@ async fn a_full_refresh_resumes_from_its_last_page() {
     );
     let _ = SyncMode::FullRefresh;
 }
+
+/// A config that overstates the portal's limit (190 for a Starter portal's 100) still stays
+/// inside it: the connector reads `X-HubSpot-RateLimit-Max` and the interval header and
+/// tightens its pace to what HubSpot advertises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_advertised_rate_limit_headers_tighten_an_overstated_quota() {
+    let sandbox = Sandbox::start(SandboxSpec {
+        contacts: 2_000,
+        requests_per_10_seconds: 30,
+        ..SandboxSpec::small()
+    })
+    .await;
+    let mut config = sandbox.config();
+    config["requests_per_10_seconds"] = json!(1_000);
+    let contacts = stream(&config, "contacts").await;
+    let records = read_all(contacts.as_ref(), full("contacts")).await.unwrap();
+    assert_eq!(
+        records.len(),
+        sandbox.count("contacts", false) + sandbox.count("contacts", true)
+    );
+    assert!(
+        sandbox.api().requests() > 30,
+        "enough requests to cross the window"
+    );
+    assert_eq!(
+        sandbox.api().violations(),
+        0,
+        "never over the advertised limit"
+    );
+}
+
+/// The `source-hubspot` executable speaks the Airbyte protocol: spec, check, discover and a
+/// read of one stream, every line a valid message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_speaks_the_protocol() {
+    let sandbox = Sandbox::start(SandboxSpec::small()).await;
+    let dir = tempfile_dir();
+    let config = dir.join("config.json");
+    std::fs::write(&config, sandbox.config().to_string()).unwrap();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_source-hubspot"))
+                .args(&args)
+                .output()
+                .unwrap();
+            let messages: Vec<Value> = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            (out.status.code(), messages)
+        })
+    };
+    let c = config.display().to_string();
+    let (code, spec) = run(vec!["spec".into()]).await.unwrap();
+    assert_eq!(code, Some(0));
+    assert!(spec.iter().any(|m| m["type"] == "SPEC"));
+    let (_, check) = run(vec!["check".into(), "--config".into(), c.clone()])
+        .await
+        .unwrap();
+    let status = check
+        .iter()
+        .find(|m| m["type"] == "CONNECTION_STATUS")
+        .unwrap();
+    assert_eq!(status["connectionStatus"]["status"], "SUCCEEDED");
+    let (_, discovered) = run(vec!["discover".into(), "--config".into(), c.clone()])
+        .await
+        .unwrap();
+    let catalog = &discovered.iter().find(|m| m["type"] == "CATALOG").unwrap()["catalog"];
+    let owners = catalog["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "owners")
+        .unwrap()
+        .clone();
+    let configured = json!({"streams": [{"stream": owners, "sync_mode": "full_refresh",
+                                         "destination_sync_mode": "overwrite"}]});
+    let catalog_path = dir.join("catalog.json");
+    std::fs::write(&catalog_path, configured.to_string()).unwrap();
+    let (code, read) = run(vec![
+        "read".into(),
+        "--config".into(),
+        c,
+        "--catalog".into(),
+        catalog_path.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0));
+    let records = read.iter().filter(|m| m["type"] == "RECORD").count();
+    assert_eq!(records, sandbox.owners());
+    assert!(read.iter().any(|m| m["type"] == "STATE"));
+}
