@@ -38,6 +38,7 @@ enum Kind {
         limit_param: String,
         limit: u64,
         total_at: Option<Pointer>,
+        short_page_ends: bool,
     },
     Page {
         param: String,
@@ -140,9 +141,20 @@ pub struct OffsetPaginator {
     limit_param: String,
     limit: u64,
     total_at: Option<Pointer>,
+    short_page_ends: Option<bool>,
 }
 
 impl OffsetPaginator {
+    /// Whether a page shorter than the limit ends the paging. Default: yes without a total,
+    /// no with one (an API that filters pages server-side can return short pages mid-way).
+    /// Set it for APIs whose totals can be wrong in either direction (Mailchimp's
+    /// `total_items`): then paging ends at the total, on a short page or on an empty page,
+    /// whichever comes first.
+    pub fn short_page_ends(mut self, yes: bool) -> Self {
+        self.short_page_ends = Some(yes);
+        self
+    }
+
     /// Reads the total number of records from the body (`/total_items`); paging then stops
     /// when the offset reaches it, rather than on a short page.
     pub fn total_at(mut self, pointer: &str) -> Self {
@@ -158,6 +170,7 @@ impl From<OffsetPaginator> for Paginator {
                 offset_param: o.offset_param,
                 limit_param: o.limit_param,
                 limit: o.limit.max(1),
+                short_page_ends: o.short_page_ends.unwrap_or(o.total_at.is_none()),
                 total_at: o.total_at,
             },
         }
@@ -260,6 +273,7 @@ impl Paginator {
             limit_param: limit_param.to_string(),
             limit,
             total_at: None,
+            short_page_ends: None,
         }
     }
 
@@ -361,6 +375,7 @@ impl Paginator {
                 offset_param,
                 limit,
                 total_at,
+                short_page_ends,
                 ..
             } => {
                 let offset: u64 = current
@@ -371,13 +386,14 @@ impl Paginator {
                 if page.records == 0 {
                     return Ok(None);
                 }
-                match total_at {
-                    Some(at) => match number(page.values.first(), at)? {
-                        Some(total) if next >= total => return Ok(None),
-                        _ => {}
-                    },
-                    None if (page.records as u64) < *limit => return Ok(None),
-                    None => {}
+                if let Some(at) = total_at
+                    && let Some(total) = number(page.values.first(), at)?
+                    && next >= total
+                {
+                    return Ok(None);
+                }
+                if *short_page_ends && (page.records as u64) < *limit {
+                    return Ok(None);
                 }
                 Ok(Some(current.with_query(offset_param, next.to_string())))
             }

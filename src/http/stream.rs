@@ -37,6 +37,8 @@ use crate::state::Cursor;
 /// drops it).
 pub type Transform = Arc<dyn Fn(Value) -> Result<Option<Value>> + Send + Sync>;
 type BodyFn = Arc<dyn Fn(&RequestVars<'_>) -> Value + Send + Sync>;
+/// A per-record expansion: the record and the partition key in, zero or more records out.
+type Expand = Arc<dyn Fn(Value, &Value) -> Result<Vec<Value>> + Send + Sync>;
 type SchemaLoader = Arc<dyn Fn(HttpApi) -> BoxFuture<'static, Result<Value>> + Send + Sync>;
 type PartitionKey = Arc<dyn Fn(&Record) -> Result<Option<Value>> + Send + Sync>;
 
@@ -81,6 +83,7 @@ struct Def {
     body: Option<Body>,
     records_at: Pointer,
     transform: Option<Transform>,
+    expand: Option<Expand>,
     paginator: Paginator,
     cursor: Option<Cursor>,
     primary_key: Vec<Vec<String>>,
@@ -141,6 +144,7 @@ impl HttpStream {
                 body: None,
                 records_at: Pointer::parse(""),
                 transform: None,
+                expand: None,
                 paginator: Paginator::none(),
                 cursor: None,
                 primary_key: Vec::new(),
@@ -212,6 +216,16 @@ impl HttpStream {
         f: impl Fn(Value) -> Result<Option<Value>> + Send + Sync + 'static,
     ) -> Self {
         self.edit(|d| d.transform = Some(Arc::new(f)))
+    }
+
+    /// Turns each record into zero or more records, seeing the partition key: attach the
+    /// parent's id (`{"list_id": ...}`) to a child record that lacks it, or unnest an array
+    /// (one row per activity of an email). Runs after [`HttpStream::transform`]. Default none.
+    pub fn expand(
+        self,
+        f: impl Fn(Value, &Value) -> Result<Vec<Value>> + Send + Sync + 'static,
+    ) -> Self {
+        self.edit(|d| d.expand = Some(Arc::new(f)))
     }
 
     /// How pages are requested. Default [`Paginator::none`] (one page).
@@ -555,7 +569,7 @@ async fn produce(def: &Def, request: ReadRequest, tx: &mpsc::Sender<Result<Page>
                 def.records_at
             );
         }
-        let mut records = to_records(def, extracted.records, pages)?;
+        let mut records = to_records(def, extracted.records, pages, &partition)?;
         if !records.is_empty() {
             let fingerprint = fingerprint(&records);
             if !seen_pages.insert(fingerprint) {
@@ -662,21 +676,38 @@ fn build_request(
     Ok(request)
 }
 
-fn to_records(def: &Def, raw: Vec<Box<RawValue>>, page: u64) -> Result<Vec<Record>> {
+fn to_records(
+    def: &Def,
+    raw: Vec<Box<RawValue>>,
+    page: u64,
+    partition: &Value,
+) -> Result<Vec<Record>> {
     let context = |e: Error| e.context(format!("stream \"{}\", page {page}", def.name));
-    match &def.transform {
-        None => raw
+    match (&def.transform, &def.expand) {
+        (None, None) => raw
             .into_iter()
             .map(Record::from_raw)
             .collect::<Result<Vec<_>>>()
             .map_err(context),
-        Some(transform) => {
+        (transform, expand) => {
             let mut out = Vec::with_capacity(raw.len());
             for r in raw {
                 let value: Value = serde_json::from_str(r.get())
                     .map_err(|e| context(Error::system(format!("record JSON: {e}"))))?;
-                if let Some(v) = transform(value).map_err(context)? {
-                    out.push(Record::from_value(&v).map_err(context)?);
+                let value = match transform {
+                    Some(t) => match t(value).map_err(context)? {
+                        Some(v) => v,
+                        None => continue,
+                    },
+                    None => value,
+                };
+                match expand {
+                    Some(x) => {
+                        for v in x(value, partition).map_err(context)? {
+                            out.push(Record::from_value(&v).map_err(context)?);
+                        }
+                    }
+                    None => out.push(Record::from_value(&value).map_err(context)?),
                 }
             }
             Ok(out)

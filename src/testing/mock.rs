@@ -218,6 +218,15 @@ pub enum Fault {
         /// The body.
         body: Value,
     },
+    /// Any status with a body of any content type: an edge proxy's HTML error page.
+    Raw {
+        /// The status.
+        status: u16,
+        /// The `Content-Type`.
+        content_type: String,
+        /// The body.
+        body: String,
+    },
 }
 
 impl Fault {
@@ -254,6 +263,11 @@ impl Fault {
                 json!({"status": "error", "message": "This app hasn't been granted all required scopes.", "category": "MISSING_SCOPES"}),
             ),
             Fault::Json { status, body } => ResponseTemplate::new(*status).set_body_json(body),
+            Fault::Raw {
+                status,
+                content_type,
+                body,
+            } => ResponseTemplate::new(*status).set_body_raw(body.clone(), content_type),
         }
     }
 }
@@ -269,6 +283,7 @@ struct Injected {
 #[derive(Debug, Default)]
 struct Gate {
     limit: Option<(usize, Duration)>,
+    concurrency: Option<(usize, ResponseTemplate)>,
     hold: Option<Duration>,
     arrivals: VecDeque<Instant>,
     in_flight: Vec<Instant>,
@@ -295,6 +310,12 @@ impl Stats {
         gate.in_flight.push(now + hold.unwrap_or_default());
         let n = gate.in_flight.len() as u64;
         self.max_in_flight.fetch_max(n, Ordering::Relaxed);
+        if let Some((max, refusal)) = &gate.concurrency
+            && n > *max as u64
+        {
+            self.violations.fetch_add(1, Ordering::Relaxed);
+            return (Some(refusal.clone()), hold);
+        }
         if let Some((limit, window)) = gate.limit.filter(|_| limited) {
             gate.arrivals.retain(|t| now.duration_since(*t) < window);
             gate.arrivals.push_back(now);
@@ -402,6 +423,17 @@ impl MockApi {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .limit = Some((limit.max(1), window));
+    }
+
+    /// Refuses a request that arrives while `max` others are in flight (as measured with
+    /// [`MockApi::hold`]) with `refusal`, counting it as a violation: an API that limits
+    /// simultaneous connections (Mailchimp allows 10).
+    pub fn concurrency_limit(&self, max: usize, refusal: ResponseTemplate) {
+        self.stats
+            .gate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .concurrency = Some((max.max(1), refusal));
     }
 
     /// Holds every answer for `hold`, so concurrent requests overlap and
