@@ -302,8 +302,12 @@ pub(crate) async fn request_token(
     if !(200..300).contains(&status) {
         let shown = redactor.text(&text);
         if status == 400 || status == 401 {
-            let detail = serde_json::from_str::<TokenErrorBody>(&text)
-                .ok()
+            let parsed = serde_json::from_str::<TokenErrorBody>(&text).ok();
+            let code = parsed
+                .as_ref()
+                .and_then(|b| b.error.clone())
+                .unwrap_or_default();
+            let detail = parsed
                 .map(|b| {
                     format!(
                         "{}{}",
@@ -314,8 +318,22 @@ pub(crate) async fn request_token(
                     )
                 })
                 .unwrap_or_else(|| format!("HTTP {status}"));
+            let advice = match code.as_str() {
+                "invalid_grant" if what.contains("refresh") => {
+                    "the refresh token was revoked or has expired: authorize the app again for a new one"
+                }
+                "invalid_grant" => {
+                    "the assertion was refused: check the key is current and the machine's clock is right"
+                }
+                "invalid_client" | "unauthorized_client" => {
+                    "check the client id and client secret in the config"
+                }
+                _ => {
+                    "check the client id, client secret and token in the config, or authorize again"
+                }
+            };
             return Err(Error::config(format!(
-                "the token endpoint refused the {what} ({detail}); check the client id, client secret and token in the config, or authorize again"
+                "the token endpoint refused the {what} ({detail}); {advice}"
             ))
             .with_source(fail(HttpErrorKind::Status(status)).with_excerpt(&shown)));
         }

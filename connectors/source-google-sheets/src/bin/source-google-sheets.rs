@@ -1,0 +1,7 @@
+//! The Google Sheets source as an Airbyte-protocol executable:
+//! `source-google-sheets spec | check --config c.json | discover --config c.json |
+//! read --config c.json --catalog catalog.json [--state state.json]`.
+
+fn main() -> std::process::ExitCode {
+    intake::protocol::run_source(intake_source_google_sheets::SheetsSource::new())
+}
