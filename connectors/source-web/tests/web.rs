@@ -352,3 +352,43 @@ async fn unsafe_or_invalid_configs_are_refused_and_traps_are_bounded() {
         .count();
     assert!(page_requests <= 12, "{page_requests}");
 }
+
+#[tokio::test]
+async fn two_hosts_crawl_in_parallel_each_at_its_own_pace() {
+    let (a, b) = (FixtureSite::start().await, FixtureSite::start().await);
+    let mut config = a.config();
+    config["start_urls"] = json!([format!("{}/", a.uri()), format!("{}/", b.uri())]);
+    config["sitemap_urls"] = json!([]);
+    config["streams"] = json!([]);
+    let started = std::time::Instant::now();
+    let (records, _) = crawl(&config, &State::new(), false).await;
+    let took = started.elapsed().as_secs_f64();
+    let (ra, rb) = (a.requests(), b.requests());
+    assert!(
+        ra.len() > 10 && rb.len() > 10,
+        "{} and {}",
+        ra.len(),
+        rb.len()
+    );
+    for site in [&a, &b] {
+        assert!(
+            records["pages"]
+                .iter()
+                .any(|p| p["url"] == json!(format!("{}/about", site.uri()))),
+            "pages of both hosts"
+        );
+    }
+    for r in [&ra, &rb] {
+        assert!(
+            r.windows(2)
+                .all(|w| (w[1].1 - w[0].1).as_secs_f64() >= CRAWL_DELAY * 0.8)
+        );
+    }
+    // In series the two crawl delays would add up; in parallel the crawl takes about as long
+    // as the larger site.
+    let serial = CRAWL_DELAY * (ra.len() + rb.len() - 2) as f64;
+    assert!(
+        took < serial * 0.75,
+        "{took:.1}s against {serial:.1}s in series"
+    );
+}
