@@ -86,6 +86,7 @@ pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod jsonl;
+mod namespace;
 pub mod protocol;
 pub mod record;
 pub mod schema;
@@ -101,7 +102,7 @@ pub use catalog::{
     StreamDescriptor, SyncMode,
 };
 pub use destination::{Acks, Destination, DestinationInput, DestinationMessage, WriteSummary};
-pub use engine::{SyncBuilder, SyncReport, sync};
+pub use engine::{Progress, SyncBuilder, SyncReport, sync};
 pub use error::{Error, FailureType, Result};
 pub use record::{Record, RecordBatch};
 pub use source::{

@@ -23,6 +23,8 @@ use crate::record::{Record, RecordBatch};
 use crate::spec::{ConfigUpdate, ConnectorSpec};
 use crate::state::{Cursor, CursorState, CursorTracker, Observed, State, StreamState};
 
+pub use crate::namespace::Namespaced;
+
 /// One slice of a stream that is read on its own, with its own state: a parent record (the
 /// members of one list), a date window, a shard. [`Partition::whole`] is the whole stream.
 #[derive(Debug, Clone, PartialEq)]

@@ -36,11 +36,52 @@ use tokio_util::sync::CancellationToken;
 
 pub use report::{StreamReport, SyncReport};
 
+/// What a running sync reports, for progress displays ([`SyncBuilder::on_progress`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Progress {
+    /// A page of records was read from a stream.
+    Records {
+        /// The stream.
+        stream: Arc<StreamDescriptor>,
+        /// Records in the page.
+        records: u64,
+        /// Their bytes of JSON.
+        bytes: u64,
+    },
+    /// A stream's status changed (started, running, rate limited, complete, incomplete).
+    Status {
+        /// The stream.
+        stream: Arc<StreamDescriptor>,
+        /// The new status.
+        status: StreamStatus,
+    },
+    /// The destination committed a checkpoint of a stream: its records are durable.
+    Committed {
+        /// The stream.
+        stream: Arc<StreamDescriptor>,
+        /// Records the checkpoint covered.
+        records: u64,
+    },
+    /// A stream's requests, retries and rate-limit waits, at its end.
+    Metrics {
+        /// The stream.
+        stream: Arc<StreamDescriptor>,
+        /// What it did.
+        metrics: StreamMetrics,
+    },
+}
+
+type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 use crate::catalog::ConfiguredCatalog;
 use crate::destination::{Acks, Destination, DestinationMessage, WriteSummary};
 use crate::error::{Error, Result};
 use crate::record::excerpt;
-use crate::source::{EventSender, LogLevel, ReadOptions, Source, SourceEvent, StreamStatus};
+use crate::catalog::StreamDescriptor;
+use crate::source::{
+    EventSender, LogLevel, ReadOptions, Source, SourceEvent, StreamMetrics, StreamStatus,
+};
 use crate::state::State;
 
 /// Starts building a sync from a source and its config (JSON, as a user writes it).
@@ -57,6 +98,7 @@ pub fn sync<S: Source + 'static>(source: S, config: Value) -> SyncBuilder {
         options: ReadOptions::default(),
         channel_capacity: 16,
         cancel: CancellationToken::new(),
+        progress: None,
     }
 }
 
@@ -73,9 +115,23 @@ pub struct SyncBuilder {
     options: ReadOptions,
     channel_capacity: usize,
     cancel: CancellationToken,
+    progress: Option<ProgressFn>,
 }
 
 impl SyncBuilder {
+    /// Calls `f` as the sync runs: pages read, status changes, commits, metrics. It runs on the
+    /// sync's task, so keep it quick (update a counter or a progress bar).
+    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    fn notify(&self, event: impl FnOnce() -> Progress) {
+        if let Some(f) = &self.progress {
+            f(&event());
+        }
+    }
+
     /// The destination. Required.
     pub fn to<D: Destination + 'static>(mut self, destination: D) -> Self {
         self.destination = Some(Arc::new(destination));
@@ -246,6 +302,11 @@ impl SyncBuilder {
                             s.records_read += batch.len() as u64;
                             s.bytes_read += batch.bytes();
                             s.pages += 1;
+                            self.notify(|| Progress::Records {
+                                stream: batch.stream.clone(),
+                                records: batch.len() as u64,
+                                bytes: batch.bytes(),
+                            });
                             Some(DestinationMessage::Records(batch))
                         }
                         SourceEvent::Checkpoint(mut cp) => {
@@ -263,6 +324,7 @@ impl SyncBuilder {
                                 StreamStatus::RateLimited { .. } | StreamStatus::Running => {}
                             }
                             s.status = Some(status.clone());
+                            self.notify(|| Progress::Status { stream: d.clone(), status: status.clone() });
                             (status == StreamStatus::Complete).then_some(DestinationMessage::StreamComplete(d))
                         }
                         SourceEvent::Metrics(d, metrics) => {
@@ -270,6 +332,7 @@ impl SyncBuilder {
                             s.requests += metrics.requests;
                             s.retries += metrics.retries;
                             s.rate_limit_wait += metrics.rate_limit_wait;
+                            self.notify(|| Progress::Metrics { stream: d.clone(), metrics: metrics.clone() });
                             None
                         }
                         SourceEvent::ConfigUpdate(update) => {
@@ -351,6 +414,10 @@ impl SyncBuilder {
         report.checkpoints += 1;
         let s = report.stream_mut(&cp.stream);
         s.records_committed += cp.records;
+        self.notify(|| Progress::Committed {
+            stream: cp.stream.clone(),
+            records: cp.records,
+        });
         s.state = Some(cp.state);
         if let Some(path) = &self.state_file {
             write_atomically(path, report.state.to_json().as_bytes())

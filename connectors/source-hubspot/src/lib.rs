@@ -107,6 +107,9 @@ pub struct HubSpotConfig {
     /// Search requests per second: HubSpot allows about 4 (its search endpoints have their own
     /// limit, outside the 10-second one). Default 4; the connector paces itself at 75% of it.
     pub search_requests_per_second: Option<u32>,
+    /// Read associations (contacts' companies, deals' contacts and companies) as arrays of ids:
+    /// one batch request per page and association type. Default true.
+    pub associations: Option<bool>,
     /// Minutes re-read before the saved cursor on each incremental sync: HubSpot's search index
     /// lags writes by a few seconds. Default 1.
     pub lookback_minutes: Option<u32>,
@@ -529,7 +532,11 @@ impl Source for HubSpotSource {
                 stream: stream.to_string(),
                 object_type: object.to_string(),
                 modified_property: modified.to_string(),
-                associations: associations.iter().map(|a| a.to_string()).collect(),
+                associations: if cfg.associations.unwrap_or(true) {
+                    associations.iter().map(|a| a.to_string()).collect()
+                } else {
+                    Vec::new()
+                },
             })
             .collect();
         objects.extend(custom_objects(&api).await?);
