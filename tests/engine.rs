@@ -602,9 +602,13 @@ async fn namespaced_sources_share_a_destination_and_report_progress() {
         .to(JsonlDestination::new(dir.path()))
         .on_progress(move |p| {
             let line = match p {
-                intake::Progress::Records { stream, records, .. } => format!("{stream} read {records}"),
+                intake::Progress::Records {
+                    stream, records, ..
+                } => format!("{stream} read {records}"),
                 intake::Progress::Status { stream, status } => format!("{stream} {status:?}"),
-                intake::Progress::Committed { stream, records } => format!("{stream} committed {records}"),
+                intake::Progress::Committed { stream, records } => {
+                    format!("{stream} committed {records}")
+                }
                 _ => return,
             };
             seen.lock().unwrap().push(line);
@@ -613,12 +617,30 @@ async fn namespaced_sources_share_a_destination_and_report_progress() {
         .await
         .unwrap();
         assert_eq!(report.stream("contacts").unwrap().records_written, 120);
-        assert!(report.state.stream(&StreamDescriptor { name: "contacts".into(), namespace: Some(ns.into()) }).is_some());
+        assert!(
+            report
+                .state
+                .stream(&StreamDescriptor {
+                    name: "contacts".into(),
+                    namespace: Some(ns.into())
+                })
+                .is_some()
+        );
     }
     let seen = events.lock().unwrap().clone();
-    assert!(seen.contains(&"crm.contacts read 50".to_string()), "{seen:?}");
-    assert!(seen.iter().any(|l| l.starts_with("mail.contacts committed")), "{seen:?}");
-    assert!(seen.contains(&"crm.contacts Complete".to_string()), "{seen:?}");
+    assert!(
+        seen.contains(&"crm.contacts read 50".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("mail.contacts committed")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"crm.contacts Complete".to_string()),
+        "{seen:?}"
+    );
     // One file per namespace, each complete.
     let files: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -630,13 +652,22 @@ async fn namespaced_sources_share_a_destination_and_report_progress() {
     b.records.lock().unwrap()[3]["updatedAt"] = json!("2024-03-01T00:00:00Z");
     for (ns, stream, expected) in [("crm", &a, 0), ("mail", &b, 1)] {
         let report = intake::sync(
-            Namespaced::new(MemorySource { streams: vec![stream.clone()] }, ns),
+            Namespaced::new(
+                MemorySource {
+                    streams: vec![stream.clone()],
+                },
+                ns,
+            ),
             json!({}),
         )
         .to(JsonlDestination::new(dir.path()))
         .run()
         .await
         .unwrap();
-        assert_eq!(report.stream("contacts").unwrap().records_read, expected, "{ns}");
+        assert_eq!(
+            report.stream("contacts").unwrap().records_read,
+            expected,
+            "{ns}"
+        );
     }
 }

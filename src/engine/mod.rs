@@ -75,10 +75,10 @@ pub enum Progress {
 type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 use crate::catalog::ConfiguredCatalog;
+use crate::catalog::StreamDescriptor;
 use crate::destination::{Acks, Destination, DestinationMessage, WriteSummary};
 use crate::error::{Error, Result};
 use crate::record::excerpt;
-use crate::catalog::StreamDescriptor;
 use crate::source::{
     EventSender, LogLevel, ReadOptions, Source, SourceEvent, StreamMetrics, StreamStatus,
 };

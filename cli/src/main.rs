@@ -1,0 +1,367 @@
+//! `intake`: sync any source to any destination, run the offline demo.
+//!
+//! Exit codes: 0 success; 1 a system failure (a bug, a broken API contract); 2 a config or
+//! usage error (fix the config, the credentials or the command); 3 a transient failure (run it
+//! again later: the last committed state is kept); 130 interrupted (Ctrl-C; the last committed
+//! state is kept).
+
+mod config;
+mod demo;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use intake::source::Namespaced;
+use intake::{CancellationToken, Destination, DestinationSyncMode, FailureType, Source, SyncMode};
+
+/// Sync data from SaaS APIs and websites into SQLite, PostgreSQL, Parquet or JSONL.
+#[derive(Parser)]
+#[command(name = "intake", version, about)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors; no progress and no summary.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the sources, one line each.
+    Sources,
+    /// Print a source's config spec (JSON Schema).
+    Spec {
+        /// The source (see `intake sources`).
+        source: String,
+    },
+    /// Check a config: credentials, access, reachability.
+    Check {
+        /// The source.
+        source: String,
+        /// The config file (JSON or YAML; `${VAR}` takes an environment variable).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the streams a config gives (the catalog, JSON).
+    Discover {
+        /// The source.
+        source: String,
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Sync a source into a destination. Reruns continue incrementally from the state stored
+    /// with the destination.
+    Sync {
+        /// The source.
+        source: String,
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Where to: sqlite:PATH, postgres:URL, parquet:DIR or jsonl:DIR.
+        #[arg(long, default_value = "sqlite:./intake.db")]
+        to: String,
+        /// Only these streams (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        streams: Option<Vec<String>>,
+        /// Read everything again and replace the tables.
+        #[arg(long)]
+        full_refresh: bool,
+        /// Keep the state in this file instead of the destination.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Put the streams in this namespace (a table prefix in SQLite, a schema in
+        /// PostgreSQL), so several sources can share a destination.
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// Run the offline demo: local sandboxes of HubSpot, Mailchimp, Google Sheets and a
+    /// website, synced into SQLite twice (the second run reads only the changes).
+    Demo {
+        /// The database to write (replaced).
+        #[arg(long, default_value = "intake-demo.db")]
+        db: PathBuf,
+    },
+}
+
+/// A source the command knows.
+pub struct SourceEntry {
+    /// Its name on the command line.
+    pub name: &'static str,
+    /// One line about it.
+    pub about: &'static str,
+    /// Makes one.
+    pub make: fn() -> Arc<dyn Source>,
+}
+
+/// The sources, in `intake sources` order.
+pub const SOURCES: &[SourceEntry] = &[
+    SourceEntry {
+        name: "hubspot",
+        about: "HubSpot CRM v3: contacts, companies, deals, tickets, engagements, custom objects (private-app token or OAuth)",
+        make: || Arc::new(intake_source_hubspot::HubSpotSource::new()),
+    },
+    SourceEntry {
+        name: "mailchimp",
+        about: "Mailchimp Marketing API v3: lists, members, campaigns, reports, email activity (API key or OAuth)",
+        make: || Arc::new(intake_source_mailchimp::MailchimpSource::new()),
+    },
+    SourceEntry {
+        name: "google-sheets",
+        about: "Google Sheets: every tab of a spreadsheet a stream, header rows as columns (service account or OAuth)",
+        make: || Arc::new(intake_source_google_sheets::SheetsSource::new()),
+    },
+    SourceEntry {
+        name: "web",
+        about: "Web pages: a polite crawler with CSS extraction rules, robots.txt, sitemaps and conditional re-crawls",
+        make: || Arc::new(intake_source_web::WebSource::new()),
+    },
+];
+
+fn source(name: &str) -> anyhow::Result<Arc<dyn Source>> {
+    match SOURCES.iter().find(|s| s.name == name) {
+        Some(s) => Ok((s.make)()),
+        None => Err(intake::Error::config(format!(
+            "there is no source \"{name}\"; `intake sources` lists them: {}",
+            SOURCES
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()),
+    }
+}
+
+/// A destination from `--to`.
+pub fn destination(to: &str) -> anyhow::Result<Arc<dyn Destination>> {
+    let (kind, rest) = match to.split_once(':') {
+        Some((k, r)) if !r.starts_with("//") => (k, r),
+        // A bare postgres:// URL.
+        _ if to.starts_with("postgres://") || to.starts_with("postgresql://") => ("postgres", to),
+        _ => (to, ""),
+    };
+    if rest.is_empty() {
+        return Err(intake::Error::config(format!(
+            "--to {to}: give sqlite:PATH, postgres:URL, parquet:DIR or jsonl:DIR"
+        ))
+        .into());
+    }
+    Ok(match kind {
+        "sqlite" => Arc::new(intake_destination_sqlite::SqliteDestination::open(rest)),
+        "postgres" | "postgresql" => Arc::new(
+            intake_destination_postgres::PostgresDestination::connect(rest),
+        ),
+        "parquet" => Arc::new(intake_destination_parquet::ParquetDestination::new(rest)),
+        "jsonl" => Arc::new(intake::jsonl::JsonlDestination::new(rest)),
+        other => {
+            return Err(intake::Error::config(format!(
+                "--to {to}: unknown destination \"{other}\"; give sqlite:PATH, postgres:URL, parquet:DIR or jsonl:DIR"
+            ))
+            .into());
+        }
+    })
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => tracing::Level::ERROR,
+        (false, 0) => tracing::Level::WARN,
+        (false, 1) => tracing::Level::INFO,
+        (false, 2) => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// What one sync prints and returns.
+pub struct SyncOptions {
+    /// Only these streams.
+    pub streams: Option<Vec<String>>,
+    /// Read everything again and replace.
+    pub full_refresh: bool,
+    /// A state file instead of the destination's state.
+    pub state: Option<PathBuf>,
+    /// A namespace for the streams.
+    pub namespace: Option<String>,
+    /// Show progress and a summary.
+    pub show: bool,
+}
+
+/// Runs one sync with progress; returns its report.
+pub async fn run_sync(
+    source: Arc<dyn Source>,
+    config: serde_json::Value,
+    destination: Arc<dyn Destination>,
+    options: SyncOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<intake::SyncReport> {
+    let source: Arc<dyn Source> = match &options.namespace {
+        Some(ns) => Arc::new(Namespaced::new(source, ns.clone())),
+        None => source,
+    };
+    let mut builder = intake::sync(source.clone(), config.clone())
+        .to(destination)
+        .cancel_on(cancel);
+    if options.full_refresh {
+        let mut catalog = source.discover(&config).await?.configure_all();
+        for s in &mut catalog.streams {
+            s.sync_mode = SyncMode::FullRefresh;
+            s.destination_sync_mode = DestinationSyncMode::Overwrite;
+        }
+        builder = builder.catalog(catalog);
+    }
+    if let Some(streams) = options.streams {
+        builder = builder.streams(streams);
+    }
+    if let Some(path) = options.state {
+        builder = builder.state_file(path);
+    }
+    let display = progress::Display::new(options.show);
+    let observer = display.clone();
+    builder = builder.on_progress(move |p| observer.update(p));
+    let (report, error) = builder.run_report().await;
+    display.finish();
+    if options.show {
+        progress::summary(&report);
+    }
+    if let Some(e) = error {
+        return Err(e.into());
+    }
+    Ok(report)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let show = !cli.quiet;
+    match cli.command {
+        Command::Sources => {
+            for s in SOURCES {
+                println!("{:<14} {}", s.name, s.about);
+            }
+        }
+        Command::Spec { source: name } => {
+            let spec = source(&name)?.spec();
+            println!("{}", serde_json::to_string_pretty(&spec)?);
+        }
+        Command::Check {
+            source: name,
+            config,
+        } => {
+            let config = config::load(&config)?;
+            source(&name)?.check(&config).await?;
+            if show {
+                println!("ok: the {name} config checks");
+            }
+        }
+        Command::Discover {
+            source: name,
+            config,
+        } => {
+            let config = config::load(&config)?;
+            let catalog = source(&name)?.discover(&config).await?;
+            println!("{}", serde_json::to_string_pretty(&catalog)?);
+        }
+        Command::Sync {
+            source: name,
+            config,
+            to,
+            streams,
+            full_refresh,
+            state,
+            namespace,
+        } => {
+            let config_value = config::load(&config)?;
+            let src = source(&name)?;
+            let dest = destination(&to)?;
+            let cancel = CancellationToken::new();
+            interrupt_on_ctrl_c(cancel.clone());
+            let report = run_sync(
+                src,
+                config_value,
+                dest,
+                SyncOptions {
+                    streams,
+                    full_refresh,
+                    state,
+                    namespace,
+                    show,
+                },
+                cancel,
+            )
+            .await?;
+            if let Some(updated) = report.updated_config {
+                // A rotated credential: without it the next run may fail to authenticate.
+                config::save_updated(&config, &updated)
+                    .context("saving the config with the rotated credential")?;
+            }
+        }
+        Command::Demo { db } => {
+            let cancel = CancellationToken::new();
+            interrupt_on_ctrl_c(cancel.clone());
+            demo::run(&db, show, cancel).await?;
+        }
+    }
+    Ok(())
+}
+
+fn interrupt_on_ctrl_c(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: stopping after the last committed checkpoint");
+            cancel.cancel();
+        }
+    });
+}
+
+/// The exit code for an error.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<intake::Error>() {
+        Some(intake::Error::Cancelled) => 130,
+        Some(err) => match err.failure_type() {
+            FailureType::ConfigError => 2,
+            FailureType::TransientError => 3,
+            FailureType::SystemError => 1,
+        },
+        None => 1,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose, cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = exit_code(&e);
+            let kind = match code {
+                2 => "config error",
+                3 => "transient error (run it again later; the last committed state is kept)",
+                130 => "interrupted (the last committed state is kept)",
+                _ => "error",
+            };
+            eprintln!("{kind}: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
