@@ -7,17 +7,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use intake::http::HttpApi;
 use intake::http::reqwest::{Method, Request};
 use intake::source::{LogLevel, StreamContext};
 use intake::{
     Cursor, Error, Page, PageStream, ReadRequest, Record, Result, Stream, SyncMode, async_trait,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::properties::{
-    MAX_PROPERTIES_CHARS, PREFIX, Property, PropertyType, cast, chunk_properties, instant,
+    MAX_PROPERTIES_CHARS, PREFIX, Property, PropertyType, cast_raw, chunk_properties, instant,
     object_schema, parse_properties, rfc3339,
 };
 
@@ -55,10 +55,213 @@ pub struct CrmObject {
 }
 
 pub(crate) struct CrmStream {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     hub: Arc<Hub>,
     object: CrmObject,
     cursor: Cursor,
     properties: tokio::sync::OnceCell<Arc<Vec<Property>>>,
+}
+
+/// A page as the list and search endpoints send it: the records kept as raw JSON (one pass over
+/// the body, no tree), the paging read.
+#[derive(serde::Deserialize)]
+struct RawPage {
+    #[serde(default)]
+    results: Option<Vec<Box<serde_json::value::RawValue>>>,
+    #[serde(default)]
+    paging: Option<Value>,
+}
+
+impl RawPage {
+    fn next_after(&self) -> Option<String> {
+        match self.paging.as_ref()?.pointer("/next/after")? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}
+
+type Raw = Box<serde_json::value::RawValue>;
+
+/// The parts of a CRM object this connector reads, borrowed from its JSON.
+#[derive(serde::Deserialize)]
+struct ApiObject<'a> {
+    #[serde(borrow)]
+    id: &'a serde_json::value::RawValue,
+    #[serde(borrow, default)]
+    properties: Option<RawProps<'a>>,
+    #[serde(borrow, default, rename = "createdAt")]
+    created_at: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default, rename = "updatedAt")]
+    updated_at: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default, rename = "archivedAt")]
+    archived_at: Option<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    archived: Option<bool>,
+}
+
+impl ApiObject<'_> {
+    fn id(&self) -> String {
+        let text = self.id.get();
+        serde_json::from_str::<String>(text).unwrap_or_else(|_| text.to_string())
+    }
+
+    fn updated_ms(&self, modified_property: &str) -> Option<i64> {
+        let text =
+            |raw: &serde_json::value::RawValue| serde_json::from_str::<String>(raw.get()).ok();
+        self.updated_at
+            .and_then(text)
+            .and_then(|t| instant(&t))
+            .or_else(|| {
+                self.properties
+                    .as_ref()?
+                    .0
+                    .iter()
+                    .find(|(k, _)| k == modified_property)
+                    .and_then(|(_, v)| text(v))
+                    .and_then(|t| instant(&t))
+            })
+            .map(|t| t.timestamp_millis())
+    }
+}
+
+/// An object's properties as (name, raw value) pairs, in the order sent.
+struct RawProps<'a>(Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawProps<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = RawProps<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of properties")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(Key(k)) = map.next_key::<Key<'a>>()? {
+                    let v: &'a serde_json::value::RawValue = map.next_value()?;
+                    out.push((k, v));
+                }
+                Ok(RawProps(out))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+                Ok(RawProps(Vec::new()))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A map key borrowed from the JSON when it has no escapes (serde's own `Cow<str>` always
+/// copies).
+struct Key<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Key<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a property name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Key<'a>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'a>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+fn parse_object(raw: &serde_json::value::RawValue) -> Result<ApiObject<'_>> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        Error::system(format!(
+            "HubSpot sent a record that is not a CRM object ({e}): {}",
+            &raw.get()[..raw.get().len().min(200)]
+        ))
+    })
+}
+
+/// Associated ids: by associated object type, by record id.
+type Associations = HashMap<String, HashMap<String, Vec<String>>>;
+
+/// One output record, serialized straight from the API's JSON: `id`, the timestamps,
+/// `archived`, `properties_<name>` for every property of every chunk (each once), and an
+/// array of ids per association.
+struct OutRecord<'a, 'b> {
+    id: &'a str,
+    object: &'a ApiObject<'b>,
+    more: &'a [ApiObject<'b>],
+    /// Sorted by name (as [`parse_properties`] returns them).
+    properties: &'a [Property],
+    associations: Option<(&'a Associations, &'a [String])>,
+}
+
+/// `properties_<name>`, written without building the string.
+struct PrefixedKey<'a>(&'a str);
+
+impl serde::Serialize for PrefixedKey<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{PREFIX}{}", self.0))
+    }
+}
+
+impl serde::Serialize for OutRecord<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("id", self.id)?;
+        for (key, value) in [
+            ("createdAt", self.object.created_at),
+            ("updatedAt", self.object.updated_at),
+            ("archivedAt", self.object.archived_at),
+        ] {
+            if let Some(raw) = value {
+                map.serialize_entry(key, &cast_raw(PropertyType::DateTime, raw))?;
+            }
+        }
+        map.serialize_entry("archived", &self.object.archived.unwrap_or(false))?;
+        let kind = |name: &str| {
+            self.properties
+                .binary_search_by(|p| p.name.as_str().cmp(name))
+                .map(|i| self.properties[i].kind)
+                .unwrap_or(PropertyType::String)
+        };
+        let mut written: Option<std::collections::HashSet<&str>> =
+            (!self.more.is_empty()).then(Default::default);
+        let all = std::iter::once(self.object)
+            .chain(self.more.iter())
+            .filter_map(|o| o.properties.as_ref())
+            .flat_map(|p| p.0.iter());
+        for (name, raw) in all {
+            if let Some(w) = written.as_mut()
+                && !w.insert(name.as_ref())
+            {
+                continue;
+            }
+            map.serialize_entry(&PrefixedKey(name), &cast_raw(kind(name), raw))?;
+        }
+        if let Some((by_type, types)) = self.associations {
+            let empty = Vec::new();
+            for to in types {
+                let ids = by_type
+                    .get(to)
+                    .and_then(|m| m.get(self.id))
+                    .unwrap_or(&empty);
+                map.serialize_entry(to, ids)?;
+            }
+        }
+        map.end()
+    }
 }
 
 impl CrmStream {
@@ -71,13 +274,17 @@ impl CrmStream {
             .lookback(hub.lookback)
             .start(start);
         CrmStream {
-            hub,
-            object,
-            cursor,
-            properties: tokio::sync::OnceCell::new(),
+            inner: Arc::new(Inner {
+                hub,
+                object,
+                cursor,
+                properties: tokio::sync::OnceCell::new(),
+            }),
         }
     }
+}
 
+impl Inner {
     /// The object's property definitions, loaded once.
     async fn properties(&self, ctx: &StreamContext) -> Result<Arc<Vec<Property>>> {
         self.properties
@@ -94,17 +301,17 @@ impl CrmStream {
         format!("/crm/v3/objects/{}", self.object.object_type)
     }
 
-    /// One page of the list endpoint: every property chunk requested for the same `after`,
-    /// merged per record id. Returns the records and the next `after`.
+    /// One page of the list endpoint: every property chunk requested for the same `after`.
+    /// Returns the first chunk's records, the other chunks' records by id, and the next `after`.
     async fn list_page(
         &self,
         chunks: &[Vec<String>],
         archived: bool,
         after: Option<&str>,
         ctx: &StreamContext,
-    ) -> Result<(Vec<Value>, Option<String>)> {
-        let mut records: Vec<Value> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
+    ) -> Result<(Vec<Raw>, HashMap<String, Vec<Raw>>, Option<String>)> {
+        let mut records = Vec::new();
+        let mut extras: HashMap<String, Vec<Raw>> = HashMap::new();
         let mut next = None;
         let no_properties = [Vec::new()];
         let chunks = if chunks.is_empty() {
@@ -125,37 +332,23 @@ impl CrmStream {
                     q.append_pair("after", after);
                 }
             }
-            let body: Value = self
+            let page: RawPage = self
                 .hub
                 .api
                 .send_with(Request::new(Method::GET, url), None, ctx, |r| r.json())
                 .await?;
-            let results = results(&body)?;
             if i == 0 {
-                next = next_after(&body);
-                for r in results {
-                    if let Some(id) = record_id(&r) {
-                        index.insert(id, records.len());
-                        records.push(r);
-                    }
-                }
+                next = page.next_after();
+                records = page.results.unwrap_or_default();
             } else {
-                // Later chunks add their properties to the records the first chunk listed; a
-                // record that appeared in between is left for the next sync.
-                for r in results {
-                    let Some(&at) = record_id(&r).and_then(|id| index.get(&id)) else {
-                        continue;
-                    };
-                    if let (Some(Value::Object(extra)), Some(Value::Object(props))) = (
-                        r.get("properties").cloned(),
-                        records[at].get_mut("properties"),
-                    ) {
-                        props.extend(extra);
-                    }
+                // Later chunks add their properties to the records the first chunk listed.
+                for r in page.results.unwrap_or_default() {
+                    let id = parse_object(&r)?.id();
+                    extras.entry(id).or_default().push(r);
                 }
             }
         }
-        Ok((records, next))
+        Ok((records, extras, next))
     }
 
     /// One search page from `window_ms` on, `after` results in.
@@ -165,7 +358,7 @@ impl CrmStream {
         window_ms: i64,
         after: u64,
         ctx: &StreamContext,
-    ) -> Result<(Vec<Value>, Option<u64>)> {
+    ) -> Result<(Vec<Raw>, Option<u64>)> {
         let mut body = json!({
             "filterGroups": [{"filters": [{
                 "propertyName": self.object.modified_property,
@@ -191,12 +384,12 @@ impl CrmStream {
             intake::http::reqwest::header::HeaderValue::from_static("application/json"),
         );
         *request.body_mut() = Some(bytes.into());
-        let body: Value = self
+        let page: RawPage = self
             .hub
             .api
             .send_with(request, Some(SEARCH_CLASS), ctx, |r| r.json())
             .await?;
-        let next = match next_after(&body) {
+        let next = match page.next_after() {
             None => None,
             Some(text) => Some(text.parse::<u64>().map_err(|_| {
                 Error::system(format!(
@@ -204,7 +397,7 @@ impl CrmStream {
                 ))
             })?),
         };
-        Ok((results(&body)?, next))
+        Ok((page.results.unwrap_or_default(), next))
     }
 
     /// The ids associated with each of `ids`, per associated object type.
@@ -263,83 +456,68 @@ impl CrmStream {
         Ok(out)
     }
 
-    /// Turns API objects into records: properties cast and flattened, associations attached.
+    /// Turns API objects into records: properties cast and flattened into `properties_<name>`,
+    /// associations attached. The record's JSON is written directly, not built as a tree.
     async fn finish(
         &self,
-        objects: Vec<Value>,
+        objects: Vec<Raw>,
+        extras: HashMap<String, Vec<Raw>>,
         properties: &[Property],
         with_associations: bool,
         ctx: &StreamContext,
     ) -> Result<Vec<Record>> {
-        let ids: Vec<String> = objects.iter().filter_map(record_id).collect();
+        let parsed: Vec<ApiObject<'_>> = objects
+            .iter()
+            .map(|o| parse_object(o))
+            .collect::<Result<_>>()?;
+        let ids: Vec<String> = parsed.iter().map(ApiObject::id).collect();
         let associations = if with_associations {
             Some(self.associations(&ids, ctx).await?)
         } else {
             None
         };
-        let kinds: HashMap<&str, PropertyType> = properties
-            .iter()
-            .map(|p| (p.name.as_str(), p.kind))
-            .collect();
-        let mut out = Vec::with_capacity(objects.len());
-        for object in objects {
-            let Value::Object(mut object) = object else {
-                continue;
+        let mut out = Vec::with_capacity(parsed.len());
+        for (object, id) in parsed.iter().zip(&ids) {
+            let more: Vec<ApiObject<'_>> = match extras.get(id) {
+                Some(list) => list
+                    .iter()
+                    .map(|o| parse_object(o))
+                    .collect::<Result<_>>()?,
+                None => Vec::new(),
             };
-            let mut record = Map::new();
-            let id = object.get("id").and_then(id_text).unwrap_or_default();
-            record.insert("id".into(), Value::String(id.clone()));
-            for field in ["createdAt", "updatedAt", "archivedAt"] {
-                if let Some(v) = object.remove(field) {
-                    record.insert(field.into(), cast(PropertyType::DateTime, v));
-                }
-            }
-            let archived = object
-                .remove("archived")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false);
-            record.insert("archived".into(), Value::Bool(archived));
-            if let Some(Value::Object(props)) = object.remove("properties") {
-                for (name, value) in props {
-                    let kind = kinds
-                        .get(name.as_str())
-                        .copied()
-                        .unwrap_or(PropertyType::String);
-                    record.insert(format!("{PREFIX}{name}"), cast(kind, value));
-                }
-            }
-            if let Some(associations) = &associations {
-                for to in &self.object.associations {
-                    let list = associations
-                        .get(to)
-                        .and_then(|m| m.get(&id))
-                        .cloned()
-                        .unwrap_or_default();
-                    record.insert(to.clone(), json!(list));
-                }
-            }
-            out.push(Record::from_value(&Value::Object(record))?);
+            let record = OutRecord {
+                id,
+                object,
+                more: &more,
+                properties,
+                associations: associations
+                    .as_ref()
+                    .map(|a| (a, self.object.associations.as_slice())),
+            };
+            let raw = serde_json::value::to_raw_value(&record)
+                .map_err(|e| Error::system(format!("cannot write a record: {e}")))?;
+            out.push(Record::from_raw(raw)?);
         }
         Ok(out)
     }
 
-    fn list(&self, request: ReadRequest) -> PageStream<'_> {
+    /// Full refresh: list pages are fetched on one task (a page ahead) while the records of
+    /// the previous page are cast and written on another.
+    fn list(self: Arc<Self>, request: ReadRequest) -> PageStream<'static> {
         let ctx = request.context.clone();
         let start = ListPosition::from_token(request.resume.as_ref());
-        futures::stream::try_unfold(Some(start), move |position| {
-            let ctx = ctx.clone();
+        let fetcher = self.clone();
+        let fetch_ctx = ctx.clone();
+        let fetched = futures::stream::try_unfold(Some(start), move |position| {
+            let (ctx, this) = (fetch_ctx.clone(), fetcher.clone());
             async move {
                 let Some(position) = position else {
                     return Ok(None);
                 };
-                let properties = self.properties(&ctx).await?;
+                let properties = this.properties(&ctx).await?;
                 let chunks = chunk_properties(&properties, MAX_PROPERTIES_CHARS);
-                let (objects, next) = self
+                let (objects, extras, next) = this
                     .list_page(&chunks, position.archived, position.after.as_deref(), &ctx)
-                    .await?;
-                // Archived records carry no associations worth reading.
-                let records = self
-                    .finish(objects, &properties, !position.archived, &ctx)
                     .await?;
                 let following = match next {
                     Some(after) => Some(ListPosition {
@@ -352,17 +530,24 @@ impl CrmStream {
                     }),
                     None => None,
                 };
-                let page = match &following {
-                    Some(p) => Page::new(records).resume_from(p.token()),
-                    None => Page::new(records),
+                let fetched = Fetched {
+                    objects,
+                    extras,
+                    properties,
+                    // Archived records carry no associations worth reading.
+                    associations: !position.archived,
+                    resume: following.as_ref().map(ListPosition::token),
                 };
-                Ok(Some((page, following)))
+                Ok(Some((fetched, following)))
             }
         })
-        .boxed()
+        .boxed();
+        self.finish_pages(intake::source::prefetch(fetched), ctx)
     }
 
-    fn search(&self, request: ReadRequest) -> PageStream<'_> {
+    /// Incremental: search pages are fetched on one task (the window advancing past the cap)
+    /// while the previous page's records are cast and written on another.
+    fn search(self: Arc<Self>, request: ReadRequest) -> PageStream<'static> {
         let ctx = request.context.clone();
         let from = request
             .start
@@ -373,24 +558,63 @@ impl CrmStream {
             .map(|t| t.timestamp_millis())
             .unwrap_or(0);
         let state = SearchWindow::new(from);
-        futures::stream::try_unfold(state, move |mut window| {
-            let ctx = ctx.clone();
+        let fetcher = self.clone();
+        let fetch_ctx = ctx.clone();
+        let fetched = futures::stream::try_unfold(state, move |mut window| {
+            let (ctx, this) = (fetch_ctx.clone(), fetcher.clone());
             async move {
                 if window.done {
                     return Ok(None);
                 }
-                let properties = self.properties(&ctx).await?;
-                let (objects, next) = self
+                let properties = this.properties(&ctx).await?;
+                let (objects, next) = this
                     .search_page(&properties, window.from_ms, window.after, &ctx)
                     .await?;
-                let objects = window.take(objects, &self.object.modified_property);
-                window.advance(next, &self.object.stream)?;
-                let records = self.finish(objects, &properties, true, &ctx).await?;
-                Ok(Some((Page::new(records), window)))
+                let objects = window.take(objects, &this.object.modified_property)?;
+                window.advance(next, &this.object.stream)?;
+                let fetched = Fetched {
+                    objects,
+                    extras: HashMap::new(),
+                    properties,
+                    associations: true,
+                    resume: None,
+                };
+                Ok(Some((fetched, window)))
             }
         })
-        .boxed()
+        .boxed();
+        self.finish_pages(intake::source::prefetch(fetched), ctx)
     }
+
+    fn finish_pages(
+        self: Arc<Self>,
+        fetched: futures::stream::BoxStream<'static, Result<Fetched>>,
+        ctx: StreamContext,
+    ) -> PageStream<'static> {
+        fetched
+            .and_then(move |f| {
+                let (this, ctx) = (self.clone(), ctx.clone());
+                async move {
+                    let records = this
+                        .finish(f.objects, f.extras, &f.properties, f.associations, &ctx)
+                        .await?;
+                    Ok(match f.resume {
+                        Some(token) => Page::new(records).resume_from(token),
+                        None => Page::new(records),
+                    })
+                }
+            })
+            .boxed()
+    }
+}
+
+/// A page as fetched, before its records are written.
+struct Fetched {
+    objects: Vec<Raw>,
+    extras: HashMap<String, Vec<Raw>>,
+    properties: Arc<Vec<Property>>,
+    associations: bool,
+    resume: Option<Value>,
 }
 
 /// Where a full refresh is: the active pass, then the archived one.
@@ -444,23 +668,13 @@ impl SearchWindow {
     }
 
     /// Drops the records an earlier window returned and notes the latest modification time.
-    fn take(&mut self, objects: Vec<Value>, modified_property: &str) -> Vec<Value> {
+    fn take(&mut self, objects: Vec<Raw>, modified_property: &str) -> Result<Vec<Raw>> {
         let mut kept = Vec::with_capacity(objects.len());
-        for object in objects {
-            let Some(id) = record_id(&object) else {
-                continue;
+        for raw in objects {
+            let (id, modified) = {
+                let object = parse_object(&raw)?;
+                (object.id(), object.updated_ms(modified_property))
             };
-            let modified = object
-                .get("updatedAt")
-                .and_then(Value::as_str)
-                .and_then(instant)
-                .or_else(|| {
-                    object
-                        .pointer(&format!("/properties/{modified_property}"))
-                        .and_then(Value::as_str)
-                        .and_then(instant)
-                })
-                .map(|t| t.timestamp_millis());
             if let Some(ms) = modified {
                 if ms == self.from_ms && self.at_start.contains(&id) {
                     continue;
@@ -477,9 +691,9 @@ impl SearchWindow {
                     }
                 }
             }
-            kept.push(object);
+            kept.push(raw);
         }
-        kept
+        Ok(kept)
     }
 
     /// Moves to the next page, or restarts the window when the next page would pass the cap.
@@ -528,14 +742,6 @@ fn results(body: &Value) -> Result<Vec<Value>> {
     }
 }
 
-fn next_after(body: &Value) -> Option<String> {
-    match body.pointer("/paging/next/after")? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 fn id_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -544,28 +750,25 @@ fn id_text(v: &Value) -> Option<String> {
     }
 }
 
-fn record_id(object: &Value) -> Option<String> {
-    object.get("id").and_then(id_text)
-}
-
 #[async_trait]
 impl Stream for CrmStream {
     fn name(&self) -> &str {
-        &self.object.stream
+        &self.inner.object.stream
     }
 
     async fn json_schema(&self) -> Result<Value> {
-        let ctx = StreamContext::detached(&self.object.stream);
-        match self.properties(&ctx).await {
-            Ok(properties) => Ok(object_schema(&properties, &self.object.associations)),
+        let inner = &self.inner;
+        let ctx = StreamContext::detached(&inner.object.stream);
+        match inner.properties(&ctx).await {
+            Ok(properties) => Ok(object_schema(&properties, &inner.object.associations)),
             Err(e) => match crate::missing_scopes(&e) {
                 // The catalog still lists the stream; reading it will be skipped the same way.
                 Some(scopes) => {
                     tracing::warn!(
                         "stream \"{}\": cannot read its properties without the scope(s) {scopes}; it is listed without them",
-                        self.object.stream
+                        inner.object.stream
                     );
-                    Ok(object_schema(&[], &self.object.associations))
+                    Ok(object_schema(&[], &inner.object.associations))
                 }
                 None => Err(e),
             },
@@ -577,15 +780,18 @@ impl Stream for CrmStream {
     }
 
     fn cursor(&self) -> Option<&Cursor> {
-        Some(&self.cursor)
+        Some(&self.inner.cursor)
     }
 
+    /// Pages are produced one ahead of the reader: the next request overlaps the processing
+    /// of this page.
     fn read(&self, request: ReadRequest) -> PageStream<'_> {
-        if request.sync_mode == SyncMode::Incremental {
-            self.search(request)
+        let inner = self.inner.clone();
+        intake::source::prefetch(if request.sync_mode == SyncMode::Incremental {
+            inner.search(request)
         } else {
-            self.list(request)
-        }
+            inner.list(request)
+        })
     }
 }
 
@@ -599,9 +805,12 @@ pub(crate) async fn warn(ctx: &StreamContext, message: String) {
 mod tests {
     use super::*;
 
-    fn object(id: u64, ms: i64) -> Value {
+    fn object(id: u64, ms: i64) -> Raw {
         let t = chrono::DateTime::from_timestamp_millis(ms).unwrap();
-        json!({"id": id.to_string(), "updatedAt": rfc3339(&t), "properties": {}})
+        serde_json::value::to_raw_value(
+            &json!({"id": id.to_string(), "updatedAt": rfc3339(&t), "properties": {}}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -609,29 +818,33 @@ mod tests {
         let mut w = SearchWindow::new(0);
         // 9,800 results in, the last page ends with two records at 5,000 ms.
         w.after = SEARCH_CAP - SEARCH_LIMIT as u64 * 2;
-        let kept = w.take(
-            vec![object(1, 4_000), object(2, 5_000), object(3, 5_000)],
-            "x",
-        );
+        let kept = w
+            .take(
+                vec![object(1, 4_000), object(2, 5_000), object(3, 5_000)],
+                "x",
+            )
+            .unwrap();
         assert_eq!(kept.len(), 3);
         w.advance(Some(SEARCH_CAP - SEARCH_LIMIT as u64), "contacts")
             .unwrap();
         assert_eq!((w.from_ms, w.after), (0, SEARCH_CAP - SEARCH_LIMIT as u64));
-        w.take(vec![object(4, 5_000)], "x");
+        w.take(vec![object(4, 5_000)], "x").unwrap();
         w.advance(Some(SEARCH_CAP), "contacts").unwrap();
         assert_eq!((w.from_ms, w.after), (5_000, 0), "restarted");
         // The new window returns the boundary records again: only the new one is kept.
-        let kept = w.take(
-            vec![
-                object(2, 5_000),
-                object(3, 5_000),
-                object(4, 5_000),
-                object(5, 5_000),
-                object(6, 6_000),
-            ],
-            "x",
-        );
-        let ids: Vec<String> = kept.iter().filter_map(record_id).collect();
+        let kept = w
+            .take(
+                vec![
+                    object(2, 5_000),
+                    object(3, 5_000),
+                    object(4, 5_000),
+                    object(5, 5_000),
+                    object(6, 6_000),
+                ],
+                "x",
+            )
+            .unwrap();
+        let ids: Vec<String> = kept.iter().map(|r| parse_object(r).unwrap().id()).collect();
         assert_eq!(ids, vec!["5", "6"]);
         w.advance(None, "contacts").unwrap();
         assert!(w.done);
@@ -640,7 +853,7 @@ mod tests {
     #[test]
     fn a_full_window_at_one_instant_is_an_error_not_a_loop() {
         let mut w = SearchWindow::new(7_000);
-        w.take(vec![object(1, 7_000)], "x");
+        w.take(vec![object(1, 7_000)], "x").unwrap();
         let err = w.advance(Some(SEARCH_CAP), "deals").unwrap_err();
         assert!(err.to_string().contains("same millisecond"), "{err}");
     }

@@ -169,6 +169,79 @@ fn number(text: &str) -> Option<Value> {
     serde_json::Number::from_f64(f).map(Value::Number)
 }
 
+/// A property value cast for the output record, borrowing the API's JSON where it is already
+/// in its final form.
+#[derive(Debug)]
+pub enum Out<'a> {
+    /// The API's JSON as is (a string property, a canonical date-time, null, a typed value).
+    Raw(&'a serde_json::value::RawValue),
+    /// A value the cast produced.
+    Value(Value),
+}
+
+impl serde::Serialize for Out<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Out::Raw(r) => r.serialize(s),
+            Out::Value(v) => v.serialize(s),
+        }
+    }
+}
+
+/// Casts one property value (the API's JSON) like [`cast`], as a value to serialize: when the
+/// API's value is already final (any string for a string property, `2024-01-15T14:22:10.456Z`
+/// for a date-time, null, a typed value) it is written as is, without a copy.
+pub fn cast_raw(kind: PropertyType, raw: &serde_json::value::RawValue) -> Out<'_> {
+    let text = raw.get().trim();
+    if kind == PropertyType::String || !text.starts_with('"') {
+        return Out::Raw(raw);
+    }
+    let Ok(s) = serde_json::from_str::<std::borrow::Cow<'_, str>>(text) else {
+        return Out::Raw(raw);
+    };
+    let trimmed = s.trim();
+    match kind {
+        _ if trimmed.is_empty() => Out::Value(Value::Null),
+        PropertyType::DateTime if is_canonical_instant(trimmed) => Out::Raw(raw),
+        PropertyType::Date if is_canonical_date(trimmed) => Out::Raw(raw),
+        PropertyType::Number if trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
+            match trimmed.parse::<i64>() {
+                Ok(i) => Out::Value(Value::from(i)),
+                Err(_) => Out::Value(cast(kind, Value::String(s.into_owned()))),
+            }
+        }
+        _ => Out::Value(cast(kind, Value::String(s.into_owned()))),
+    }
+}
+
+/// `2024-01-15T14:22:10.456Z`: the form [`rfc3339`] writes.
+fn is_canonical_instant(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 24
+        && b[23] == b'Z'
+        && b[19] == b'.'
+        && b[10] == b'T'
+        && [4, 7].iter().all(|&i| b[i] == b'-')
+        && [13, 16].iter().all(|&i| b[i] == b':')
+        && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22]
+            .iter()
+            .all(|&i| b[i].is_ascii_digit())
+        && {
+            // Field ranges without a calendar: a day past the month's end is caught when a
+            // destination types the column (the value is kept raw, never lost).
+            let n = |i: usize| u32::from(b[i] - b'0') * 10 + u32::from(b[i + 1] - b'0');
+            (1..=12).contains(&n(5))
+                && (1..=31).contains(&n(8))
+                && n(11) < 24
+                && n(14) < 60
+                && n(17) < 61
+        }
+}
+
+fn is_canonical_date(s: &str) -> bool {
+    s.len() == 10 && NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+}
+
 /// An instant written as RFC 3339 (any offset) or as epoch milliseconds.
 pub fn instant(text: &str) -> Option<DateTime<Utc>> {
     if let Some(t) = intake::state::parse_datetime(text) {
@@ -255,6 +328,40 @@ mod tests {
         assert_eq!(cast(String, json!("")), json!(""));
         assert_eq!(cast(String, json!("007")), json!("007"));
         assert_eq!(cast(Number, Value::Null), Value::Null);
+    }
+
+    #[test]
+    fn casting_raw_json_gives_what_cast_gives() {
+        use PropertyType::*;
+        let cases = [
+            (Number, json!("42")),
+            (Number, json!("-7")),
+            (Number, json!("1.5")),
+            (Number, json!("")),
+            (Number, json!("n/a")),
+            (Number, json!("NaN")),
+            (Number, json!("99999999999999999999")),
+            (Boolean, json!("true")),
+            (Boolean, json!("FALSE")),
+            (Boolean, json!("yes")),
+            (DateTime, json!("2021-02-23T20:08:49.603000+00:00")),
+            (DateTime, json!("2021-02-23T20:08:49.603Z")),
+            (DateTime, json!("1614110929603")),
+            (DateTime, json!("not a date")),
+            (Date, json!("2024-03-01")),
+            (Date, json!("1709251200000")),
+            (Date, json!("")),
+            (String, json!("")),
+            (String, json!("a \"quoted\" ünïcode\n")),
+            (Number, Value::Null),
+            (Number, json!(12)),
+            (Boolean, json!(true)),
+        ];
+        for (kind, value) in cases {
+            let raw = serde_json::value::to_raw_value(&value).unwrap();
+            let serialized = serde_json::to_value(cast_raw(kind, &raw)).unwrap();
+            assert_eq!(serialized, cast(kind, value.clone()), "{kind:?} {value}");
+        }
     }
 
     #[test]

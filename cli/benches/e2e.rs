@@ -1,0 +1,275 @@
+//! End to end: N HubSpot-shaped contacts (100 per page, cursor pagination in
+//! `paging.next.after`) from a local server that answers from pre-rendered pages, read
+//!
+//! - by a plain sequential reqwest loop over one keep-alive connection that reads each body and
+//!   parses only the next cursor (the reference: the floor any connector pays);
+//! - by the HubSpot connector (properties discovered, values cast and flattened, full refresh
+//!   with its archived pass) through the engine into JSONL;
+//! - the same into SQLite;
+//!
+//! all in one run, with records/s, the ratio to the reference and each run's peak RSS.
+//! `cargo bench -p intake-cli --bench e2e` (N = 1,000,000; `INTAKE_BENCH_N` to change it).
+
+#[path = "../../tests/support/mock.rs"]
+mod mock;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use intake::http::reqwest;
+use intake::{Destination, DestinationSyncMode, Source, SyncMode};
+use mock::{Req, Resp, serve_on_thread};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+const PAGE: usize = 100;
+/// Distinct pages rendered; page `p` of the sync is pool page `p % POOL` with its own cursor.
+const POOL: usize = 100;
+
+fn contact(i: usize) -> Value {
+    let day = 1 + i % 28;
+    json!({
+        "id": format!("{}", 1000 + i),
+        "properties": {
+            "createdate": format!("2023-01-{day:02}T10:00:00.000Z"),
+            "email": format!("contact{i}@example.com"),
+            "firstname": "Ada", "lastname": "Lovelace", "company": "Analytical Engines Ltd",
+            "phone": "+44 20 7946 0000", "city": "London", "country": "United Kingdom",
+            "lifecyclestage": "lead", "hs_object_id": format!("{}", 1000 + i),
+            "hs_lead_status": "NEW",
+            "lastmodifieddate": format!("2024-02-{day:02}T08:30:00.000Z")
+        },
+        "createdAt": format!("2023-01-{day:02}T10:00:00.000Z"),
+        "updatedAt": format!("2024-02-{day:02}T08:30:00.000Z"),
+        "archived": false
+    })
+}
+
+fn properties() -> Value {
+    let p = |name: &str, kind: &str| json!({"name": name, "type": kind, "fieldType": "text", "label": name});
+    json!({"results": [
+        p("createdate", "datetime"), p("email", "string"), p("firstname", "string"),
+        p("lastname", "string"), p("company", "string"), p("phone", "phone_number"),
+        p("city", "string"), p("country", "string"), p("lifecyclestage", "enumeration"),
+        p("hs_object_id", "number"), p("hs_lead_status", "enumeration"),
+        p("lastmodifieddate", "datetime")
+    ]})
+}
+
+/// The server: `results` of pool pages pre-rendered; each answer adds its page's cursor.
+fn start_server(n: usize) -> (SocketAddr, u64) {
+    let pool: Arc<Vec<Bytes>> = Arc::new(
+        (0..POOL)
+            .map(|p| {
+                let results: Vec<Value> = (p * PAGE..(p + 1) * PAGE).map(contact).collect();
+                Bytes::from(format!(
+                    "{{\"results\":{}",
+                    serde_json::to_string(&results).unwrap()
+                ))
+            })
+            .collect(),
+    );
+    let pages = n.div_ceil(PAGE);
+    let bytes: u64 = (0..pages).map(|p| pool[p % POOL].len() as u64 + 90).sum();
+    let properties = Bytes::from(properties().to_string());
+    let addr = serve_on_thread(move |req: Req| {
+        if req.path.starts_with("/crm/v3/properties/") {
+            return Resp::json(200, properties.clone());
+        }
+        if req.path == "/crm/v3/schemas" {
+            return Resp::json(200, r#"{"results":[]}"#);
+        }
+        if req.query.get("archived").map(String::as_str) == Some("true") {
+            return Resp::json(200, r#"{"results":[]}"#);
+        }
+        let page = req
+            .query
+            .get("after")
+            .and_then(|a| a.parse::<usize>().ok())
+            .unwrap_or(0)
+            / PAGE;
+        let Some(body) = pool.get(page % POOL) else {
+            return Resp::json(400, "{}");
+        };
+        let mut out = BytesMut::with_capacity(body.len() + 100);
+        out.extend_from_slice(body);
+        if page + 1 < pages {
+            let after = (page + 1) * PAGE;
+            out.extend_from_slice(
+                format!(",\"paging\":{{\"next\":{{\"after\":\"{after}\",\"link\":\"/crm/v3/objects/contacts?after={after}\"}}}}}}").as_bytes(),
+            );
+        } else {
+            out.extend_from_slice(b"}");
+        }
+        Resp::json(200, out.freeze())
+    });
+    (addr, bytes)
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    paging: Option<Next>,
+}
+#[derive(Deserialize)]
+struct Next {
+    next: After,
+}
+#[derive(Deserialize)]
+struct After {
+    after: String,
+}
+
+/// The reference: every page over one keep-alive connection, only the cursor parsed.
+async fn plain_fetch(base: &str) -> usize {
+    let client = reqwest::Client::new();
+    let mut after: Option<String> = None;
+    let mut records = 0;
+    loop {
+        let mut url = format!("{base}/crm/v3/objects/contacts?limit=100&archived=false");
+        if let Some(a) = &after {
+            url.push_str("&after=");
+            url.push_str(a);
+        }
+        let body = client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        records += PAGE;
+        let paging: Paging = serde_json::from_slice(&body).unwrap();
+        match paging.paging {
+            Some(p) => after = Some(p.next.after),
+            None => return records,
+        }
+    }
+}
+
+async fn connector(base: &str, destination: Arc<dyn Destination>) -> u64 {
+    let source = intake_source_hubspot::HubSpotSource::new();
+    let config = json!({
+        "credentials": {"auth_type": "private_app", "access_token": "pat-bench"},
+        "base_url": base, "requests_per_10_seconds": 10_000_000, "associations": false
+    });
+    let mut catalog = source
+        .discover(&config)
+        .await
+        .unwrap()
+        .configure_all()
+        .select(&["contacts"])
+        .unwrap();
+    for s in &mut catalog.streams {
+        s.sync_mode = SyncMode::FullRefresh;
+        s.destination_sync_mode = DestinationSyncMode::Overwrite;
+    }
+    let report = intake::sync(source, config)
+        .catalog(catalog)
+        .to(destination)
+        .run()
+        .await
+        .unwrap();
+    report.records_written()
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and skips the run.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let n: usize = std::env::var("INTAKE_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let (addr, bytes) = start_server(n);
+    let base = format!("http://{addr}");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows: Vec<(&str, Duration, u64, u64)> = Vec::new();
+    // A warm-up so the first measured run does not pay for connection setup and page faults.
+    rt.block_on(plain_fetch(&base));
+
+    reset_peak();
+    let t = Instant::now();
+    let got = rt.block_on(plain_fetch(&base)) as u64;
+    rows.push((
+        "plain reqwest (reference)",
+        t.elapsed(),
+        got,
+        peak_rss_kib(),
+    ));
+
+    reset_peak();
+    let t = Instant::now();
+    let jsonl: Arc<dyn Destination> = Arc::new(intake::jsonl::JsonlDestination::new(
+        dir.path().join("jsonl"),
+    ));
+    let got = rt.block_on(connector(&base, jsonl));
+    rows.push((
+        "HubSpot connector -> JSONL",
+        t.elapsed(),
+        got,
+        peak_rss_kib(),
+    ));
+
+    if std::env::var("INTAKE_BENCH_SKIP_SQLITE").is_ok() {
+        return;
+    }
+    reset_peak();
+    let t = Instant::now();
+    let sqlite: Arc<dyn Destination> = Arc::new(
+        intake_destination_sqlite::SqliteDestination::open(dir.path().join("e2e.db")),
+    );
+    let got = rt.block_on(connector(&base, sqlite));
+    rows.push((
+        "HubSpot connector -> SQLite",
+        t.elapsed(),
+        got,
+        peak_rss_kib(),
+    ));
+
+    let reference = rows[0].2 as f64 / rows[0].1.as_secs_f64();
+    let jsonl_rate = rows[1].2 as f64 / rows[1].1.as_secs_f64();
+    println!(
+        "{n} contacts, {:.0} MB of JSON, 100 per page, one local server (pre-rendered pages)",
+        bytes as f64 / 1e6
+    );
+    println!(
+        "{:<30} {:>9} {:>12} {:>10} {:>10} {:>10}",
+        "reader", "time", "records/s", "vs plain", "vs JSONL", "peak RSS"
+    );
+    for (name, took, records, rss) in &rows {
+        let rate = *records as f64 / took.as_secs_f64();
+        println!(
+            "{:<30} {:>8.2}s {:>12.0} {:>9.2}x {:>9.2}x {:>6.1} MiB",
+            name,
+            took.as_secs_f64(),
+            rate,
+            rate / reference,
+            rate / jsonl_rate,
+            *rss as f64 / 1024.0
+        );
+    }
+}
