@@ -163,6 +163,7 @@ async fn round(
                 full_refresh: false,
                 state: None,
                 namespace: Some(name.to_string()),
+                checkpoint_every: None,
                 show,
             },
             cancel.clone(),

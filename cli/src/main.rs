@@ -81,6 +81,9 @@ enum Command {
         /// PostgreSQL), so several sources can share a destination.
         #[arg(long)]
         namespace: Option<String>,
+        /// Records per stream between checkpoints (commits). Default 10,000.
+        #[arg(long)]
+        checkpoint_every: Option<u64>,
     },
     /// Run the offline demo: local sandboxes of HubSpot, Mailchimp, Google Sheets and a
     /// website, synced into SQLite twice (the second run reads only the changes).
@@ -195,6 +198,8 @@ pub struct SyncOptions {
     pub state: Option<PathBuf>,
     /// A namespace for the streams.
     pub namespace: Option<String>,
+    /// Records per stream between checkpoints.
+    pub checkpoint_every: Option<u64>,
     /// Show progress and a summary.
     pub show: bool,
 }
@@ -227,6 +232,12 @@ pub async fn run_sync(
     }
     if let Some(path) = options.state {
         builder = builder.state_file(path);
+    }
+    if let Some(n) = options.checkpoint_every {
+        builder = builder.options(intake::ReadOptions {
+            checkpoint_records: n.max(1),
+            ..Default::default()
+        });
     }
     let display = progress::Display::new(options.show);
     let observer = display.clone();
@@ -280,6 +291,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             full_refresh,
             state,
             namespace,
+            checkpoint_every,
         } => {
             let config_value = config::load(&config)?;
             let src = source(&name)?;
@@ -295,6 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     full_refresh,
                     state,
                     namespace,
+                    checkpoint_every,
                     show,
                 },
                 cancel,

@@ -443,6 +443,23 @@ impl Sandbox {
         lock(&self.account).members.get(list).map_or(0, Vec::len)
     }
 
+    /// Every member as (list id, member id, last_changed).
+    pub fn member_keys(&self) -> Vec<(String, String, String)> {
+        let a = lock(&self.account);
+        a.members
+            .iter()
+            .flat_map(|(list, members)| {
+                members.iter().map(move |m| {
+                    (
+                        list.clone(),
+                        m["id"].as_str().unwrap_or_default().to_string(),
+                        m["last_changed"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// Records a stream's full refresh reads (for the acceptance suite).
     pub fn expected(&self, stream: &str) -> u64 {
         let a = lock(&self.account);
