@@ -396,3 +396,71 @@ async fn the_demo_completes_against_its_sandboxes() {
         portal.count("contacts", false)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_cleanly_with_the_interrupted_exit_code() {
+    let sandbox = sandbox().await;
+    sandbox.api().hold(std::time::Duration::from_millis(60));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = sandbox.config();
+    config["page_size"] = json!(10);
+    let config = write_config(dir.path(), "mc.json", &config);
+    let db = dir.path().join("out.db");
+    let to = format!("sqlite:{}", db.display());
+    let args: Vec<String> = [
+        "sync",
+        "mailchimp",
+        "--config",
+        config.to_str().unwrap(),
+        "--to",
+        &to,
+        "--streams",
+        "list_members",
+        "--checkpoint-every",
+        "20",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = tokio::task::spawn_blocking(move || {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_intake"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(900));
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    // What was committed before the interrupt is there, with its state; a rerun completes.
+    let kept = count(&db, "list_members");
+    assert!(kept < 200, "the sync was stopped part-way ({kept} rows)");
+    let c = config.to_str().unwrap();
+    let out = intake(
+        &[
+            "-q",
+            "sync",
+            "mailchimp",
+            "--config",
+            c,
+            "--to",
+            &to,
+            "--streams",
+            "list_members",
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(count(&db, "list_members"), 200);
+}
