@@ -521,6 +521,35 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 #[cfg(test)]
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Any Retry-After value: no panic, and never a wait past a day.
+        #[test]
+        fn any_retry_after_is_bounded(text in "[ -~]{0,40}") {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&text) {
+                h.insert(RETRY_AFTER, v);
+                if let Some(wait) = retry_after(&h) {
+                    prop_assert!(wait <= Duration::from_secs(86_400));
+                }
+            }
+        }
+
+        #[test]
+        fn numeric_retry_after_is_those_seconds(secs in 0u32..100_000) {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_str(&secs.to_string()).unwrap());
+            prop_assert_eq!(retry_after(&h), Some(Duration::from_secs(u64::from(secs.min(86_400)))));
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -520,6 +520,37 @@ fn split_links(text: &str) -> Vec<&str> {
 }
 
 #[cfg(test)]
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Any Link header value: no panic, and a found target is what sat between `<` and `>`.
+        #[test]
+        fn any_link_header_parses(text in "[<>,;=\"a-z:/?.& ]{0,80}") {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = reqwest::header::HeaderValue::from_str(&text) {
+                h.insert(LINK, v);
+                if let Some(target) = next_link(&h) {
+                    let wrapped = format!("<{}>", target);
+                    prop_assert!(text.contains(&wrapped), "{} not in {}", wrapped, text);
+                }
+            }
+        }
+
+        #[test]
+        fn a_next_link_is_found_among_others(url in "https://[a-z]{1,10}\\.com/[a-z0-9?=&]{0,20}") {
+            let text = format!("<https://x.com/p=1>; rel=\"prev\", <{url}>; rel=\"next\", <https://x.com/last>; rel=last");
+            let mut h = HeaderMap::new();
+            h.insert(LINK, reqwest::header::HeaderValue::from_str(&text).unwrap());
+            prop_assert_eq!(next_link(&h), Some(url));
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
