@@ -508,7 +508,8 @@ impl Inner {
         let start = ListPosition::from_token(request.resume.as_ref());
         let fetcher = self.clone();
         let fetch_ctx = ctx.clone();
-        let fetched = futures::stream::try_unfold(Some(start), move |position| {
+        let seen: std::collections::HashSet<(bool, String)> = Default::default();
+        let fetched = futures::stream::try_unfold((Some(start), seen), move |(position, mut seen)| {
             let (ctx, this) = (fetch_ctx.clone(), fetcher.clone());
             async move {
                 let Some(position) = position else {
@@ -520,10 +521,19 @@ impl Inner {
                     .list_page(&chunks, position.archived, position.after.as_deref(), &ctx)
                     .await?;
                 let following = match next {
-                    Some(after) => Some(ListPosition {
-                        archived: position.archived,
-                        after: Some(after),
-                    }),
+                    Some(after) => {
+                        // An API that repeats a cursor would have us read the same pages forever.
+                        if !seen.insert((position.archived, after.clone())) {
+                            return Err(Error::system(format!(
+                                "stream \"{}\": HubSpot sent the paging cursor \"{after}\" a second time; stopping instead of reading the same pages forever",
+                                this.object.stream
+                            )));
+                        }
+                        Some(ListPosition {
+                            archived: position.archived,
+                            after: Some(after),
+                        })
+                    }
                     None if !position.archived => Some(ListPosition {
                         archived: true,
                         after: None,
@@ -538,7 +548,7 @@ impl Inner {
                     associations: !position.archived,
                     resume: following.as_ref().map(ListPosition::token),
                 };
-                Ok(Some((fetched, following)))
+                Ok(Some((fetched, (following, seen))))
             }
         })
         .boxed();
@@ -702,6 +712,12 @@ impl SearchWindow {
             self.done = true;
             return Ok(());
         };
+        if next <= self.after {
+            return Err(Error::system(format!(
+                "stream \"{stream}\": HubSpot's search answered a next page ({next}) that does not move past this one ({}); stopping instead of reading the same page forever",
+                self.after
+            )));
+        }
         if next + SEARCH_LIMIT as u64 <= SEARCH_CAP {
             self.after = next;
             return Ok(());

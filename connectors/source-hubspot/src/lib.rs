@@ -107,6 +107,8 @@ pub struct HubSpotConfig {
     /// Search requests per second: HubSpot allows about 4 (its search endpoints have their own
     /// limit, outside the 10-second one). Default 4; the connector paces itself at 75% of it.
     pub search_requests_per_second: Option<u32>,
+    /// Seconds before a request is abandoned (and retried). Default 60.
+    pub request_timeout_seconds: Option<u64>,
     /// Read associations (contacts' companies, deals' contacts and companies) as arrays of ids:
     /// one batch request per page and association type. Default true.
     pub associations: Option<bool>,
@@ -238,6 +240,9 @@ pub fn api(cfg: &HubSpotConfig) -> Result<HttpApi> {
         .auth(auth)
         .rate_limit(limits)
         .user_agent(concat!("intake-source-hubspot/", env!("CARGO_PKG_VERSION")))
+        .timeout(Some(Duration::from_secs(
+            cfg.request_timeout_seconds.unwrap_or(60).max(1),
+        )))
         .on_error(classify))
 }
 

@@ -1,0 +1,174 @@
+//! The fault matrix: each fault injected into the HubSpot sandbox during a full refresh of
+//! contacts ends in success (every record, once) or in one clear typed error — never a panic,
+//! a hang or a silent loss. The README publishes the same table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use intake::testing::Fault;
+use intake::{FailureType, Partition, ReadRequest, Source, Stream};
+use intake_source_hubspot::HubSpotSource;
+use intake_source_hubspot::mock::{Sandbox, SandboxSpec};
+use serde_json::{Value, json};
+
+enum Expect {
+    /// Every record, once.
+    AllRecords,
+    /// This many active records (the fault replaced the active pages with its own), then
+    /// every archived record.
+    ActiveRecords(usize),
+    /// One error of this kind whose message says this.
+    Error(FailureType, &'static str),
+}
+
+async fn contacts(sandbox: &Sandbox) -> Arc<dyn Stream> {
+    let mut config = sandbox.config();
+    config["request_timeout_seconds"] = json!(1);
+    HubSpotSource::new()
+        .streams(&config)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name() == "contacts")
+        .unwrap()
+}
+
+async fn case(fault: Fault, times: Option<u64>, expect: Expect) -> Vec<Value> {
+    let sandbox = Sandbox::start(SandboxSpec {
+        contacts: 250,
+        requests_per_10_seconds: 10_000,
+        ..SandboxSpec::small()
+    })
+    .await;
+    let stream = contacts(&sandbox).await;
+    // Properties first, so the fault meets a page of records.
+    stream.json_schema().await.unwrap();
+    let _guard = match times {
+        Some(n) => sandbox.api().inject(fault, n),
+        None => sandbox.api().inject_always(fault),
+    };
+    let read = async {
+        let mut pages = stream.read(ReadRequest::full_refresh("contacts", Partition::whole()));
+        let mut records = Vec::new();
+        while let Some(page) = pages.next().await {
+            records.extend(page?.records.iter().map(|r| r.to_value().unwrap()));
+        }
+        Ok::<_, intake::Error>(records)
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .expect("no hang");
+    let total = sandbox.count("contacts", false) + sandbox.count("contacts", true);
+    match (expect, outcome) {
+        (Expect::AllRecords, Ok(records)) => {
+            let mut ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), total, "every record");
+            assert_eq!(records.len(), total, "each once");
+            records
+        }
+        (Expect::ActiveRecords(n), Ok(records)) => {
+            assert_eq!(records.len(), n + sandbox.count("contacts", true));
+            records
+        }
+        (Expect::Error(kind, says), Err(e)) => {
+            assert_eq!(e.failure_type(), kind, "{e}");
+            assert!(e.chain().contains(says), "{}", e.chain());
+            Vec::new()
+        }
+        (_, Ok(records)) => panic!("expected an error, read {} records", records.len()),
+        (_, Err(e)) => panic!("expected success, failed: {}", e.chain()),
+    }
+}
+
+fn page(results: Value, next: Option<&str>) -> Fault {
+    let mut body = json!({ "results": results });
+    if let Some(after) = next {
+        body["paging"] = json!({"next": {"after": after}});
+    }
+    Fault::Json { status: 200, body }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_is_waited_out() {
+    let fault = Fault::TooManyRequests {
+        retry_after: Some("1".into()),
+    };
+    case(fault, Some(4), Expect::AllRecords).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5xx_burst_is_retried() {
+    case(Fault::Status(503), Some(2), Expect::AllRecords).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_slower_than_the_timeout_are_retried() {
+    case(
+        Fault::Delay(Duration::from_secs(3)),
+        Some(2),
+        Expect::AllRecords,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_reset_mid_body_is_retried() {
+    case(Fault::Drop, Some(2), Expect::AllRecords).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_json_is_retried() {
+    case(Fault::Truncated, Some(2), Expect::AllRecords).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_html_page_with_status_200_is_a_system_error() {
+    let expect = Expect::Error(FailureType::SystemError, "unexpected response");
+    case(Fault::Html, Some(1), expect).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_drift_keeps_new_fields_and_uncastable_values() {
+    let drifted = json!([{
+        "id": "1", "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-02T00:00:00Z",
+        "archived": false,
+        "properties": {"annualrevenue": "not a number", "brand_new_property": "surprise"}
+    }]);
+    // The drifted page is the only active page; the archived pass follows.
+    let records = case(page(drifted, None), Some(1), Expect::ActiveRecords(1)).await;
+    let r = records.iter().find(|r| r["id"] == "1").unwrap();
+    assert_eq!(
+        r["properties_annualrevenue"], "not a number",
+        "kept, not dropped"
+    );
+    assert_eq!(r["properties_brand_new_property"], "surprise");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_without_its_primary_key_is_a_system_error() {
+    let broken =
+        json!([{"properties": {"email": "x@example.com"}, "updatedAt": "2024-01-02T00:00:00Z"}]);
+    let expect = Expect::Error(FailureType::SystemError, "not a CRM object");
+    case(page(broken, None), Some(1), expect).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_page_with_a_next_cursor_is_followed() {
+    case(page(json!([]), Some("1")), Some(1), Expect::AllRecords).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeating_cursor_stops_with_a_system_error() {
+    let one = json!([{"id": "1", "updatedAt": "2024-01-02T00:00:00Z", "properties": {}}]);
+    let expect = Expect::Error(FailureType::SystemError, "a second time");
+    case(page(one, Some("5")), None, expect).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_credentials_are_a_config_error() {
+    let expect = Expect::Error(FailureType::ConfigError, "invalid or expired");
+    case(Fault::Unauthorized, None, expect).await;
+}
