@@ -736,20 +736,23 @@ async fn read_partition(
             reported_missing = t.missing();
         }
         p.pending += n;
+        // This partition's progress is recorded after every page, so a checkpoint taken for
+        // any partition of the stream covers what every partition has emitted (otherwise a
+        // crash re-reads the other partitions' pages since their own last checkpoint).
+        let state = match &tracker {
+            Some(t) => t.checkpoint(false, last_resume.as_ref()),
+            None => CursorState {
+                resume: last_resume.as_ref().map(|token| crate::state::ResumePoint {
+                    token: token.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        };
+        p.state.set_partition(partition.key(), state);
         let due = p.pending >= options.checkpoint_records
             || (p.pending > 0 && p.last_checkpoint.elapsed() >= options.checkpoint_interval);
         if due {
-            let state = match &tracker {
-                Some(t) => t.checkpoint(false, last_resume.as_ref()),
-                None => CursorState {
-                    resume: last_resume.as_ref().map(|token| crate::state::ResumePoint {
-                        token: token.clone(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                },
-            };
-            p.state.set_partition(partition.key(), state);
             let records = std::mem::take(&mut p.pending);
             p.last_checkpoint = Instant::now();
             let checkpoint = Checkpoint {
