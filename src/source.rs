@@ -462,6 +462,75 @@ impl<S: Source + ?Sized> Source for Arc<S> {
     }
 }
 
+type SkipFn = Arc<dyn Fn(&Error, &Partition) -> Option<String> + Send + Sync>;
+
+/// A stream whose partition reads end, with a warning instead of an error, on the failures
+/// `skip` recognizes: it returns the warning (a stream the token has no scope for, the report
+/// of a campaign that was never sent), or `None` to fail as usual. The warning goes through the
+/// stream's context, so the sync logs it and lists it in its report.
+pub struct SkipOnError<S> {
+    inner: S,
+    skip: SkipFn,
+}
+
+impl<S> SkipOnError<S> {
+    /// Wraps `inner`.
+    pub fn new(
+        inner: S,
+        skip: impl Fn(&Error, &Partition) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        SkipOnError {
+            inner,
+            skip: Arc::new(skip),
+        }
+    }
+}
+
+#[async_trait]
+impl<S: Stream> Stream for SkipOnError<S> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn namespace(&self) -> Option<&str> {
+        self.inner.namespace()
+    }
+    async fn json_schema(&self) -> Result<Value> {
+        self.inner.json_schema().await
+    }
+    fn primary_key(&self) -> Vec<Vec<String>> {
+        self.inner.primary_key()
+    }
+    fn cursor(&self) -> Option<&Cursor> {
+        self.inner.cursor()
+    }
+    async fn partitions(&self) -> Result<Vec<Partition>> {
+        self.inner.partitions().await
+    }
+    fn read(&self, request: ReadRequest) -> PageStream<'_> {
+        let ctx = request.context.clone();
+        let partition = request.partition.clone();
+        let skip = self.skip.clone();
+        let pages = self.inner.read(request);
+        futures::stream::unfold(Some(pages), move |pages| {
+            let (ctx, partition, skip) = (ctx.clone(), partition.clone(), skip.clone());
+            async move {
+                let mut pages = pages?;
+                match pages.next().await? {
+                    Ok(page) => Some((Ok(page), Some(pages))),
+                    Err(e) => match skip(&e, &partition) {
+                        Some(warning) => {
+                            let _ = ctx.log(LogLevel::Warn, warning).await;
+                            None
+                        }
+                        None => Some((Err(e), None)),
+                    },
+                }
+            }
+        })
+        .boxed()
+    }
+}
+
 /// Runs a stream (of pages, or of anything a connector produces in steps) on a task of its
 /// own, one item ahead of its reader: fetching the next page overlaps processing this one (what
 /// [`crate::http::HttpStream`] does for its pages). Chain two to overlap three stages. The task

@@ -120,6 +120,19 @@ impl HttpError {
         self
     }
 
+    /// The HTTP failure behind an intake error, if one is in its cause chain (what an
+    /// API-specific handler or a stream wrapper inspects: the status, the body).
+    pub fn find(error: &Error) -> Option<&HttpError> {
+        let mut cause = std::error::Error::source(error);
+        while let Some(c) = cause {
+            if let Some(h) = c.downcast_ref::<HttpError>() {
+                return Some(h);
+            }
+            cause = c.source();
+        }
+        None
+    }
+
     /// The request method.
     pub fn method(&self) -> &str {
         &self.method

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use intake::http::HttpApi;
 use intake::http::reqwest::{Method, Request};
-use intake::source::{LogLevel, StreamContext};
+use intake::source::StreamContext;
 use intake::{
     Cursor, Error, Page, PageStream, ReadRequest, Record, Result, Stream, SyncMode, async_trait,
 };
@@ -809,12 +809,6 @@ impl Stream for CrmStream {
             inner.list(request)
         })
     }
-}
-
-/// A warning through the stream's context: the sync logs it and lists it in its report.
-pub(crate) async fn warn(ctx: &StreamContext, message: String) {
-    tracing::debug!("{message}");
-    let _ = ctx.log(LogLevel::Warn, message).await;
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ use futures::StreamExt;
 use intake::http::{
     Auth, ErrorAction, HttpApi, HttpError, OAuth2, Paginator, Quota, RateLimit, RateLimitHeaders,
 };
-use intake::source::StreamContext;
+use intake::source::{SkipOnError, StreamContext};
 use intake::spec::parse_config;
 use intake::{
     ConnectorSpec, Cursor, Error, PageStream, Partition, ReadRequest, Result, Source, Stream,
@@ -303,103 +303,70 @@ fn scopes_in(body: &Value) -> String {
 
 /// The scopes named when `e` is HubSpot's 403 MISSING_SCOPES.
 pub fn missing_scopes(e: &Error) -> Option<String> {
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        if let Some(h) = c.downcast_ref::<HttpError>()
-            && h.status() == Some(403)
-        {
-            let body = h.body_json()?;
-            return (body.get("category").and_then(Value::as_str) == Some("MISSING_SCOPES"))
-                .then(|| scopes_in(&body));
-        }
-        cause = c.source();
-    }
-    None
+    let h = HttpError::find(e).filter(|h| h.status() == Some(403))?;
+    let body = h.body_json()?;
+    (body.get("category").and_then(Value::as_str) == Some("MISSING_SCOPES"))
+        .then(|| scopes_in(&body))
 }
 
-/// A stream that is skipped, with a warning, when the token lacks its scope; and, for
-/// endpoints without a server-side filter, filtered to the incremental window on the client.
-struct Guarded<S> {
-    inner: S,
-    client_filter: bool,
-}
+/// Owners have no server-side since-filter: an incremental read keeps only the records at
+/// or after the start on the client.
+struct SinceFilter<S>(S);
 
 #[async_trait]
-impl<S: Stream> Stream for Guarded<S> {
+impl<S: Stream> Stream for SinceFilter<S> {
     fn name(&self) -> &str {
-        self.inner.name()
+        self.0.name()
     }
     async fn json_schema(&self) -> Result<Value> {
-        self.inner.json_schema().await
+        self.0.json_schema().await
     }
     fn primary_key(&self) -> Vec<Vec<String>> {
-        self.inner.primary_key()
+        self.0.primary_key()
     }
     fn cursor(&self) -> Option<&Cursor> {
-        self.inner.cursor()
+        self.0.cursor()
     }
     async fn partitions(&self) -> Result<Vec<Partition>> {
-        self.inner.partitions().await
+        self.0.partitions().await
     }
     fn read(&self, request: ReadRequest) -> PageStream<'_> {
-        let ctx = request.context.clone();
-        let since = match (self.client_filter, self.inner.cursor()) {
-            (true, Some(cursor)) => request
-                .start
-                .as_ref()
-                .and_then(|s| cursor.parse(s))
-                .map(|s| (cursor.clone(), s)),
-            _ => None,
-        };
-        let name = self.inner.name().to_string();
-        let pages = self.inner.read(request);
-        futures::stream::unfold(Some(pages), move |pages| {
-            let (ctx, since, name) = (ctx.clone(), since.clone(), name.clone());
-            async move {
-                let mut pages = pages?;
-                match pages.next().await? {
-                    Ok(mut page) => {
-                        if let Some((cursor, since)) = &since {
-                            page.records.retain(|r| {
-                                r.field_path(cursor.field())
-                                    .ok()
-                                    .flatten()
-                                    .and_then(|raw| {
-                                        intake::state::CursorValue::parse_json_text(
-                                            raw.get(),
-                                            intake::CursorKind::DateTime,
-                                        )
-                                    })
-                                    .is_none_or(|v| v >= *since)
-                            });
-                        }
-                        Some((Ok(page), Some(pages)))
-                    }
-                    Err(e) => match missing_scopes(&e) {
-                        Some(scopes) => {
-                            crm::warn(
-                                &ctx,
-                                format!(
-                                    "stream \"{name}\" skipped: the token lacks the scope(s) {scopes}; add them to sync it"
-                                ),
-                            )
-                            .await;
-                            None
-                        }
-                        None => Some((Err(e), None)),
-                    },
+        let since = self.0.cursor().and_then(|cursor| {
+            let start = request.start.as_ref().and_then(|s| cursor.parse(s))?;
+            Some((cursor.clone(), start))
+        });
+        self.0
+            .read(request)
+            .map(move |page| {
+                let mut page = page?;
+                if let Some((cursor, since)) = &since {
+                    page.records.retain(|r| {
+                        r.field_path(cursor.field())
+                            .ok()
+                            .flatten()
+                            .and_then(|raw| {
+                                intake::state::CursorValue::parse_json_text(
+                                    raw.get(),
+                                    intake::CursorKind::DateTime,
+                                )
+                            })
+                            .is_none_or(|v| v >= *since)
+                    });
                 }
-            }
-        })
-        .boxed()
+                Ok(page)
+            })
+            .boxed()
     }
 }
 
-fn guarded(stream: impl Stream + 'static, client_filter: bool) -> Arc<dyn Stream> {
-    Arc::new(Guarded {
-        inner: stream,
-        client_filter,
-    })
+/// A stream skipped, with a warning, when the token lacks its scope; the sync goes on.
+fn guarded(stream: impl Stream + 'static) -> Arc<dyn Stream> {
+    let name = stream.name().to_string();
+    Arc::new(SkipOnError::new(stream, move |e, _| {
+        missing_scopes(e).map(|scopes| {
+            format!("stream \"{name}\" skipped: the token lacks the scope(s) {scopes}; add them to sync it")
+        })
+    }))
 }
 
 /// The custom objects the portal defines (none when the token may not list them).
@@ -547,11 +514,11 @@ impl Source for HubSpotSource {
         objects.extend(custom_objects(&api).await?);
         let mut streams: Vec<Arc<dyn Stream>> = objects
             .into_iter()
-            .map(|o| guarded(crm::CrmStream::new(hub.clone(), o), false))
+            .map(|o| guarded(crm::CrmStream::new(hub.clone(), o)))
             .collect();
-        streams.push(guarded(owners(&api, cfg.start_date), true));
-        streams.push(guarded(pipelines(&api, "deals"), false));
-        streams.push(guarded(pipelines(&api, "tickets"), false));
+        streams.push(guarded(SinceFilter(owners(&api, cfg.start_date))));
+        streams.push(guarded(pipelines(&api, "deals")));
+        streams.push(guarded(pipelines(&api, "tickets")));
         Ok(streams)
     }
 }

@@ -30,17 +30,13 @@ pub mod mock;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use intake::http::{
     Auth, ErrorAction, HttpApi, HttpError, HttpStream, Paginator, RateLimit, RateLimitHeaders,
 };
-use intake::source::{LogLevel, StreamContext};
+use intake::source::{SkipOnError, StreamContext};
 use intake::spec::parse_config;
 use intake::state::{Boundary, CursorOrder};
-use intake::{
-    ConnectorSpec, Cursor, CursorKind, Error, PageStream, Partition, ReadRequest, Result, Source,
-    Stream, async_trait,
-};
+use intake::{ConnectorSpec, Cursor, CursorKind, Error, Result, Source, Stream, async_trait};
 use schemars::JsonSchema;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -762,73 +758,24 @@ fn streams(client: &Client) -> Vec<Arc<dyn Stream>> {
         plain(tags),
         plain(campaigns),
         plain(reports),
-        Arc::new(SkipMissingReport(email_activity)),
-        Arc::new(SkipMissingReport(unsubscribes)),
+        skip_missing_report(email_activity),
+        skip_missing_report(unsubscribes),
         plain(automations),
     ]
 }
 
 /// A campaign's report stream that skips the campaign, with a warning, when Mailchimp has no
 /// report for it (404: never sent, or deleted since).
-struct SkipMissingReport(HttpStream);
-
-fn is_not_found(e: &Error) -> bool {
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        if let Some(h) = c.downcast_ref::<HttpError>() {
-            return h.status() == Some(404);
-        }
-        cause = c.source();
-    }
-    false
-}
-
-#[async_trait]
-impl Stream for SkipMissingReport {
-    fn name(&self) -> &str {
-        Stream::name(&self.0)
-    }
-    async fn json_schema(&self) -> Result<Value> {
-        Stream::json_schema(&self.0).await
-    }
-    fn primary_key(&self) -> Vec<Vec<String>> {
-        Stream::primary_key(&self.0)
-    }
-    fn cursor(&self) -> Option<&Cursor> {
-        Stream::cursor(&self.0)
-    }
-    async fn partitions(&self) -> Result<Vec<Partition>> {
-        Stream::partitions(&self.0).await
-    }
-    fn read(&self, request: ReadRequest) -> PageStream<'_> {
-        let ctx = request.context.clone();
-        let campaign = request.partition.key().clone();
-        let name = Stream::name(&self.0).to_string();
-        let pages = Stream::read(&self.0, request);
-        futures::stream::unfold(Some(pages), move |pages| {
-            let (ctx, campaign, name) = (ctx.clone(), campaign.clone(), name.clone());
-            async move {
-                let mut pages = pages?;
-                match pages.next().await? {
-                    Ok(page) => Some((Ok(page), Some(pages))),
-                    Err(e) if is_not_found(&e) => {
-                        let _ = ctx
-                            .log(
-                                LogLevel::Warn,
-                                format!(
-                                    "stream \"{name}\": campaign {} has no report (404): skipped",
-                                    campaign["campaign_id"]
-                                ),
-                            )
-                            .await;
-                        None
-                    }
-                    Err(e) => Some((Err(e), None)),
-                }
-            }
+fn skip_missing_report(stream: HttpStream) -> Arc<dyn Stream> {
+    let name = Stream::name(&stream).to_string();
+    Arc::new(SkipOnError::new(stream, move |e, partition| {
+        (HttpError::find(e)?.status() == Some(404)).then(|| {
+            format!(
+                "stream \"{name}\": campaign {} has no report (404): skipped",
+                partition.key()["campaign_id"]
+            )
         })
-        .boxed()
-    }
+    }))
 }
 
 #[async_trait]
