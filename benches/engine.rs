@@ -4,6 +4,7 @@
 //!
 //! `cargo bench --bench engine` (pin to one core with `taskset -c 0 cargo bench --bench engine`).
 
+use rss::peak_rss_kib;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput};
@@ -13,6 +14,8 @@ use serde_json::json;
 
 #[path = "support/contacts.rs"]
 mod contacts;
+#[path = "support/rss.rs"]
+mod rss;
 
 use contacts::{Bench, pool};
 
@@ -32,17 +35,6 @@ fn run(rt: &tokio::runtime::Runtime, pool: &Arc<Vec<Record>>, n: usize, incremen
         .expect("sync");
     assert_eq!(report.records_written(), n as u64);
     report.records_written()
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -13,6 +13,8 @@
 mod contacts;
 #[path = "../tests/support/mock.rs"]
 mod mock;
+#[path = "support/plain.rs"]
+mod plain;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use criterion::{Criterion, Throughput};
 use intake::http::{HttpApi, HttpSource, Paginator, reqwest};
 use intake::jsonl::JsonlDestination;
 use mock::{Req, Resp, serve_on_thread};
+use plain::plain_fetch;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -67,46 +70,6 @@ fn start_server() -> (SocketAddr, u64) {
         }
     });
     (addr, bytes)
-}
-
-#[derive(Deserialize)]
-struct Paging {
-    paging: Option<Next>,
-}
-#[derive(Deserialize)]
-struct Next {
-    next: After,
-}
-#[derive(Deserialize)]
-struct After {
-    after: String,
-}
-
-/// The floor: fetch every page over one keep-alive connection, parse only the cursor.
-async fn plain_fetch(client: &reqwest::Client, base: &str) -> usize {
-    let mut after: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let mut url = format!("{base}/crm/v3/objects/contacts?limit=100");
-        if let Some(a) = &after {
-            url.push_str("&after=");
-            url.push_str(a);
-        }
-        let body = client
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        pages += 1;
-        let paging: Paging = serde_json::from_slice(&body).unwrap();
-        match paging.paging {
-            Some(p) => after = Some(p.next.after),
-            None => return pages,
-        }
-    }
 }
 
 /// The benchmark's connector config.

@@ -10,42 +10,30 @@
 //! all in one run, with records/s, the ratio to the reference and each run's peak RSS.
 //! `cargo bench -p intake-cli --bench e2e` (N = 1,000,000; `INTAKE_BENCH_N` to change it).
 
+#[path = "../../benches/support/contacts.rs"]
+mod contacts;
 #[path = "../../tests/support/mock.rs"]
 mod mock;
+#[path = "../../benches/support/plain.rs"]
+mod plain;
+#[path = "../../benches/support/rss.rs"]
+mod rss;
 
+use rss::{peak_rss_kib, reset_peak};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use contacts::{PAGE, contact};
 use intake::http::reqwest;
 use intake::{Destination, DestinationSyncMode, Source, SyncMode};
 use mock::{Req, Resp, serve_on_thread};
-use serde::Deserialize;
+use plain::plain_fetch;
 use serde_json::{Value, json};
 
-const PAGE: usize = 100;
 /// Distinct pages rendered; page `p` of the sync is pool page `p % POOL` with its own cursor.
 const POOL: usize = 100;
-
-fn contact(i: usize) -> Value {
-    let day = 1 + i % 28;
-    json!({
-        "id": format!("{}", 1000 + i),
-        "properties": {
-            "createdate": format!("2023-01-{day:02}T10:00:00.000Z"),
-            "email": format!("contact{i}@example.com"),
-            "firstname": "Ada", "lastname": "Lovelace", "company": "Analytical Engines Ltd",
-            "phone": "+44 20 7946 0000", "city": "London", "country": "United Kingdom",
-            "lifecyclestage": "lead", "hs_object_id": format!("{}", 1000 + i),
-            "hs_lead_status": "NEW",
-            "lastmodifieddate": format!("2024-02-{day:02}T08:30:00.000Z")
-        },
-        "createdAt": format!("2023-01-{day:02}T10:00:00.000Z"),
-        "updatedAt": format!("2024-02-{day:02}T08:30:00.000Z"),
-        "archived": false
-    })
-}
 
 fn properties() -> Value {
     let p = |name: &str, kind: &str| json!({"name": name, "type": kind, "fieldType": "text", "label": name});
@@ -108,47 +96,6 @@ fn start_server(n: usize) -> (SocketAddr, u64) {
     (addr, bytes)
 }
 
-#[derive(Deserialize)]
-struct Paging {
-    paging: Option<Next>,
-}
-#[derive(Deserialize)]
-struct Next {
-    next: After,
-}
-#[derive(Deserialize)]
-struct After {
-    after: String,
-}
-
-/// The reference: every page over one keep-alive connection, only the cursor parsed.
-async fn plain_fetch(base: &str) -> usize {
-    let client = reqwest::Client::new();
-    let mut after: Option<String> = None;
-    let mut records = 0;
-    loop {
-        let mut url = format!("{base}/crm/v3/objects/contacts?limit=100&archived=false");
-        if let Some(a) = &after {
-            url.push_str("&after=");
-            url.push_str(a);
-        }
-        let body = client
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        records += PAGE;
-        let paging: Paging = serde_json::from_slice(&body).unwrap();
-        match paging.paging {
-            Some(p) => after = Some(p.next.after),
-            None => return records,
-        }
-    }
-}
-
 async fn connector(base: &str, destination: Arc<dyn Destination>) -> u64 {
     let source = intake_source_hubspot::HubSpotSource::new();
     let config = json!({
@@ -175,21 +122,6 @@ async fn connector(base: &str, destination: Arc<dyn Destination>) -> u64 {
     report.records_written()
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not, and skips the run.
     if !std::env::args().any(|a| a == "--bench") {
@@ -209,11 +141,11 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let mut rows: Vec<(&str, Duration, u64, u64)> = Vec::new();
     // A warm-up so the first measured run does not pay for connection setup and page faults.
-    rt.block_on(plain_fetch(&base));
+    rt.block_on(plain_fetch(&reqwest::Client::new(), &base));
 
     reset_peak();
     let t = Instant::now();
-    let got = rt.block_on(plain_fetch(&base)) as u64;
+    let got = ((rt.block_on(plain_fetch(&reqwest::Client::new(), &base)) * PAGE).min(n)) as u64;
     rows.push((
         "plain reqwest (reference)",
         t.elapsed(),

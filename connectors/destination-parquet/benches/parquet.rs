@@ -4,7 +4,10 @@
 
 #[path = "../../../benches/support/contacts.rs"]
 mod contacts;
+#[path = "../../../benches/support/rss.rs"]
+mod rss;
 
+use rss::peak_rss_kib;
 use std::time::{Duration, Instant};
 
 use contacts::{Bench, pool};
@@ -14,17 +17,6 @@ use intake_destination_parquet::ParquetDestination;
 use serde_json::json;
 
 const RECORDS: usize = 1_000_000;
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn bytes_under(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)

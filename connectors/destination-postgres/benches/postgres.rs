@@ -4,9 +4,12 @@
 
 #[path = "../../../benches/support/contacts.rs"]
 mod contacts;
+#[path = "../../../benches/support/rss.rs"]
+mod rss;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use rss::peak_rss_kib;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -17,17 +20,6 @@ use intake_destination_postgres::PostgresDestination;
 use serde_json::json;
 
 const RECORDS: usize = 1_000_000;
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 async fn client(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)

@@ -4,7 +4,10 @@
 
 #[path = "../../../benches/support/contacts.rs"]
 mod contacts;
+#[path = "../../../benches/support/rss.rs"]
+mod rss;
 
+use rss::{peak_rss_kib, reset_peak};
 use std::time::{Duration, Instant};
 
 use contacts::{Bench, pool};
@@ -19,22 +22,6 @@ fn runs() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Resets the peak-RSS counter (Linux: `5` into `clear_refs`).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn run<D: Destination + 'static>(
