@@ -86,3 +86,28 @@ mod mock;
 
 pub use acceptance::{Acceptance, AcceptanceReport, CheckResult, Outcome, acceptance, checks};
 pub use mock::{Dataset, Endpoint, Fault, FaultGuard, Filter, MockApi, PageStyle};
+
+/// Reads one partition of a stream to its end, as a test does: every record, or the first
+/// error; a read that takes longer than `limit` is a system error ("hung") instead of a test
+/// that never ends.
+pub async fn read_to_end(
+    stream: &dyn crate::Stream,
+    request: crate::ReadRequest,
+    limit: std::time::Duration,
+) -> crate::Result<Vec<crate::Record>> {
+    use futures::StreamExt;
+    let name = stream.name().to_string();
+    let read = async {
+        let mut pages = stream.read(request);
+        let mut records = Vec::new();
+        while let Some(page) = pages.next().await {
+            records.extend(page?.records);
+        }
+        Ok(records)
+    };
+    tokio::time::timeout(limit, read).await.map_err(|_| {
+        crate::Error::system(format!(
+            "stream \"{name}\" did not finish within {limit:?}: it hung"
+        ))
+    })?
+}

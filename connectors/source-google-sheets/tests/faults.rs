@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use intake::testing::Fault;
+use intake::testing::{Fault, read_to_end};
 use intake::{FailureType, Partition, ReadRequest, Source};
 use intake_source_google_sheets::SheetsSource;
 use intake_source_google_sheets::mock::{Sandbox, spreadsheet};
@@ -28,19 +28,16 @@ async fn case(fault: Fault, times: Option<u64>, expect: Result<(), (FailureType,
         Some(n) => sandbox.api().inject(fault, n),
         None => sandbox.api().inject_always(fault),
     };
-    let read = async {
-        let mut pages = orders.read(ReadRequest::full_refresh("Orders", Partition::whole()));
-        let mut rows = Vec::new();
-        while let Some(page) = pages.next().await {
-            for r in page?.records {
-                rows.push(r.to_value().unwrap()["_row"].as_u64().unwrap());
-            }
-        }
-        Ok::<_, intake::Error>(rows)
-    };
-    let outcome = tokio::time::timeout(Duration::from_secs(120), read)
+    let request = ReadRequest::full_refresh("Orders", Partition::whole());
+    let outcome = read_to_end(orders.as_ref(), request, Duration::from_secs(120))
         .await
-        .expect("no hang");
+        .map(|records| {
+            let rows: Vec<u64> = records
+                .iter()
+                .map(|r| r.to_value().unwrap()["_row"].as_u64().unwrap())
+                .collect();
+            rows
+        });
     match (expect, outcome) {
         (Ok(()), Ok(mut rows)) => {
             let n = rows.len();

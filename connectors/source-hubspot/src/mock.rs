@@ -586,22 +586,22 @@ impl Sandbox {
 
     /// A config with the private-app token.
     pub fn config(&self) -> Value {
-        json!({
-            "credentials": {"auth_type": "private_app", "access_token": TOKEN},
-            "base_url": self.uri(),
-            "requests_per_10_seconds": lock(&self.portal).limit_10s,
-            "search_requests_per_second": lock(&self.portal).search_limit,
-        })
+        self.config_with(json!({"auth_type": "private_app", "access_token": TOKEN}))
     }
 
     /// A config with the OAuth app.
     pub fn oauth_config(&self) -> Value {
+        self.config_with(json!({"auth_type": "oauth", "client_id": CLIENT_ID,
+                                "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN}))
+    }
+
+    fn config_with(&self, credentials: Value) -> Value {
+        let p = lock(&self.portal);
         json!({
-            "credentials": {"auth_type": "oauth", "client_id": CLIENT_ID,
-                            "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN},
+            "credentials": credentials,
             "base_url": self.uri(),
-            "requests_per_10_seconds": lock(&self.portal).limit_10s,
-            "search_requests_per_second": lock(&self.portal).search_limit,
+            "requests_per_10_seconds": p.limit_10s,
+            "search_requests_per_second": p.search_limit,
         })
     }
 

@@ -5,8 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use intake::testing::Fault;
+use intake::testing::{Fault, read_to_end};
 use intake::{FailureType, Partition, ReadRequest, Source, Stream};
 use intake_source_hubspot::HubSpotSource;
 use intake_source_hubspot::mock::{Sandbox, SandboxSpec};
@@ -48,17 +47,13 @@ async fn case(fault: Fault, times: Option<u64>, expect: Expect) -> Vec<Value> {
         Some(n) => sandbox.api().inject(fault, n),
         None => sandbox.api().inject_always(fault),
     };
-    let read = async {
-        let mut pages = stream.read(ReadRequest::full_refresh("contacts", Partition::whole()));
-        let mut records = Vec::new();
-        while let Some(page) = pages.next().await {
-            records.extend(page?.records.iter().map(|r| r.to_value().unwrap()));
-        }
-        Ok::<_, intake::Error>(records)
-    };
-    let outcome = tokio::time::timeout(Duration::from_secs(120), read)
+    let request = ReadRequest::full_refresh("contacts", Partition::whole());
+    let outcome = read_to_end(stream.as_ref(), request, Duration::from_secs(120))
         .await
-        .expect("no hang");
+        .map(|records| {
+            let values: Vec<Value> = records.iter().map(|r| r.to_value().unwrap()).collect();
+            values
+        });
     let total = sandbox.count("contacts", false) + sandbox.count("contacts", true);
     match (expect, outcome) {
         (Expect::AllRecords, Ok(records)) => {

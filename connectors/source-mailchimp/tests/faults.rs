@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
-use intake::testing::Fault;
+use intake::testing::{Fault, read_to_end};
 use intake::{FailureType, Partition, ReadRequest, Source};
 use intake_source_mailchimp::MailchimpSource;
 use intake_source_mailchimp::mock::{Sandbox, SandboxSpec};
@@ -25,19 +24,16 @@ async fn case(fault: Fault, times: Option<u64>, expect: Result<(), (FailureType,
         Some(n) => sandbox.api().inject(fault, n),
         None => sandbox.api().inject_always(fault),
     };
-    let read = async {
-        let mut pages = campaigns.read(ReadRequest::full_refresh("campaigns", Partition::whole()));
-        let mut ids = Vec::new();
-        while let Some(page) = pages.next().await {
-            for r in page?.records {
-                ids.push(r.to_value().unwrap()["id"].as_str().unwrap().to_string());
-            }
-        }
-        Ok::<_, intake::Error>(ids)
-    };
-    let outcome = tokio::time::timeout(Duration::from_secs(120), read)
+    let request = ReadRequest::full_refresh("campaigns", Partition::whole());
+    let outcome = read_to_end(campaigns.as_ref(), request, Duration::from_secs(120))
         .await
-        .expect("no hang");
+        .map(|records| {
+            let ids: Vec<String> = records
+                .iter()
+                .map(|r| r.to_value().unwrap()["id"].as_str().unwrap().to_string())
+                .collect();
+            ids
+        });
     match (expect, outcome) {
         (Ok(()), Ok(mut ids)) => {
             let n = ids.len();
