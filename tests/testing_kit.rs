@@ -25,6 +25,29 @@ async fn scoped_faults_end_with_their_guard() {
     }
 }
 
+#[tokio::test]
+async fn path_scoped_faults_hit_only_their_endpoint() {
+    let api = MockApi::start().await;
+    for route in ["/a", "/b"] {
+        api.endpoint(route)
+            .records(vec![json!({"id": 1})])
+            .mount()
+            .await;
+    }
+    let client = intake::http::reqwest::Client::new();
+    let get = |p: &'static str| client.get(format!("{}{p}", api.uri())).send();
+    let _g = api.inject_at("^/b$", Fault::Status(503), 2);
+    assert_eq!(get("/a").await.unwrap().status(), 200, "another path");
+    assert_eq!(get("/b").await.unwrap().status(), 503);
+    assert_eq!(get("/a").await.unwrap().status(), 200);
+    assert_eq!(get("/b").await.unwrap().status(), 503);
+    assert_eq!(
+        get("/b").await.unwrap().status(),
+        200,
+        "two answers, then served"
+    );
+}
+
 use std::time::Duration;
 
 use futures::StreamExt;

@@ -218,6 +218,14 @@ pub enum Fault {
         /// The body.
         body: Value,
     },
+    /// A 200 of this content type whose connection closes after `body`, short of the length
+    /// it declared: a transfer cut mid-page (for HTML, where a short page still parses).
+    Cut {
+        /// The `Content-Type`.
+        content_type: String,
+        /// What arrives before the connection closes.
+        body: String,
+    },
     /// Any status with a body of any content type: an edge proxy's HTML error page.
     Raw {
         /// The status.
@@ -256,6 +264,9 @@ impl Fault {
             Fault::Drop => ResponseTemplate::new(200)
                 .set_body_raw(r#"{"results": ["#, "application/json")
                 .insert_header("content-length", "100000"),
+            Fault::Cut { content_type, body } => ResponseTemplate::new(200)
+                .set_body_raw(body.clone(), content_type)
+                .insert_header("content-length", (body.len() + 100_000).to_string().as_str()),
             Fault::Unauthorized => ResponseTemplate::new(401).set_body_json(
                 json!({"status": "error", "message": "Authentication credentials not found.", "category": "INVALID_AUTHENTICATION"}),
             ),
@@ -276,6 +287,8 @@ impl Fault {
 struct Injected {
     id: u64,
     fault: Fault,
+    /// Only requests whose path matches (all requests without one).
+    path: Option<regex::Regex>,
     /// Answers left; `None` while the guard lives.
     remaining: Option<u64>,
 }
@@ -301,7 +314,7 @@ struct Stats {
 
 impl Stats {
     /// Counts a request; answers 429 when it breaks the rate limit.
-    fn arrive(&self, limited: bool) -> (Option<ResponseTemplate>, Option<Duration>) {
+    fn arrive(&self, limited: bool, path: &str) -> (Option<ResponseTemplate>, Option<Duration>) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
@@ -334,7 +347,10 @@ impl Stats {
             }
         }
         // Injected faults, oldest first.
-        let injected = gate.faults.iter_mut().find(|f| f.remaining != Some(0));
+        let injected = gate
+            .faults
+            .iter_mut()
+            .find(|f| f.remaining != Some(0) && f.path.as_ref().is_none_or(|p| p.is_match(path)));
         if let Some(f) = injected {
             if let Some(n) = f.remaining.as_mut() {
                 *n -= 1;
@@ -489,21 +505,39 @@ impl MockApi {
     /// Answers the next `times` requests to this API's endpoints with `fault` (faults queue:
     /// the oldest first). The fault ends early if the guard is dropped.
     pub fn inject(&self, fault: Fault, times: u64) -> FaultGuard {
-        self.add_fault(fault, Some(times))
+        self.add_fault(fault, Some(times), None)
+    }
+
+    /// Answers the next `times` requests whose path matches `path_regex` with `fault`; other
+    /// requests are served as usual. For a fault on one endpoint of several (a page, not the
+    /// robots.txt before it; a token endpoint, not the data).
+    ///
+    /// # Panics
+    /// If `path_regex` is not a regular expression (a mistake in the test itself).
+    pub fn inject_at(&self, path_regex: &str, fault: Fault, times: u64) -> FaultGuard {
+        let path = regex::Regex::new(path_regex)
+            .unwrap_or_else(|e| panic!("inject_at: {path_regex:?} is not a regex: {e}"));
+        self.add_fault(fault, Some(times), Some(path))
     }
 
     /// Answers every request to this API's endpoints with `fault` while the guard lives.
     pub fn inject_always(&self, fault: Fault) -> FaultGuard {
-        self.add_fault(fault, None)
+        self.add_fault(fault, None, None)
     }
 
-    fn add_fault(&self, fault: Fault, remaining: Option<u64>) -> FaultGuard {
+    fn add_fault(
+        &self,
+        fault: Fault,
+        remaining: Option<u64>,
+        path: Option<regex::Regex>,
+    ) -> FaultGuard {
         let mut gate = self.stats.gate.lock().unwrap_or_else(|e| e.into_inner());
         gate.next_fault += 1;
         let id = gate.next_fault;
         gate.faults.push(Injected {
             id,
             fault,
+            path,
             remaining,
         });
         FaultGuard {
@@ -547,7 +581,7 @@ impl MockApi {
         Mock::given(wiremock::matchers::path_regex(path_regex))
             .and(wiremock::matchers::method(method))
             .respond_with(move |req: &Request| {
-                let (limited, hold) = stats.arrive(limited);
+                let (limited, hold) = stats.arrive(limited, req.url.path());
                 if let Some(t) = limited {
                     return t;
                 }
@@ -649,7 +683,7 @@ impl Endpoint<'_> {
         Mock::given(path(route.as_str()))
             .and(method(verb.as_str()))
             .respond_with(move |req: &Request| {
-                let (limited, hold) = stats.arrive(true);
+                let (limited, hold) = stats.arrive(true, req.url.path());
                 if let Some(t) = limited {
                     return t;
                 }

@@ -269,6 +269,7 @@ struct Counts {
     too_large: u64,
     internal: u64,
     failed: u64,
+    incomplete: u64,
 }
 
 /// Per-host pacing: each host's next free slot, reserved when a request is dispatched.
@@ -336,7 +337,7 @@ async fn fetch(
     tokio::time::sleep_until(slot).await;
     check_address(s, url).await?;
     let mut attempt = 0;
-    loop {
+    'attempts: loop {
         attempt += 1;
         let mut req = client.get(url.clone()).timeout(s.timeout);
         if let Some(k) = known {
@@ -430,11 +431,19 @@ async fn fetch(
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
+                // A body that breaks off is never kept in part: the page is asked for again.
+                Err(e) if attempt < ATTEMPTS && !e.is_timeout() => {
+                    tracing::debug!("{url}: the body broke off ({e}); retrying");
+                    tokio::time::sleep(retry_in(attempt)).await;
+                    continue 'attempts;
+                }
                 Err(e) => {
-                    if attempt < ATTEMPTS {
-                        break;
-                    }
-                    return Err(format!("the body broke off: {}", e.is_timeout()));
+                    let what = if e.is_timeout() {
+                        format!("the body did not arrive within {}s", s.timeout.as_secs())
+                    } else {
+                        "the body broke off".to_string()
+                    };
+                    return Err(format!("{what} after {attempt} attempts"));
                 }
             }
         }
@@ -477,10 +486,10 @@ impl Crawl<'_> {
     }
 
     /// The host's robots.txt, fetched once (paced like any request).
-    async fn robots_for(&mut self, url: &Url) -> Robots {
+    async fn robots_for(&mut self, url: &Url) -> Result<Robots> {
         let key = host_key(url);
         if let Some(r) = self.robots.get(&key) {
-            return r.clone();
+            return Ok(r.clone());
         }
         let mut robots_url = url.clone();
         robots_url.set_path("/robots.txt");
@@ -491,12 +500,29 @@ impl Crawl<'_> {
                 let body = f.body.unwrap_or_default();
                 Robots::parse(&String::from_utf8_lossy(&body), &self.s.agent_token)
             }
-            // 4xx: no rules. 5xx: the host is not ready for crawlers.
-            Ok(f) if f.status >= 500 => Robots::disallow_all(),
+            // 4xx: no rules (RFC 9309, 2.3.1.3). 5xx or no answer: the rules are unknown, so
+            // everything is disallowed (2.3.1.4) — said, so an empty crawl is not a mystery.
+            Ok(f) if f.status >= 500 => {
+                self.log(
+                    LogLevel::Warn,
+                    format!(
+                        "{robots_url} answered HTTP {}: nothing on {key} is crawled this sync (RFC 9309: unreachable rules disallow everything)",
+                        f.status
+                    ),
+                )
+                .await?;
+                Robots::disallow_all()
+            }
             Ok(_) => Robots::allow_all(),
             Err(e) => {
-                tracing::warn!("{robots_url}: {e}; crawling {key} without robots.txt rules");
-                Robots::allow_all()
+                self.log(
+                    LogLevel::Warn,
+                    format!(
+                        "{robots_url}: {e}: nothing on {key} is crawled this sync (RFC 9309: unreachable rules disallow everything)"
+                    ),
+                )
+                .await?;
+                Robots::disallow_all()
             }
         };
         // The robots.txt request itself counts against the host's crawl delay.
@@ -505,7 +531,7 @@ impl Crawl<'_> {
             *next = (*next).max(slot + delay.max(self.s.interval));
         }
         self.robots.insert(key, robots.clone());
-        robots
+        Ok(robots)
     }
 
     async fn log(&self, level: LogLevel, message: String) -> Result<()> {
@@ -525,7 +551,7 @@ impl Crawl<'_> {
                 break;
             }
             read += 1;
-            let robots = self.robots_for(&url).await;
+            let robots = self.robots_for(&url).await?;
             if !robots.allows(url.path()) {
                 self.log(
                     LogLevel::Warn,
@@ -645,6 +671,20 @@ impl Crawl<'_> {
                     self.counts.too_large += 1;
                 } else {
                     self.counts.failed += 1;
+                    // Remembered as failed (status 0, no validators), so the next sync asks for
+                    // it again even when no changed page links to it any more.
+                    // Its validators (if it was read before) are kept: a 304 then means the
+                    // content already emitted is still current.
+                    let again = self.memory.urls.entry(key.clone()).or_insert(Seen {
+                        e: None,
+                        m: None,
+                        h: None,
+                        t: self.now.clone(),
+                        d: job.depth,
+                        s: 0,
+                    });
+                    again.s = 0;
+                    again.h = None;
                 }
                 return self
                     .log(LogLevel::Warn, format!("{key} skipped: {reason}"))
@@ -724,6 +764,24 @@ impl Crawl<'_> {
             self.counts.emitted_pages += 1;
             self.emit(None, vec![record]).await?;
         }
+        if !analysis.incomplete.is_empty() {
+            self.counts.incomplete += analysis.incomplete.len() as u64;
+            let mut by_field: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
+            for (i, _, field) in &analysis.incomplete {
+                *by_field
+                    .entry((self.s.rules[*i].name.as_str(), field.as_str()))
+                    .or_default() += 1;
+            }
+            for ((stream, field), n) in by_field {
+                self.log(
+                    LogLevel::Warn,
+                    format!(
+                        "{key}: {n} {stream} record(s) left out: the required field \"{field}\" is missing or does not read as its type"
+                    ),
+                )
+                .await?;
+            }
+        }
         for (i, mut records) in analysis.records {
             for r in &mut records {
                 r["fetched_at"] = json!(self.now);
@@ -738,9 +796,12 @@ impl Crawl<'_> {
         for next in analysis.next_pages {
             self.enqueue(next, job.depth, None);
         }
+        // A page with records left out keeps no hash: the next sync reads it again even when
+        // a sitemap's lastmod says it has not changed.
+        let hash = analysis.incomplete.is_empty().then_some(hash);
         self.memory
             .urls
-            .insert(key, seen(&f, Some(hash), &self.now.clone()));
+            .insert(key, seen(&f, hash, &self.now.clone()));
         Ok(())
     }
 
@@ -929,7 +990,7 @@ async fn crawl_all(c: &mut Crawl<'_>) -> Result<()> {
                 c.queue.clear();
                 break;
             }
-            let robots = c.robots_for(&job.url).await;
+            let robots = c.robots_for(&job.url).await?;
             let path = match job.url.query() {
                 Some(q) => format!("{}?{q}", job.url.path()),
                 None => job.url.path().to_string(),
@@ -943,6 +1004,9 @@ async fn crawl_all(c: &mut Crawl<'_>) -> Result<()> {
             let known = c.memory.urls.get(&key).cloned();
             if c.incremental
                 && let (Some(lastmod), Some(k)) = (job.lastmod, known.as_ref())
+                // Only a page read whole (a content hash) is spared by an older lastmod: a
+                // failed page, an error status or one with records left out is asked again.
+                && k.h.is_some()
                 && intake::state::parse_datetime(&k.t).is_some_and(|t| t >= lastmod)
             {
                 c.counts.lastmod += 1;
@@ -981,8 +1045,8 @@ async fn crawl_all(c: &mut Crawl<'_>) -> Result<()> {
     c.log(
         LogLevel::Info,
         format!(
-            "crawl: {} pages fetched, {} emitted; unchanged: {} not modified (304), {} same content, {} by sitemap lastmod; skipped: {} by robots.txt, {} not HTML, {} too large, {} internal addresses, {} failed",
-            k.fetched, k.emitted_pages, k.not_modified, k.same_hash, k.lastmod, k.robots, k.non_html, k.too_large, k.internal, k.failed
+            "crawl: {} pages fetched, {} emitted; unchanged: {} not modified (304), {} same content, {} by sitemap lastmod; skipped: {} by robots.txt, {} not HTML, {} too large, {} internal addresses, {} failed; {} records without a required field",
+            k.fetched, k.emitted_pages, k.not_modified, k.same_hash, k.lastmod, k.robots, k.non_html, k.too_large, k.internal, k.failed, k.incomplete
         ),
     )
     .await

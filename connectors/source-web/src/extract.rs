@@ -22,6 +22,7 @@ pub struct Field {
     regex: Option<Regex>,
     kind: FieldType,
     list: bool,
+    required: bool,
 }
 
 /// An extraction stream, compiled.
@@ -84,17 +85,25 @@ impl Rules {
                 FieldType::Date => json!({"type": ["null", "string"], "format": "date"}),
                 FieldType::Url => json!({"type": ["null", "string"], "format": "uri"}),
             };
-            let schema = if f.list {
-                let mut inner = item.clone();
-                inner["type"] = item["type"][1].clone();
-                json!({"type": ["null", "array"], "items": inner})
-            } else {
-                item
+            let mut inner = item.clone();
+            inner["type"] = item["type"][1].clone();
+            let schema = match (f.list, f.required) {
+                (true, true) => json!({"type": "array", "items": inner}),
+                (true, false) => json!({"type": ["null", "array"], "items": inner}),
+                (false, true) => inner,
+                (false, false) => item,
             };
             props.insert(f.name.clone(), schema);
         }
+        let mut required = vec![json!("url"), json!("_index"), json!("fetched_at")];
+        required.extend(
+            self.fields
+                .iter()
+                .filter(|f| f.required)
+                .map(|f| json!(f.name)),
+        );
         json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
-               "properties": props, "required": ["url", "_index", "fetched_at"]})
+               "properties": props, "required": required})
     }
 }
 
@@ -117,6 +126,7 @@ fn compile_field(stream: &str, name: &str, f: &FieldRule) -> Result<Field, Strin
             .transpose()?,
         kind: f.kind,
         list: f.list,
+        required: f.required,
     })
 }
 
@@ -233,6 +243,8 @@ pub struct Analysis {
     pub records: Vec<(usize, Vec<Value>)>,
     /// "Next page" links the rules found.
     pub next_pages: Vec<Url>,
+    /// Records left out for a missing required field: (rule index, record index, field).
+    pub incomplete: Vec<(usize, usize, String)>,
 }
 
 /// Reads a page.
@@ -335,7 +347,7 @@ pub fn analyze(html: &str, page: &Url, rules: &[Rules]) -> Analysis {
             None => vec![doc.root_element()],
         };
         let mut records = Vec::new();
-        for (index, root) in roots.into_iter().enumerate() {
+        'records: for (index, root) in roots.into_iter().enumerate() {
             let mut rec = Map::new();
             rec.insert("url".into(), json!(page.as_str()));
             rec.insert("_index".into(), json!(index));
@@ -352,6 +364,11 @@ pub fn analyze(html: &str, page: &Url, rules: &[Rules]) -> Analysis {
                         .next()
                         .map_or(Value::Null, |e| field_value(f, e, page))
                 };
+                let missing = v.is_null() || v.as_array().is_some_and(Vec::is_empty);
+                if f.required && missing {
+                    analysis.incomplete.push((i, index, f.name.clone()));
+                    continue 'records;
+                }
                 rec.insert(f.name.clone(), v);
             }
             records.push(Value::Object(rec));
@@ -400,6 +417,7 @@ mod tests {
                             regex: r.map(str::to_string),
                             kind: *k,
                             list: *l,
+                            required: false,
                         },
                     )
                 })
@@ -501,5 +519,43 @@ mod tests {
         let mut bad = rule(&[("x", "a[", None, None, FieldType::String, false)]);
         bad.name = "bad".into();
         assert!(Rules::compile(&bad).unwrap_err().contains("field \"x\""));
+    }
+
+    #[test]
+    fn records_without_a_required_field_are_left_out_and_reported() {
+        let rule: StreamRule = serde_json::from_value(json!({
+            "name": "items", "url_pattern": ".", "record_selector": "li",
+            "fields": {
+                "name": {"selector": ".n", "required": true},
+                "price": {"selector": ".p", "type": "number", "required": true},
+                "note": {"selector": ".x"}
+            }
+        }))
+        .unwrap();
+        let rules = vec![Rules::compile(&rule).unwrap()];
+        let html = r#"<ul>
+            <li><b class="n">Kettle</b><i class="p">$20</i></li>
+            <li><b class="n">Pot</b><i class="p">Call for price</i></li>
+            <li><i class="p">$5</i></li>
+            <li><b class="n">Cup</b><i class="p">4,50</i></li></ul>"#;
+        let page = Url::parse("https://shop.example/list").unwrap();
+        let a = analyze(html, &page, &rules);
+        let names: Vec<&Value> = a.records[0].1.iter().map(|r| &r["name"]).collect();
+        assert_eq!(names, [&json!("Kettle"), &json!("Cup")]);
+        assert_eq!(a.records[0].1[1]["_index"], 3, "indexes stay the elements'");
+        assert_eq!(
+            a.incomplete,
+            vec![(0, 1, "price".to_string()), (0, 2, "name".to_string())]
+        );
+        let schema = rules[0].schema();
+        assert_eq!(schema["properties"]["price"]["type"], "number");
+        assert_eq!(
+            schema["properties"]["note"]["type"],
+            json!(["null", "string"])
+        );
+        assert_eq!(
+            schema["required"],
+            json!(["url", "_index", "fetched_at", "name", "price"])
+        );
     }
 }

@@ -88,6 +88,11 @@ pub struct FieldRule {
     /// Every match as a list, instead of the first.
     #[serde(default)]
     pub list: bool,
+    /// A record without this field (no match, or text that does not read as its type) is
+    /// left out with a warning instead of emitted half-empty: a maintenance page served with
+    /// status 200, or a layout change, then shows in the sync's warnings, not as null rows.
+    #[serde(default)]
+    pub required: bool,
 }
 
 /// A named extraction stream.

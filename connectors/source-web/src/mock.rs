@@ -5,13 +5,15 @@
 //! and pages that change between two runs. Every page has an ETag and a Last-Modified and
 //! answers conditional requests with 304.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use intake::source::{EventSender, LogLevel};
 use intake::testing::MockApi;
+use intake::{Catalog, ReadOptions, Source, SourceEvent, State, SyncMode};
 use serde_json::{Value, json};
 use wiremock::{Request, ResponseTemplate};
 
@@ -489,4 +491,86 @@ fn serve(site: &Mutex<Site>, req: &Request, base: &str, start: DateTime<Utc>) ->
         .set_body_raw(body, content_type.as_str())
         .insert_header("etag", etag.as_str())
         .insert_header("last-modified", last_modified.as_str())
+}
+
+/// What one crawl gave: records per stream, the log messages at warn level and above, the
+/// state it ends with, and how it ended.
+#[derive(Debug)]
+pub struct Crawled {
+    /// Records (as JSON) per stream.
+    pub records: HashMap<String, Vec<Value>>,
+    /// Warnings and errors the crawler logged.
+    pub warnings: Vec<String>,
+    /// The state of the last checkpoint of each stream.
+    pub state: State,
+    /// How the read ended.
+    pub result: intake::Result<()>,
+}
+
+impl Crawled {
+    /// The records of `stream` (none if it emitted nothing).
+    pub fn of(&self, stream: &str) -> &[Value] {
+        self.records.get(stream).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Runs one crawl of every discovered stream, as a sync would: full refresh or incremental,
+/// from `state`.
+///
+/// # Panics
+/// If discovery fails (the tests' configs are valid).
+pub async fn crawl(config: &Value, state: &State, incremental: bool) -> Crawled {
+    let catalog: Catalog = crate::WebSource::new()
+        .discover(config)
+        .await
+        .unwrap_or_else(|e| panic!("discover: {e}"));
+    let mut configured = catalog.configure_all();
+    for s in &mut configured.streams {
+        s.sync_mode = if incremental {
+            SyncMode::Incremental
+        } else {
+            SyncMode::FullRefresh
+        };
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let reading = {
+        let config = config.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            crate::WebSource::new()
+                .read(
+                    &config,
+                    &configured,
+                    &state,
+                    &ReadOptions::default(),
+                    EventSender::new(tx),
+                )
+                .await
+        })
+    };
+    let mut crawled = Crawled {
+        records: HashMap::new(),
+        warnings: Vec::new(),
+        state: State::new(),
+        result: Ok(()),
+    };
+    while let Some(e) = rx.recv().await {
+        match e {
+            SourceEvent::Records(b) => {
+                let rows = crawled.records.entry(b.stream.name.clone()).or_default();
+                for r in b.records.iter() {
+                    rows.push(r.to_value().unwrap_or(Value::Null));
+                }
+            }
+            SourceEvent::Checkpoint(cp) => crawled.state.set_stream((*cp.stream).clone(), cp.state),
+            SourceEvent::Log(LogLevel::Warn | LogLevel::Error, message) => {
+                crawled.warnings.push(message)
+            }
+            _ => {}
+        }
+    }
+    crawled.result = reading
+        .await
+        .unwrap_or_else(|e| Err(intake::Error::system(format!("the crawl panicked: {e}"))));
+    crawled
 }

@@ -15,6 +15,7 @@ fn rules() -> Vec<Rules> {
         regex: Some(r"(\d+)".into()),
         kind,
         list: false,
+        required: kind == FieldType::Number,
     };
     vec![
         Rules::compile(&StreamRule {

@@ -5,59 +5,23 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use intake::source::EventSender;
 use intake::testing::acceptance;
-use intake::{Catalog, ReadOptions, Source, SourceEvent, State, SyncMode};
+use intake::{Source, State};
 use intake_source_web::WebSource;
-use intake_source_web::mock::{CRAWL_DELAY, FixtureSite};
+use intake_source_web::mock::{self, CRAWL_DELAY, FixtureSite};
 use serde_json::{Value, json};
 
-/// One crawl: records per stream, and the state it ends with.
+/// One crawl that must succeed: records per stream, and the state it ends with.
 async fn crawl(
     config: &Value,
     state: &State,
     incremental: bool,
 ) -> (HashMap<String, Vec<Value>>, State) {
-    let source = WebSource::new();
-    let catalog: Catalog = source.discover(config).await.unwrap();
-    let mut configured = catalog.configure_all();
-    for s in &mut configured.streams {
-        s.sync_mode = if incremental {
-            SyncMode::Incremental
-        } else {
-            SyncMode::FullRefresh
-        };
+    let c = mock::crawl(config, state, incremental).await;
+    if let Err(e) = c.result {
+        panic!("the crawl failed: {}", e.chain());
     }
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let reading = {
-        let config = config.clone();
-        let state = state.clone();
-        tokio::spawn(async move {
-            WebSource::new()
-                .read(
-                    &config,
-                    &configured,
-                    &state,
-                    &ReadOptions::default(),
-                    EventSender::new(tx),
-                )
-                .await
-        })
-    };
-    let mut records: HashMap<String, Vec<Value>> = HashMap::new();
-    let mut end = State::new();
-    while let Some(e) = rx.recv().await {
-        match e {
-            SourceEvent::Records(b) => records
-                .entry(b.stream.name.clone())
-                .or_default()
-                .extend(b.records.iter().map(|r| r.to_value().unwrap())),
-            SourceEvent::Checkpoint(cp) => end.set_stream((*cp.stream).clone(), cp.state),
-            _ => {}
-        }
-    }
-    reading.await.unwrap().unwrap();
-    (records, end)
+    (c.records, c.state)
 }
 
 fn urls(records: &[Value], base: &str) -> Vec<String> {
