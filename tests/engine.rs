@@ -671,3 +671,87 @@ async fn namespaced_sources_share_a_destination_and_report_progress() {
         );
     }
 }
+
+/// Drains its input and counts the records it was handed.
+struct CountingDestination {
+    records: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl Destination for CountingDestination {
+    fn spec(&self) -> ConnectorSpec {
+        ConnectorSpec::from_schema(json!({"type": "object"}))
+    }
+    async fn check(&self, _: &Value) -> Result<()> {
+        Ok(())
+    }
+    async fn write(
+        &self,
+        _: &Value,
+        _: &ConfiguredCatalog,
+        mut input: DestinationInput,
+        _: Acks,
+    ) -> Result<WriteSummary> {
+        while let Some(msg) = input.recv().await {
+            if let DestinationMessage::Records(b) = msg {
+                self.records.fetch_add(b.len() as u64, Ordering::SeqCst);
+            }
+        }
+        Ok(WriteSummary::default())
+    }
+}
+
+#[tokio::test]
+async fn a_record_without_its_key_stops_a_dedup_sync_before_it_is_written() {
+    let mut rows = records(250, 1);
+    rows[170].as_object_mut().unwrap().remove("id");
+    let source = MemorySource {
+        streams: vec![Arc::new(MemoryStream::new("contacts", rows.clone()))],
+    };
+    let mut catalog = source_catalog(&source).await;
+    catalog.streams[0].destination_sync_mode = DestinationSyncMode::AppendDedup;
+    let written = Arc::new(AtomicU64::new(0));
+    let (report, err) = intake::sync(source, json!({}))
+        .to(CountingDestination {
+            records: written.clone(),
+        })
+        .catalog(catalog.clone())
+        .run_report()
+        .await;
+    let err = err.expect("the sync fails");
+    assert_eq!(err.failure_type(), intake::FailureType::SystemError);
+    assert!(
+        err.message()
+            .contains("stream \"contacts\": record 171 has no usable primary key [id]"),
+        "{err}"
+    );
+    assert_eq!(
+        written.load(Ordering::SeqCst),
+        100,
+        "the page before it only"
+    );
+    assert_eq!(report.records_read(), 100);
+
+    // A null key is no key; in append mode the record passes (nothing is merged on it).
+    rows[170] = json!({"id": null, "updatedAt": "2024-01-01T00:00:00Z"});
+    let source = MemorySource {
+        streams: vec![Arc::new(MemoryStream::new("contacts", rows.clone()))],
+    };
+    let (_, err) = intake::sync(source.clone(), json!({}))
+        .to(CountingDestination {
+            records: Arc::new(AtomicU64::new(0)),
+        })
+        .catalog(catalog)
+        .run_report()
+        .await;
+    assert!(err.unwrap().message().contains("record 171"));
+    let written = Arc::new(AtomicU64::new(0));
+    intake::sync(source, json!({}))
+        .to(CountingDestination {
+            records: written.clone(),
+        })
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(written.load(Ordering::SeqCst), 250);
+}

@@ -74,11 +74,11 @@ pub enum Progress {
 
 type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
-use crate::catalog::ConfiguredCatalog;
 use crate::catalog::StreamDescriptor;
+use crate::catalog::{ConfiguredCatalog, DestinationSyncMode};
 use crate::destination::{Acks, Destination, DestinationMessage, WriteSummary};
 use crate::error::{Error, Result};
-use crate::record::excerpt;
+use crate::record::{RecordBatch, excerpt};
 use crate::source::{
     EventSender, LogLevel, ReadOptions, Source, SourceEvent, StreamMetrics, StreamStatus,
 };
@@ -279,6 +279,15 @@ impl SyncBuilder {
             tokio::spawn(async move { destination.write(&config, &catalog, dst_rx, acks).await })
         };
 
+        // Streams merged on their key: a record without one cannot be merged (it would pile up
+        // as a duplicate), so it stops the sync instead of slipping in.
+        let dedup_keys: std::collections::HashMap<StreamDescriptor, Vec<Vec<String>>> = catalog
+            .streams
+            .iter()
+            .filter(|s| s.destination_sync_mode == DestinationSyncMode::AppendDedup)
+            .map(|s| (s.descriptor(), s.effective_primary_key()))
+            .filter(|(_, k)| !k.is_empty())
+            .collect();
         let mut dst_tx = Some(dst_tx);
         let mut seq = 0u64;
         let mut failure: Option<Error> = None;
@@ -298,6 +307,12 @@ impl SyncBuilder {
                     let Some(event) = event else { break };
                     let forward = match event {
                         SourceEvent::Records(batch) => {
+                            if let Some(key) = dedup_keys.get(&batch.stream)
+                                && let Some(e) = keyless(&batch, key, report.stream_mut(&batch.stream).records_read)
+                            {
+                                failure = Some(e);
+                                break;
+                            }
                             let s = report.stream_mut(&batch.stream);
                             s.records_read += batch.len() as u64;
                             s.bytes_read += batch.bytes();
@@ -488,4 +503,26 @@ pub fn write_atomically_blocking(path: &std::path::Path, bytes: &[u8]) -> Result
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The error for the first record of `batch` without its primary key (missing or null), if
+/// any; `before` records of the stream came earlier.
+fn keyless(batch: &RecordBatch, key: &[Vec<String>], before: u64) -> Option<Error> {
+    let (i, outcome) = batch
+        .records
+        .iter()
+        .map(|r| r.primary_key(key))
+        .enumerate()
+        .find(|(_, k)| !matches!(k, Ok(Some(_))))?;
+    let why = match outcome {
+        Err(e) => format!("its key cannot be read ({e})"),
+        _ => "its primary key is missing or null".to_string(),
+    };
+    let key: Vec<String> = key.iter().map(|p| p.join(".")).collect();
+    Some(Error::system(format!(
+        "stream \"{}\": record {} has no usable primary key [{}]: {why}; append_dedup cannot merge it, so the sync stops before writing it (the source sent a malformed record)",
+        batch.stream,
+        before + i as u64 + 1,
+        key.join(", ")
+    )))
 }

@@ -122,6 +122,8 @@ pub struct SheetsConfig {
     pub base_url: Option<String>,
     /// The token endpoint, instead of the key's `token_uri` or Google's (for tests).
     pub token_url: Option<String>,
+    /// Seconds before a request is abandoned (and retried). Default 60.
+    pub request_timeout_seconds: Option<u64>,
 }
 
 /// The spreadsheet id in an id or a URL.
@@ -297,6 +299,8 @@ struct Tab {
     types: Vec<&'static str>,
     /// Letters of the last column read (the header's width).
     last_column: String,
+    /// Row 1 as read when the stream was built: every batch checks it still reads so.
+    header: Vec<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -385,6 +389,9 @@ fn client(cfg: &SheetsConfig) -> Result<Client> {
             "intake-source-google-sheets/",
             env!("CARGO_PKG_VERSION")
         ))
+        .timeout(Some(std::time::Duration::from_secs(
+            cfg.request_timeout_seconds.unwrap_or(60).max(1),
+        )))
         .on_error(classify(id.clone(), email));
     Ok(Client {
         api,
@@ -524,6 +531,7 @@ impl Client {
                 types: vec!["string"; cols.len()],
                 columns: cols,
                 last_column,
+                header,
             });
         }
         if self.render == ValueRender::Unformatted && !tabs.is_empty() {
@@ -653,13 +661,19 @@ impl Stream for SheetStream {
                     quote_title(&self.tab.title),
                     self.tab.last_column
                 );
-                let values = self
-                    .client
-                    .batch_get(&[range], &ctx)
-                    .await?
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default();
+                // Row 1 comes along (one more range in the same request): a column inserted,
+                // moved or renamed mid-read would put values under the wrong names.
+                let header = format!("{}!1:1", quote_title(&self.tab.title));
+                let mut answer = self.client.batch_get(&[header, range], &ctx).await?;
+                let values = answer.pop().unwrap_or_default();
+                let now = answer.pop().and_then(|h| h.into_iter().next()).unwrap_or_default();
+                if now != self.tab.header {
+                    return Err(Error::transient(format!(
+                        "the header row of sheet \"{}\" changed during the read (a column was inserted, moved or renamed): rows after row {} would land under the wrong names; the next sync reads the new layout",
+                        self.tab.title,
+                        start - 1
+                    )));
+                }
                 let mut records = Vec::with_capacity(values.len());
                 for (i, row) in values.iter().enumerate() {
                     if let Some(v) =

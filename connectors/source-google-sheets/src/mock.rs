@@ -320,6 +320,15 @@ impl Sandbox {
         }
     }
 
+    /// Changes a tab's cells (row 0 is the header row), as someone editing the sheet would.
+    pub fn edit(&self, title: &str, f: impl FnOnce(&mut Vec<Vec<Value>>)) {
+        let mut b = lock(&self.book);
+        if let Some(t) = b.tabs.iter_mut().find(|t| t.title == title) {
+            f(&mut t.rows);
+            t.row_count = t.row_count.max(t.rows.len());
+        }
+    }
+
     async fn mount(&self) {
         let book = self.book.clone();
         let audience = format!("{}/token", self.api.uri());

@@ -86,6 +86,8 @@ pub struct MailchimpConfig {
     /// Requests in flight at once across all streams, at most 10 (the default): Mailchimp
     /// refuses an account's 11th simultaneous connection.
     pub concurrency: Option<u32>,
+    /// Seconds before a request is abandoned (and retried). Default 60.
+    pub request_timeout_seconds: Option<u64>,
 }
 
 /// The datacenter an API key names (`us6` in `…-us6`).
@@ -236,6 +238,9 @@ async fn connect(cfg: &MailchimpConfig) -> Result<Client> {
             "intake-source-mailchimp/",
             env!("CARGO_PKG_VERSION")
         ))
+        .timeout(Some(std::time::Duration::from_secs(
+            cfg.request_timeout_seconds.unwrap_or(60).max(1),
+        )))
         .on_error(classify(dc));
     Ok(Client {
         api,

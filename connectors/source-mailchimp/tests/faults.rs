@@ -18,6 +18,7 @@ async fn case(fault: Fault, times: Option<u64>, expect: Result<(), (FailureType,
     .await;
     let mut config = sandbox.config();
     config["page_size"] = json!(3);
+    config["request_timeout_seconds"] = json!(1);
     let streams = MailchimpSource::new().streams(&config).await.unwrap();
     let campaigns = streams.iter().find(|s| s.name() == "campaigns").unwrap();
     let _guard = match times {
@@ -75,6 +76,12 @@ async fn an_html_503_from_the_edge_is_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_slower_than_the_timeout_are_retried() {
+    // 3 s against a 1 s timeout.
+    case(Fault::Delay(Duration::from_secs(3)), Some(2), Ok(())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resets_and_truncated_bodies_are_retried() {
     case(Fault::Drop, Some(2), Ok(())).await;
     case(Fault::Truncated, Some(2), Ok(())).await;
@@ -120,4 +127,44 @@ async fn a_disabled_key_is_a_config_error() {
         Err((FailureType::ConfigError, "API Key Invalid")),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_drift_is_kept_as_sent() {
+    let sandbox = Sandbox::start(SandboxSpec {
+        members: vec![10],
+        ..SandboxSpec::default()
+    })
+    .await;
+    let mut config = sandbox.config();
+    config["page_size"] = json!(3);
+    let streams = MailchimpSource::new().streams(&config).await.unwrap();
+    let campaigns = streams.iter().find(|s| s.name() == "campaigns").unwrap();
+    // One page as a newer API version might send it: a field nobody declared, a count that
+    // became a string, a date that became empty.
+    let drifted = Fault::Json {
+        status: 200,
+        body: json!({"campaigns": [
+            {"id": "c-new", "type": "regular", "status": "sent", "create_time": "2024-05-01T00:00:00+00:00",
+             "send_time": "", "emails_sent": "1,024", "ai_summary": {"tone": "warm"}}
+        ], "total_items": 1}),
+    };
+    let _guard = sandbox.api().inject(drifted, 1);
+    let request = ReadRequest::full_refresh("campaigns", Partition::whole());
+    let records = read_to_end(campaigns.as_ref(), request, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let r = records[0].to_value().unwrap();
+    assert_eq!(r["id"], "c-new");
+    assert_eq!(
+        r["ai_summary"],
+        json!({"tone": "warm"}),
+        "a new field is kept"
+    );
+    assert_eq!(r["emails_sent"], "1,024", "a changed type is kept as sent");
+    assert_eq!(
+        r["send_time"],
+        serde_json::Value::Null,
+        "\"\" in a date is null"
+    );
 }
