@@ -184,7 +184,13 @@ pub fn secret(_generator: &mut SchemaGenerator) -> Schema {
 /// wrong type never appears in it.
 pub fn parse_config<C: DeserializeOwned>(config: &Value) -> Result<C> {
     serde_json::from_value::<C>(config.clone()).map_err(|e| {
-        let message = redact_values(&e.to_string(), config);
+        // serde names the offending value before ", expected ..."; what follows is the
+        // schema's own words (field and variant names), left as they are.
+        let text = e.to_string();
+        let message = match text.split_once(", expected") {
+            Some((head, tail)) => format!("{}, expected{tail}", redact_values(head, config)),
+            None => redact_values(&text, config),
+        };
         Error::config(format!("invalid config: {message}"))
     })
 }

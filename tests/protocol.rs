@@ -370,3 +370,124 @@ async fn a_source_read_piped_into_a_destination_write_echoes_states() {
             .contains("input line 2")
     );
 }
+
+mod hostile {
+    //! Property tests: whatever arrives on stdin or in the files a runner is given, the
+    //! runner answers with valid protocol messages and an exit code — never a panic.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// One input line: a good message, a plausible broken one, or noise.
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (any::<i64>(), ".{0,10}").prop_map(|(id, name)| json!({"type": "RECORD",
+                "record": {"stream": "contacts", "data": {"id": id, "name": name}, "emitted_at": 1}})
+                .to_string()),
+            json_value().prop_map(|data| json!({"type": "RECORD",
+                "record": {"stream": "lists", "data": data, "emitted_at": 1}})
+                .to_string()),
+            json_value().prop_map(|blob| json!({"type": "STATE", "state": {"type": "STREAM",
+                "stream": {"stream_descriptor": {"name": "contacts"}, "stream_state": blob}}})
+                .to_string()),
+            json_value().prop_map(|v| json!({"type": "STATE", "state": v}).to_string()),
+            json_value().prop_map(|v| v.to_string()),
+            "[A-Z]{1,8}".prop_map(|t| json!({"type": t}).to_string()),
+            ".{0,40}",
+        ]
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn assert_valid(out: &[u8]) {
+        let validator = message_validator();
+        for m in messages(out) {
+            assert!(validator.is_valid(&m), "not a protocol message: {m}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_destination_input_ends_in_an_exit_code_and_valid_messages(
+            lines in prop::collection::vec(line(), 0..12)
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let dest_config = dir.path().join("dest_config");
+            let catalog_path = dir.path().join("catalog");
+            std::fs::write(&dest_config, json!({"destination_path": dir.path().join("out")}).to_string()).unwrap();
+            let rt = runtime();
+            let mut catalog = rt.block_on(source().discover(&json!({}))).unwrap().configure_all();
+            for s in &mut catalog.streams {
+                s.destination_sync_mode = intake::DestinationSyncMode::Append;
+            }
+            std::fs::write(&catalog_path, serde_json::to_string(&catalog).unwrap()).unwrap();
+            let input = lines.join("\n");
+            let mut out = Vec::new();
+            let code = rt.block_on(run_destination_with(
+                &JsonlDestination::default(),
+                args(&format!("write --config {} --catalog {}", dest_config.display(), catalog_path.display())),
+                input.as_bytes(),
+                &mut out,
+            ));
+            prop_assert!(code == 0 || code == 1, "exit {code}");
+            assert_valid(&out);
+            if code == 1 {
+                let traces = messages(&out).into_iter().filter(|m| m["type"] == "TRACE").count();
+                prop_assert_eq!(traces, 1, "one error message");
+            }
+        }
+
+        #[test]
+        fn any_config_catalog_or_state_file_is_a_typed_failure_or_a_read(
+            config in prop_oneof![json_value().prop_map(|v| v.to_string()), ".{0,40}"],
+            catalog in prop_oneof![
+                json_value().prop_map(|v| v.to_string()),
+                json_value().prop_map(|v| json!({"streams": [{"stream": v, "sync_mode": "full_refresh", "destination_sync_mode": "append"}]}).to_string()),
+                ".{0,40}",
+            ],
+            state in prop_oneof![json_value().prop_map(|v| v.to_string()), ".{0,40}"],
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let files = [("config", &config), ("catalog", &catalog), ("state", &state)];
+            for (name, text) in files {
+                std::fs::write(dir.path().join(name), text).unwrap();
+            }
+            let p = |n: &str| dir.path().join(n).display().to_string();
+            let rt = runtime();
+            for cmd in [
+                format!("check --config {}", p("config")),
+                format!("discover --config {}", p("config")),
+                format!("read --config {} --catalog {} --state {}", p("config"), p("catalog"), p("state")),
+            ] {
+                let mut out = Vec::new();
+                let code = rt.block_on(run_source_with(&source(), args(&cmd), &mut out));
+                prop_assert!(code == 0 || code == 1, "{cmd}: exit {code}");
+                assert_valid(&out);
+            }
+        }
+    }
+}

@@ -373,7 +373,13 @@ fn main() -> ExitCode {
                 130 => "interrupted (the last committed state is kept)",
                 _ => "error",
             };
-            eprintln!("{kind}: {e:#}");
+            // intake's errors name their kind already ("config error: ..."): not twice.
+            let text = format!("{e:#}");
+            let text = text
+                .strip_prefix("config error: ")
+                .or_else(|| text.strip_prefix("transient error: "))
+                .unwrap_or(&text);
+            eprintln!("{kind}: {text}");
             ExitCode::from(code)
         }
     }

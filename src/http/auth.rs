@@ -505,6 +505,8 @@ impl OAuth2 {
             .expires_in
             .filter(|s| s.is_finite() && *s > 0.0)
             .map(|s| {
+                // Bounded: a server's absurd lifetime would overflow the clock.
+                let s = s.min(86_400.0);
                 Instant::now() + Duration::from_secs_f64(s).saturating_sub(self.refresh_ahead)
             });
         let token = answer.access_token.clone();

@@ -171,7 +171,9 @@ impl GoogleServiceAccount {
         let lifetime = answer
             .expires_in
             .filter(|s| s.is_finite() && *s > 0.0)
-            .unwrap_or(ASSERTION_LIFETIME as f64);
+            .unwrap_or(ASSERTION_LIFETIME as f64)
+            // A token server's word, bounded: a year-long lifetime would overflow the clock.
+            .min(86_400.0);
         let token = answer.access_token.clone();
         *cached = Some(CachedToken {
             token: answer.access_token,

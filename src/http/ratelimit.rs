@@ -351,9 +351,15 @@ impl Limiter {
                     // IETF drafts allow `limit;w=window` and lists: take the first number.
                     .and_then(|v| v.split([',', ';']).next())
                     .and_then(|v| v.trim().parse::<f64>().ok())
+                    // "NaN" and "inf" parse as floats: not numbers a limit can be.
+                    .filter(|f| f.is_finite())
             })
         };
-        let window = number(&self.headers.window_ms).map(|ms| Duration::from_secs_f64(ms / 1e3));
+        // A window from a header: finite, positive, at most an hour (a hostile or broken
+        // header must not panic the clock or stall the limiter for days).
+        let window = number(&self.headers.window_ms)
+            .filter(|ms| ms.is_finite() && *ms > 0.0)
+            .map(|ms| Duration::from_secs_f64((ms / 1e3).min(3600.0)));
         if let Some(limit) = number(&self.headers.limit)
             && limit >= 1.0
         {
@@ -488,5 +494,55 @@ mod tests {
         h.insert("x-ratelimit-limit", HeaderValue::from_static("500"));
         limiter.observe(None, &h);
         assert_eq!(limiter.quota(None), Some(Quota::per_second(5)));
+    }
+
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn header_value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<f64>().prop_map(|f| f.to_string()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                Just("inf".to_string()),
+                Just("NaN".to_string()),
+                Just("-0".to_string()),
+                Just("1e308".to_string()),
+                "[0-9;,= wa-z.-]{0,16}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+
+            /// Any rate-limit headers a server (or a proxy) sends: no panic, and the pacing
+            /// that follows stays finite.
+            #[test]
+            fn any_rate_limit_headers_are_observed_without_a_panic(
+                limit in header_value(),
+                remaining in header_value(),
+                reset in header_value(),
+                window in header_value(),
+            ) {
+                let headers = RateLimitHeaders {
+                    window_ms: vec!["x-window-ms".into()],
+                    ..RateLimitHeaders::default()
+                };
+                let limiter = Limiter::new(&RateLimit::new(Quota::per_second(10)).headers(headers));
+                let mut h = HeaderMap::new();
+                for (name, v) in [
+                    ("x-ratelimit-limit", &limit),
+                    ("x-ratelimit-remaining", &remaining),
+                    ("x-ratelimit-reset", &reset),
+                    ("x-window-ms", &window),
+                ] {
+                    if let Ok(v) = HeaderValue::from_str(v) {
+                        h.insert(name, v);
+                    }
+                }
+                limiter.observe(None, &h);
+                limiter.observe(Some("search"), &h);
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 use tokio::sync::mpsc;
 
 use super::message::{InputMessage, MessageWriter, state_message};
@@ -328,7 +328,7 @@ where
             let catalog = read_catalog(&catalog).await?;
             let (tx, rx) = mpsc::channel(16);
             let (acks, mut ack_rx) = Acks::channel();
-            let feed = feed_destination(input, &catalog, tx);
+            let feed = feed_destination(input, &catalog, tx, MAX_MESSAGE_BYTES);
             let write = destination.write(&config, &catalog, rx, acks);
             let echo = async {
                 while let Some(cp) = ack_rx.recv().await {
@@ -352,6 +352,10 @@ where
 
 const INPUT_BATCH: usize = 1_000;
 
+/// The longest input line (one message) a destination accepts: a record larger than this is
+/// refused with an error instead of growing memory without bound.
+pub const MAX_MESSAGE_BYTES: u64 = 64 << 20;
+
 /// Reads protocol messages and turns them into destination messages: consecutive records of a
 /// stream become batches, STATE messages become checkpoints, STREAM_STATUS COMPLETE completes a
 /// stream. At the end of the input every stream that was neither completed nor reported
@@ -360,6 +364,7 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
     mut input: R,
     catalog: &ConfiguredCatalog,
     tx: mpsc::Sender<DestinationMessage>,
+    max_line: u64,
 ) -> Result<()> {
     let send = |m: DestinationMessage| {
         let tx = tx.clone();
@@ -378,14 +383,23 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
     let mut line_no = 0u64;
     loop {
         line.clear();
-        let n = input
+        let n = (&mut input)
+            .take(max_line + 1)
             .read_line(&mut line)
             .await
-            .map_err(|e| Error::system(format!("reading messages from stdin: {e}")))?;
+            .map_err(|e| {
+                Error::system(format!("reading message {} from stdin: {e}", line_no + 1))
+            })?;
         if n == 0 {
             break;
         }
         line_no += 1;
+        if n as u64 > max_line {
+            return Err(Error::system(format!(
+                "input line {line_no} is longer than {max_line} bytes: refused (one message must fit in memory); it starts {}",
+                excerpt(&line[..line.floor_char_boundary(200)])
+            )));
+        }
         if line.trim().is_empty() {
             continue;
         }
@@ -500,6 +514,24 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
 
 /// The per-stream states in a STATE message: one for `STREAM`, each stream's for `GLOBAL`.
 fn stream_states(state: &Value) -> Result<Vec<StreamStateMessage>> {
+    let states = stream_states_any(state)?;
+    // The protocol's state blob is an object (or absent): anything else could not be echoed
+    // or stored as the protocol defines it.
+    if let Some(bad) = states.iter().find(|s| {
+        s.stream_state
+            .as_ref()
+            .is_some_and(|b| !b.is_object() && !b.is_null())
+    }) {
+        return Err(Error::system(format!(
+            "the state of stream \"{}\" is not a JSON object: {}",
+            bad.stream_descriptor,
+            excerpt(&bad.stream_state.clone().unwrap_or_default().to_string())
+        )));
+    }
+    Ok(states)
+}
+
+fn stream_states_any(state: &Value) -> Result<Vec<StreamStateMessage>> {
     match state.get("type").and_then(Value::as_str) {
         Some("STREAM") | None if state.get("stream").is_some() => {
             let s: StreamStateMessage = serde_json::from_value(state["stream"].clone())
@@ -518,6 +550,38 @@ fn stream_states(state: &Value) -> Result<Vec<StreamStateMessage>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_input_line_past_the_limit_is_refused_without_reading_it_all() {
+        let catalog: ConfiguredCatalog = serde_json::from_value(serde_json::json!({"streams": [{
+            "stream": {"name": "s", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+            "sync_mode": "full_refresh", "destination_sync_mode": "append"}]}))
+        .unwrap();
+        let ok = r#"{"type":"RECORD","record":{"stream":"s","data":{"id":1},"emitted_at":1}}"#;
+        let big = format!(
+            r#"{{"type":"RECORD","record":{{"stream":"s","data":{{"x":"{}"}},"emitted_at":1}}}}"#,
+            "a".repeat(10_000)
+        );
+        let input = format!("{ok}\n{big}\n{ok}\n");
+        let (tx, mut rx) = mpsc::channel(16);
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let err = feed_destination(input.as_bytes(), &catalog, tx, 1_000)
+            .await
+            .unwrap_err();
+        drain.await.unwrap();
+        assert!(
+            err.to_string()
+                .contains("input line 2 is longer than 1000 bytes"),
+            "{err}"
+        );
+        // Invalid UTF-8 is a typed error too.
+        let (tx, mut rx) = mpsc::channel(16);
+        tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let err = feed_destination(&b"{\"type\": \"\xff\"}\n"[..], &catalog, tx, 1_000)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("reading message 1"), "{err}");
+    }
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()

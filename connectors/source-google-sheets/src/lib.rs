@@ -383,7 +383,7 @@ fn client(cfg: &SheetsConfig) -> Result<Client> {
         .map_err(|e| Error::config(format!("base_url: {e}")))?
         .auth(auth)
         .rate_limit(RateLimit::new(Quota::per_minute(
-            (per_minute * 9 / 10).max(1),
+            (per_minute.saturating_mul(9) / 10).max(1),
         )))
         .user_agent(concat!(
             "intake-source-google-sheets/",

@@ -213,7 +213,7 @@ pub fn api(cfg: &HubSpotConfig) -> Result<HttpApi> {
         .unwrap_or(DEFAULT_REQUESTS_PER_10_SECONDS)
         .max(1);
     // 90% of the limit: a sliding window counts arrivals, and network jitter bunches them.
-    let paced = (per_10s * 9 / 10).max(1);
+    let paced = (per_10s.saturating_mul(9) / 10).max(1);
     let limits = RateLimit::new(Quota::new(paced, Duration::from_secs(10)))
         .class(
             crm::SEARCH_CLASS,
@@ -223,7 +223,7 @@ pub fn api(cfg: &HubSpotConfig) -> Result<HttpApi> {
                 (cfg.search_requests_per_second
                     .unwrap_or(SEARCH_REQUESTS_PER_SECOND)
                     .max(1)
-                    * 30
+                    .saturating_mul(30)
                     / 4)
                 .max(1),
                 Duration::from_secs(10),

@@ -94,7 +94,7 @@ pub struct MailchimpConfig {
 pub fn datacenter(apikey: &str) -> Result<String> {
     let no_suffix = || {
         Error::config(
-            "the Mailchimp API key has no datacenter suffix: keys end in their datacenter, like `0123456789abcdef0123456789abcdef-us6`; copy the whole key from Account -> Extras -> API keys",
+            "the Mailchimp API key has no datacenter suffix: keys end in their datacenter, like `<32 hex characters>-us6`; copy the whole key from Account -> Extras -> API keys",
         )
     };
     let (_, dc) = apikey.trim().rsplit_once('-').ok_or_else(no_suffix)?;

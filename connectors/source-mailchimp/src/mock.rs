@@ -21,7 +21,7 @@ use wiremock::{Request, ResponseTemplate};
 /// The sandbox's datacenter.
 pub const DC: &str = "us6";
 /// The API key the sandbox accepts.
-pub const APIKEY: &str = "0123456789abcdef0123456789abcdef-us6";
+pub const APIKEY: &str = "5a9d2c4e8f1b3a7d6c0e9f2b4a8d1c3e-us6";
 /// The OAuth access token the sandbox accepts.
 pub const OAUTH_TOKEN: &str = "sandbox-oauth-token";
 /// Simultaneous connections before a 429.

@@ -138,7 +138,8 @@ impl Settings {
             sitemaps,
             agent_token,
             agent,
-            interval: Duration::from_secs_f64(1.0 / rps),
+            // At least one request a day: slower is a typo, and an overflow.
+            interval: Duration::from_secs_f64((1.0 / rps).min(86_400.0)),
             max_depth: cfg.max_depth.unwrap_or(3),
             max_pages: cfg.max_pages.unwrap_or(1000),
             concurrency: cfg.concurrency.unwrap_or(4).clamp(1, 64) as usize,

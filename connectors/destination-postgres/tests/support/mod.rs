@@ -93,17 +93,24 @@ fn run(bin: &Path, args: &[&str]) {
 
 impl TestPostgres {
     pub fn start() -> TestPostgres {
-        TestPostgres::start_with(false)
+        TestPostgres::start_with(false, None)
     }
 
     /// A server that also accepts TLS, with a self-signed certificate for 127.0.0.1.
     pub fn start_tls() -> TestPostgres {
-        TestPostgres::start_with(true)
+        TestPostgres::start_with(true, None)
     }
 
-    fn start_with(tls: bool) -> TestPostgres {
+    /// A server whose TCP connections need this password (SCRAM-SHA-256); the URL carries it.
+    #[allow(dead_code)]
+    pub fn start_with_password(password: &str) -> TestPostgres {
+        TestPostgres::start_with(false, Some(password))
+    }
+
+    fn start_with(tls: bool, password: Option<&str>) -> TestPostgres {
         if let Ok(url) = std::env::var("INTAKE_TEST_POSTGRES_URL")
             && !tls
+            && password.is_none()
         {
             return TestPostgres {
                 url,
@@ -128,13 +135,26 @@ impl TestPostgres {
             assert!(status.success(), "chown of the test cluster folder failed");
         }
         let d = data.to_str().unwrap();
+        let pwfile = dir.path().join("pwfile");
+        let auth: Vec<String> = match password {
+            Some(pw) => {
+                std::fs::write(&pwfile, pw).unwrap();
+                vec![
+                    "--auth-local=trust".into(),
+                    "--auth-host=scram-sha-256".into(),
+                    format!("--pwfile={}", pwfile.display()),
+                ]
+            }
+            None => vec!["-A".into(), "trust".into()],
+        };
         run(
             &bin.join("initdb"),
             &[
                 "-D",
                 d,
-                "-A",
-                "trust",
+                &auth[0],
+                &auth[1],
+                auth.get(2).map_or("--no-instructions", String::as_str),
                 "-U",
                 "postgres",
                 "--no-sync",
@@ -242,7 +262,10 @@ impl TestPostgres {
             ],
         );
         TestPostgres {
-            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            url: match password {
+                Some(pw) => format!("postgres://postgres:{pw}@127.0.0.1:{port}/postgres"),
+                None => format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            },
             certificate,
             cluster: Some((bin, data)),
             _dir: Some(dir),

@@ -1,0 +1,203 @@
+//! Property tests over config parsing, for every source connector: a valid config (pointed at
+//! the connector's sandbox) with random fields replaced by random values — zero, negative and
+//! huge numbers, wrong types, garbage strings, unknown keys — is checked. Every case ends in
+//! success or a typed error within a time limit: never a panic, a hang, or a secret in the
+//! error message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use intake::Source;
+use intake_source_google_sheets::SheetsSource;
+use intake_source_google_sheets::mock as sheets;
+use intake_source_hubspot::HubSpotSource;
+use intake_source_hubspot::mock as hubspot;
+use intake_source_mailchimp::MailchimpSource;
+use intake_source_mailchimp::mock as mailchimp;
+use intake_source_web::WebSource;
+use intake_source_web::mock::FixtureSite;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{Value, json};
+
+/// A value a user (or a template gone wrong) might put in any field.
+fn hostile_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        1 => Just(Value::Null),
+        1 => any::<bool>().prop_map(Value::Bool),
+        5 => prop_oneof![
+            Just(0i64),
+            Just(-1),
+            Just(i64::MAX),
+            Just(i64::MIN),
+            Just(u32::MAX as i64),
+            Just(u32::MAX as i64 + 1),
+            any::<i64>(),
+        ]
+        .prop_map(|n| json!(n)),
+        3 => prop_oneof![
+            Just(1e-300f64),
+            Just(1e300),
+            Just(-0.5),
+            Just(f64::MIN_POSITIVE),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()),
+        ]
+        .prop_map(|f| json!(f)),
+        2 => prop_oneof![
+            Just(String::new()),
+            Just("((".to_string()),
+            Just("2024-13-45T99:99:99Z".to_string()),
+            Just("-us".to_string()),
+            ".{0,24}",
+        ]
+        .prop_map(Value::String),
+        1 => prop::collection::vec(".{0,6}".prop_map(Value::String), 0..3).prop_map(Value::Array),
+        1 => Just(json!({})),
+    ]
+}
+
+/// JSON pointers of a config's leaves, except where it points at the sandbox (a random host
+/// would only test the machine's DNS).
+fn leaves(v: &Value, at: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                leaves(x, &format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                leaves(x, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {
+            let pointer = at.to_string();
+            let exempt = [
+                "base_url",
+                "token_url",
+                "oauth_metadata_url",
+                "start_urls",
+                "sitemap_urls",
+            ];
+            if !exempt.iter().any(|e| pointer.contains(e)) {
+                out.push(pointer);
+            }
+        }
+    }
+}
+
+fn mutate(
+    config: &Value,
+    spec: &Value,
+    edits: &[(usize, Value)],
+    extra: &Option<(String, Value)>,
+) -> Value {
+    let mut c = config.clone();
+    let mut pointers = Vec::new();
+    leaves(&c, "", &mut pointers);
+    // Every top-level setting the spec declares, set or not (rate limits, sizes, timeouts).
+    if let Some(props) = spec["properties"].as_object() {
+        for name in props.keys() {
+            let p = format!("/{name}");
+            if !pointers.contains(&p) && !name.contains("url") && name != "credentials" {
+                pointers.push(p);
+            }
+        }
+    }
+    for (i, value) in edits {
+        if pointers.is_empty() {
+            break;
+        }
+        let p = &pointers[i % pointers.len()];
+        if let Some(slot) = c.pointer_mut(p) {
+            *slot = value.clone();
+        } else if let Some(m) = c.as_object_mut() {
+            m.insert(p[1..].to_string(), value.clone());
+        }
+    }
+    if let (Some((k, v)), Some(m)) = (extra, c.as_object_mut()) {
+        m.insert(k.clone(), v.clone());
+    }
+    c
+}
+
+#[test]
+fn any_mangled_config_is_checked_without_a_panic_or_a_hang() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (hs, mc, gs, web) = rt.block_on(async {
+        (
+            hubspot::Sandbox::start(hubspot::SandboxSpec::small()).await,
+            mailchimp::Sandbox::start(mailchimp::SandboxSpec::default()).await,
+            sheets::Sandbox::start(sheets::spreadsheet(20), 100_000).await,
+            FixtureSite::start().await,
+        )
+    });
+    let mut web_config = web.config();
+    web_config["timeout_seconds"] = json!(2);
+    let sources: Vec<(&str, Arc<dyn Source>, Value)> = vec![
+        ("hubspot", Arc::new(HubSpotSource::new()), hs.config()),
+        (
+            "hubspot oauth",
+            Arc::new(HubSpotSource::new()),
+            hs.oauth_config(),
+        ),
+        ("mailchimp", Arc::new(MailchimpSource::new()), mc.config()),
+        ("sheets", Arc::new(SheetsSource::new()), gs.config()),
+        (
+            "sheets oauth",
+            Arc::new(SheetsSource::new()),
+            gs.oauth_config(),
+        ),
+        ("web", Arc::new(WebSource::new()), web_config),
+    ];
+    let secrets = [
+        hubspot::TOKEN,
+        hubspot::CLIENT_SECRET,
+        hubspot::REFRESH_TOKEN,
+        mailchimp::APIKEY,
+        sheets::CLIENT_SECRET,
+        sheets::REFRESH_TOKEN,
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 192,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        0..sources.len(),
+        prop::collection::vec((any::<usize>(), hostile_value()), 1..3),
+        prop_oneof![
+            7 => Just(None),
+            1 => ("[a-z_]{1,10}", hostile_value()).prop_map(Some),
+        ],
+    );
+    runner
+        .run(&strategy, |(which, edits, extra)| {
+            let (name, source, config) = &sources[which];
+            let spec = source.spec().connection_specification;
+            let config = mutate(config, &spec, &edits, &extra);
+            let outcome = rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(90), source.check(&config)).await
+            });
+            let Ok(result) = outcome else {
+                return Err(TestCaseError::fail(format!(
+                    "{name}: check hung on {config}"
+                )));
+            };
+            if let Err(e) = result {
+                let text = format!("{} {:?}", e.chain(), e);
+                for s in secrets {
+                    prop_assert!(
+                        !text.contains(s),
+                        "{name}: the error holds a secret: {text}"
+                    );
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
