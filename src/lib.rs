@@ -96,6 +96,9 @@ pub mod state;
 pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 
 pub use catalog::{
     Catalog, CatalogStream, ConfiguredCatalog, ConfiguredStream, DestinationSyncMode,

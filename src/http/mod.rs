@@ -44,6 +44,48 @@ mod response;
 mod retry;
 mod source;
 mod stream;
+
+/// The HTTP toolkit's header parsers, for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            if let Ok(v) = HeaderValue::from_bytes(value) {
+                h.append(HeaderName::from_static(name), v);
+            }
+        }
+        h
+    }
+
+    pub(crate) fn retry_after(value: &[u8]) -> Option<std::time::Duration> {
+        super::client::retry_after(&headers(&[("retry-after", value)]))
+    }
+
+    pub(crate) fn next_link(value: &[u8]) -> Option<String> {
+        super::paginate::next_link(&headers(&[("link", value)]))
+    }
+
+    pub(crate) fn rate_limit_headers(limit: &[u8], remaining: &[u8], reset: &[u8], window: &[u8]) {
+        use super::{Quota, RateLimit, RateLimitHeaders};
+        let config = RateLimit::new(Quota::per_second(10)).headers(RateLimitHeaders {
+            window_ms: vec!["x-window-ms".into()],
+            ..RateLimitHeaders::default()
+        });
+        let limiter = super::ratelimit::Limiter::new(&config);
+        limiter.observe(
+            None,
+            &headers(&[
+                ("x-ratelimit-limit", limit),
+                ("x-ratelimit-remaining", remaining),
+                ("x-ratelimit-reset", reset),
+                ("x-window-ms", window),
+            ]),
+        );
+    }
+}
 pub mod template;
 
 pub use auth::{Auth, Authenticator, OAuth2};

@@ -470,7 +470,7 @@ fn resolve(base: &Url, next: &str) -> Result<String> {
 }
 
 /// The `rel="next"` target of `Link` headers.
-fn next_link(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
     for value in headers.get_all(LINK) {
         let Ok(text) = value.to_str() else { continue };
         for link in split_links(text) {

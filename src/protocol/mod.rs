@@ -20,6 +20,9 @@
 mod message;
 mod runner;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use runner::feed_for_fuzzing as runner_fuzzing;
+
 pub use message::{InputMessage, InputRecord, MessageWriter, state_message};
 pub use runner::{
     Command, parse_args, run_destination, run_destination_with, run_source, run_source_with,

@@ -352,6 +352,21 @@ where
 
 const INPUT_BATCH: usize = 1_000;
 
+/// Feeds `input` to a destination that drains it, as `write` would (for the fuzz targets).
+#[cfg(feature = "fuzzing")]
+pub(crate) async fn feed_for_fuzzing(input: &[u8], catalog: &ConfiguredCatalog) -> Result<u64> {
+    let (tx, mut rx) = mpsc::channel(64);
+    let drain = async move {
+        let mut n = 0u64;
+        while rx.recv().await.is_some() {
+            n += 1;
+        }
+        n
+    };
+    let (fed, n) = tokio::join!(feed_destination(input, catalog, tx, 1 << 20), drain);
+    fed.map(|()| n)
+}
+
 /// The longest input line (one message) a destination accepts: a record larger than this is
 /// refused with an error instead of growing memory without bound.
 pub const MAX_MESSAGE_BYTES: u64 = 64 << 20;
