@@ -83,6 +83,9 @@ pub mod catalog;
 pub mod destination;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod jsonl;
@@ -96,9 +99,6 @@ pub mod state;
 pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-pub mod fuzz;
 
 pub use catalog::{
     Catalog, CatalogStream, ConfiguredCatalog, ConfiguredStream, DestinationSyncMode,

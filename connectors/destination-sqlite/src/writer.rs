@@ -506,6 +506,34 @@ enum Op {
 struct Store {
     conn: Connection,
     in_txn: bool,
+    /// Wakes the checkpointer after a commit (WAL mode).
+    checkpoints: Option<std::sync::mpsc::SyncSender<()>>,
+    commits: u64,
+}
+
+/// Commits between background checkpoints: each checkpoint syncs the files, so not every one.
+const CHECKPOINT_EVERY_COMMITS: u64 = 8;
+
+/// Copies committed WAL frames into the database on a connection and thread of its own (a
+/// PASSIVE checkpoint takes no writer lock), so when the writer's own automatic checkpoint
+/// comes due, little is left to copy and the WAL restarts from its beginning.
+fn checkpointer(
+    path: &std::path::Path,
+) -> Option<(std::sync::mpsc::SyncSender<()>, std::thread::JoinHandle<()>)> {
+    let conn = Connection::open(path).ok()?;
+    conn.busy_timeout(Duration::from_secs(30)).ok()?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let handle = std::thread::Builder::new()
+        .name("intake-sqlite-checkpoint".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!("a WAL checkpoint did not run: {e}");
+                }
+            }
+        })
+        .ok()?;
+    Some((tx, handle))
 }
 
 impl Store {
@@ -525,6 +553,13 @@ impl Store {
                 .execute_batch("COMMIT")
                 .map_err(sql_error("committing"))?;
             self.in_txn = false;
+            self.commits += 1;
+            if let Some(c) = &self.checkpoints
+                && self.commits.is_multiple_of(CHECKPOINT_EVERY_COMMITS)
+            {
+                // Coalesced: a checkpoint already pending covers this commit too.
+                let _ = c.try_send(());
+            }
         }
         Ok(())
     }
@@ -594,7 +629,7 @@ pub(crate) struct Writer {
 }
 
 /// Batches queued for the SQLite thread (each about one API page).
-const QUEUE: usize = 8;
+const QUEUE: usize = 32;
 
 impl Writer {
     /// Opens the database and prepares every configured stream's table.
@@ -647,9 +682,27 @@ impl Writer {
     pub(crate) fn run(self, mut input: DestinationInput, acks: Acks) -> Result<WriteSummary> {
         let Writer { conn, mut tables } = self;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Op>(QUEUE);
+        let wal = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+            .is_ok_and(|m| m.eq_ignore_ascii_case("wal"));
+        // Bulk loads (overwrite, append) grow the WAL by every row they write: a background
+        // checkpointer keeps the writer from stopping to copy it (measured: full refresh of 1M
+        // rows 2.5 s -> 2.1 s). Merges rewrite the same pages, where it only adds syncs.
+        let bulk = tables
+            .values()
+            .any(|t| t.mode != DestinationSyncMode::AppendDedup);
+        let background = match conn.path() {
+            Some(path) if wal && bulk && !path.is_empty() => {
+                checkpointer(std::path::Path::new(path))
+            }
+            _ => None,
+        };
+        let (checkpoints, checkpoint_thread) = background.unzip();
         let store = Store {
             conn,
             in_txn: false,
+            checkpoints,
+            commits: 0,
         };
         let sqlite = std::thread::Builder::new()
             .name("intake-sqlite".into())
@@ -684,6 +737,9 @@ impl Writer {
         let stored = sqlite
             .join()
             .map_err(|_| Error::system("the SQLite thread panicked"))?;
+        if let Some(t) = checkpoint_thread {
+            let _ = t.join();
+        }
         // The SQLite thread's error explains a conversion that stopped early; report it first.
         stored?;
         converted?;
