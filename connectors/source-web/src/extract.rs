@@ -38,7 +38,17 @@ pub struct Rules {
 }
 
 fn selector(text: &str, what: &str) -> Result<Selector, String> {
-    Selector::parse(text).map_err(|e| format!("{what}: \"{text}\" is not a CSS selector ({e})"))
+    Selector::parse(text).map_err(|e| {
+        // The parser's message can open with "Unexpected error occurred. Please report this
+        // to the developer" and a line break before the reason: keep the reason.
+        let detail = e.to_string();
+        let reason = detail
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or("unreadable");
+        format!("{what}: \"{text}\" is not a CSS selector ({reason})")
+    })
 }
 
 impl Rules {
@@ -557,5 +567,23 @@ mod tests {
             schema["required"],
             json!(["url", "_index", "fetched_at", "name", "price"])
         );
+    }
+
+    #[test]
+    fn a_bad_selector_is_named_in_one_line() {
+        for bad in ["2024-13-45T99:99:99Z", "((", "li >", ""] {
+            let rule: StreamRule = serde_json::from_value(json!({
+                "name": "items", "url_pattern": ".", "fields": {"name": {"selector": bad}}
+            }))
+            .unwrap();
+            let err = Rules::compile(&rule).unwrap_err();
+            assert!(
+                err.starts_with(&format!(
+                    "stream \"items\": field \"name\": \"{bad}\" is not a CSS selector ("
+                )),
+                "{err}"
+            );
+            assert!(!err.contains('\n') && !err.contains("report this"), "{err}");
+        }
     }
 }
