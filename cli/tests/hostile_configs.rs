@@ -57,8 +57,15 @@ fn hostile_value() -> impl Strategy<Value = Value> {
     ]
 }
 
-/// JSON pointers of a config's leaves, except where it points at the sandbox (a random host
-/// would only test the machine's DNS).
+/// Where a connector talks to or writes to stays put: a random host or path would only test
+/// the machine (its DNS, its file system), not the connector.
+const WHERE: &[&str] = &["url", "host", "path", "start_urls", "sitemap_urls"];
+
+fn exempt(pointer: &str) -> bool {
+    WHERE.iter().any(|w| pointer.contains(w))
+}
+
+/// JSON pointers of a config's leaves.
 fn leaves(v: &Value, at: &str, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
@@ -71,55 +78,74 @@ fn leaves(v: &Value, at: &str, out: &mut Vec<String>) {
                 leaves(x, &format!("{at}/{i}"), out);
             }
         }
-        _ => {
-            let pointer = at.to_string();
-            let exempt = [
-                "base_url",
-                "token_url",
-                "oauth_metadata_url",
-                "start_urls",
-                "sitemap_urls",
-            ];
-            if !exempt.iter().any(|e| pointer.contains(e)) {
-                out.push(pointer);
-            }
-        }
+        _ => out.push(at.to_string()),
     }
 }
 
-fn mutate(
-    config: &Value,
-    spec: &Value,
-    edits: &[(usize, Value)],
-    extra: &Option<(String, Value)>,
-) -> Value {
-    let mut c = config.clone();
-    let mut pointers = Vec::new();
-    leaves(&c, "", &mut pointers);
-    // Every top-level setting the spec declares, set or not (rate limits, sizes, timeouts).
-    if let Some(props) = spec["properties"].as_object() {
-        for name in props.keys() {
-            let p = format!("/{name}");
-            if !pointers.contains(&p) && !name.contains("url") && name != "credentials" {
-                pointers.push(p);
+/// One random change to a config: some leaves or declared settings replaced, maybe a key added.
+#[derive(Debug, Clone)]
+struct Mangling {
+    edits: Vec<(usize, Value)>,
+    extra: Option<(String, Value)>,
+}
+
+fn mangling() -> impl Strategy<Value = Mangling> {
+    (
+        prop::collection::vec((any::<usize>(), hostile_value()), 1..3),
+        prop_oneof![
+            7 => Just(None),
+            1 => ("[a-z_]{1,10}", hostile_value()).prop_map(Some),
+        ],
+    )
+        .prop_map(|(edits, extra)| Mangling { edits, extra })
+}
+
+impl Mangling {
+    fn apply(&self, config: &Value, spec: &Value) -> Value {
+        let mut c = config.clone();
+        let mut pointers = Vec::new();
+        leaves(&c, "", &mut pointers);
+        // Every top-level setting the spec declares, set or not (rate limits, sizes, timeouts).
+        if let Some(props) = spec["properties"].as_object() {
+            for name in props.keys() {
+                let p = format!("/{name}");
+                if !pointers.contains(&p) && name != "credentials" {
+                    pointers.push(p);
+                }
             }
         }
-    }
-    for (i, value) in edits {
-        if pointers.is_empty() {
-            break;
+        pointers.retain(|p| !exempt(p));
+        for (i, value) in &self.edits {
+            if pointers.is_empty() {
+                break;
+            }
+            let p = &pointers[i % pointers.len()];
+            if let Some(slot) = c.pointer_mut(p) {
+                *slot = value.clone();
+            } else if let Some(m) = c.as_object_mut() {
+                m.insert(p[1..].to_string(), value.clone());
+            }
         }
-        let p = &pointers[i % pointers.len()];
-        if let Some(slot) = c.pointer_mut(p) {
-            *slot = value.clone();
-        } else if let Some(m) = c.as_object_mut() {
-            m.insert(p[1..].to_string(), value.clone());
+        if let (Some((k, v)), Some(m)) = (&self.extra, c.as_object_mut())
+            && !exempt(k)
+        {
+            m.insert(k.clone(), v.clone());
         }
+        c
     }
-    if let (Some((k, v)), Some(m)) = (extra, c.as_object_mut()) {
-        m.insert(k.clone(), v.clone());
-    }
-    c
+}
+
+/// Runs `cases` cases: connector `which` (of `n`) with its config mangled; `case` says how it
+/// ended.
+fn run_mangled(cases: u32, n: usize, case: impl Fn(usize, &Mangling) -> Result<(), TestCaseError>) {
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&(0..n, mangling()), |(which, m)| case(which, &m))
+        .unwrap();
 }
 
 #[test]
@@ -163,44 +189,28 @@ fn any_mangled_config_is_checked_without_a_panic_or_a_hang() {
         sheets::CLIENT_SECRET,
         sheets::REFRESH_TOKEN,
     ];
-    let mut runner = TestRunner::new(Config {
-        cases: 192,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let strategy = (
-        0..sources.len(),
-        prop::collection::vec((any::<usize>(), hostile_value()), 1..3),
-        prop_oneof![
-            7 => Just(None),
-            1 => ("[a-z_]{1,10}", hostile_value()).prop_map(Some),
-        ],
-    );
-    runner
-        .run(&strategy, |(which, edits, extra)| {
-            let (name, source, config) = &sources[which];
-            let spec = source.spec().connection_specification;
-            let config = mutate(config, &spec, &edits, &extra);
-            let outcome = rt.block_on(async {
-                tokio::time::timeout(Duration::from_secs(90), source.check(&config)).await
-            });
-            let Ok(result) = outcome else {
-                return Err(TestCaseError::fail(format!(
-                    "{name}: check hung on {config}"
-                )));
-            };
-            if let Err(e) = result {
-                let text = format!("{} {:?}", e.chain(), e);
-                for s in secrets {
-                    prop_assert!(
-                        !text.contains(s),
-                        "{name}: the error holds a secret: {text}"
-                    );
-                }
+    run_mangled(192, sources.len(), |which, m| {
+        let (name, source, config) = &sources[which];
+        let config = m.apply(config, &source.spec().connection_specification);
+        let outcome = rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(90), source.check(&config)).await
+        });
+        let Ok(result) = outcome else {
+            return Err(TestCaseError::fail(format!(
+                "{name}: check hung on {config}"
+            )));
+        };
+        if let Err(e) = result {
+            let text = format!("{} {:?}", e.chain(), e);
+            for s in secrets {
+                prop_assert!(
+                    !text.contains(s),
+                    "{name}: the error holds a secret: {text}"
+                );
             }
-            Ok(())
-        })
-        .unwrap();
+        }
+        Ok(())
+    });
 }
 
 /// Three records in one stream, for a destination to write.
@@ -285,56 +295,31 @@ fn any_mangled_destination_config_is_checked_and_written_without_a_panic_or_a_ha
                    "password": PASSWORD, "database": "intake_hostile", "schema": "public"}),
         ),
     ];
-    let mut runner = TestRunner::new(Config {
-        cases: 128,
-        failure_persistence: None,
-        ..Config::default()
+    run_mangled(128, destinations.len(), |which, m| {
+        let (name, destination, config) = &destinations[which];
+        let config = m.apply(config, &destination.spec().connection_specification);
+        let outcome = rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(90), async {
+                destination.check(&config).await?;
+                intake::sync(ItemsSource, json!({}))
+                    .to(destination.clone())
+                    .destination_config(config.clone())
+                    .run()
+                    .await
+                    .map(|_| ())
+            })
+            .await
+        });
+        let Ok(result) = outcome else {
+            return Err(TestCaseError::fail(format!("{name}: hung on {config}")));
+        };
+        if let Err(e) = result {
+            let text = format!("{} {:?}", e.chain(), e);
+            prop_assert!(
+                !text.contains(PASSWORD),
+                "{name}: the error holds the password: {text}"
+            );
+        }
+        Ok(())
     });
-    let strategy = (
-        0..destinations.len(),
-        prop::collection::vec((any::<usize>(), hostile_value()), 1..3),
-        prop_oneof![
-            7 => Just(None),
-            1 => ("[a-z_]{1,10}", hostile_value()).prop_map(Some),
-        ],
-    );
-    runner
-        .run(&strategy, |(which, edits, extra)| {
-            let (name, destination, config) = &destinations[which];
-            let spec = destination.spec().connection_specification;
-            let config = mutate(config, &spec, &edits, &extra);
-            // Where the destination writes stays put: a random path or host tests the machine.
-            let mut config = config;
-            for key in ["path", "destination_path", "host", "url"] {
-                if let Some(original) = destinations[which].2.get(key) {
-                    config[key] = original.clone();
-                } else if let Some(m) = config.as_object_mut() {
-                    m.remove(key);
-                }
-            }
-            let outcome = rt.block_on(async {
-                tokio::time::timeout(Duration::from_secs(90), async {
-                    destination.check(&config).await?;
-                    intake::sync(ItemsSource, json!({}))
-                        .to(destination.clone())
-                        .destination_config(config.clone())
-                        .run()
-                        .await
-                        .map(|_| ())
-                })
-                .await
-            });
-            let Ok(result) = outcome else {
-                return Err(TestCaseError::fail(format!("{name}: hung on {config}")));
-            };
-            if let Err(e) = result {
-                let text = format!("{} {:?}", e.chain(), e);
-                prop_assert!(
-                    !text.contains(PASSWORD),
-                    "{name}: the error holds the password: {text}"
-                );
-            }
-            Ok(())
-        })
-        .unwrap();
 }

@@ -87,6 +87,42 @@ mod mock;
 pub use acceptance::{Acceptance, AcceptanceReport, CheckResult, Outcome, acceptance, checks};
 pub use mock::{Dataset, Endpoint, Fault, FaultGuard, Filter, MockApi, PageStyle};
 
+/// Asserts how a fault case ended: with `Ok(())` expected, every one of `count` records read
+/// exactly once (told apart by their `key` field); with `Err((kind, says))`, one error of that
+/// kind whose message chain contains `says`.
+///
+/// # Panics
+/// When the outcome is not the expected one (this is an assertion for tests).
+pub fn assert_fault_outcome(
+    outcome: &crate::Result<Vec<crate::Record>>,
+    key: &str,
+    count: usize,
+    expect: Result<(), (crate::FailureType, &str)>,
+) {
+    match (expect, outcome) {
+        (Ok(()), Ok(records)) => {
+            let mut keys: Vec<String> = records
+                .iter()
+                .map(|r| {
+                    r.to_value()
+                        .map(|v| v[key].to_string())
+                        .unwrap_or_else(|e| panic!("an unreadable record: {e}"))
+                })
+                .collect();
+            keys.sort();
+            keys.dedup();
+            assert_eq!(keys.len(), records.len(), "each record once");
+            assert_eq!(records.len(), count, "every record");
+        }
+        (Err((kind, says)), Err(e)) => {
+            assert_eq!(e.failure_type(), kind, "{e}");
+            assert!(e.chain().contains(says), "{}", e.chain());
+        }
+        (Ok(()), Err(e)) => panic!("expected success, failed: {}", e.chain()),
+        (Err(_), Ok(records)) => panic!("expected an error, read {} records", records.len()),
+    }
+}
+
 /// Reads one partition of a stream to its end, as a test does: every record, or the first
 /// error; a read that takes longer than `limit` is a system error ("hung") instead of a test
 /// that never ends.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use intake::testing::{Fault, read_to_end};
+use intake::testing::{Fault, assert_fault_outcome, read_to_end};
 use intake::{FailureType, Partition, ReadRequest, Source, Stream};
 use intake_source_google_sheets::SheetsSource;
 use intake_source_google_sheets::mock::{Sandbox, spreadsheet};
@@ -31,30 +31,8 @@ async fn case(fault: Fault, times: Option<u64>, expect: Result<(), (FailureType,
         None => sandbox.api().inject_always(fault),
     };
     let request = ReadRequest::full_refresh("Orders", Partition::whole());
-    let outcome = read_to_end(orders.as_ref(), request, Duration::from_secs(120))
-        .await
-        .map(|records| {
-            let rows: Vec<u64> = records
-                .iter()
-                .map(|r| r.to_value().unwrap()["_row"].as_u64().unwrap())
-                .collect();
-            rows
-        });
-    match (expect, outcome) {
-        (Ok(()), Ok(mut rows)) => {
-            let n = rows.len();
-            rows.sort();
-            rows.dedup();
-            assert_eq!(rows.len(), n, "each row once");
-            assert_eq!(n, expected, "every row");
-        }
-        (Err((kind, says)), Err(e)) => {
-            assert_eq!(e.failure_type(), kind, "{e}");
-            assert!(e.chain().contains(says), "{}", e.chain());
-        }
-        (Ok(()), Err(e)) => panic!("expected success, failed: {}", e.chain()),
-        (Err(_), Ok(rows)) => panic!("expected an error, read {} rows", rows.len()),
-    }
+    let outcome = read_to_end(orders.as_ref(), request, Duration::from_secs(120)).await;
+    assert_fault_outcome(&outcome, "_row", expected, expect);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use intake::testing::{Fault, read_to_end};
+use intake::testing::{Fault, assert_fault_outcome, read_to_end};
 use intake::{FailureType, Partition, ReadRequest, Source};
 use intake_source_mailchimp::MailchimpSource;
 use intake_source_mailchimp::mock::{Sandbox, SandboxSpec};
@@ -26,30 +26,13 @@ async fn case(fault: Fault, times: Option<u64>, expect: Result<(), (FailureType,
         None => sandbox.api().inject_always(fault),
     };
     let request = ReadRequest::full_refresh("campaigns", Partition::whole());
-    let outcome = read_to_end(campaigns.as_ref(), request, Duration::from_secs(120))
-        .await
-        .map(|records| {
-            let ids: Vec<String> = records
-                .iter()
-                .map(|r| r.to_value().unwrap()["id"].as_str().unwrap().to_string())
-                .collect();
-            ids
-        });
-    match (expect, outcome) {
-        (Ok(()), Ok(mut ids)) => {
-            let n = ids.len();
-            ids.sort();
-            ids.dedup();
-            assert_eq!(ids.len(), n, "each once");
-            assert_eq!(n as u64, sandbox.expected("campaigns"), "every record");
-        }
-        (Err((kind, says)), Err(e)) => {
-            assert_eq!(e.failure_type(), kind, "{e}");
-            assert!(e.chain().contains(says), "{}", e.chain());
-        }
-        (Ok(()), Err(e)) => panic!("expected success, failed: {}", e.chain()),
-        (Err(_), Ok(ids)) => panic!("expected an error, read {} records", ids.len()),
-    }
+    let outcome = read_to_end(campaigns.as_ref(), request, Duration::from_secs(120)).await;
+    assert_fault_outcome(
+        &outcome,
+        "id",
+        sandbox.expected("campaigns") as usize,
+        expect,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
