@@ -33,6 +33,17 @@ fn all_products() -> Vec<u32> {
     products().iter().map(|p| p.id).collect()
 }
 
+/// The fixture site's config with a 5 s timeout: the 1 s of the site's own tests is too tight
+/// when the whole workspace's tests share two cores.
+fn config(site: &FixtureSite) -> Value {
+    let mut c = site.config();
+    c["timeout_seconds"] = json!(5);
+    c
+}
+
+/// An answer past that timeout.
+const SLOWER: Duration = Duration::from_secs(8);
+
 /// A crawl that must end well.
 async fn crawl(config: &Value, state: &State, incremental: bool) -> Crawled {
     let c = tokio::time::timeout(
@@ -84,7 +95,7 @@ async fn a_429_storm_on_pages_is_waited_out() {
         retry_after: Some("1".into()),
     };
     let _g = site.api().inject_at(PRODUCT_PAGE, fault, 4);
-    let c = crawl(&site.config(), &State::new(), false).await;
+    let c = crawl(&config(&site), &State::new(), false).await;
     assert_eq!(product_ids(&c), all_products());
     assert_complete(&c);
 }
@@ -93,7 +104,7 @@ async fn a_429_storm_on_pages_is_waited_out() {
 async fn a_5xx_burst_is_retried() {
     let site = FixtureSite::start().await;
     let _g = site.api().inject_at(PRODUCT_PAGE, Fault::Status(503), 3);
-    let c = crawl(&site.config(), &State::new(), false).await;
+    let c = crawl(&config(&site), &State::new(), false).await;
     assert_eq!(product_ids(&c), all_products());
     assert_complete(&c);
 }
@@ -104,7 +115,7 @@ async fn a_page_failing_past_its_retries_is_reported_and_asked_again() {
     let _g = site
         .api()
         .inject_at("^/products/103$", Fault::Status(503), 3);
-    let first = crawl(&site.config(), &State::new(), true).await;
+    let first = crawl(&config(&site), &State::new(), true).await;
     let mut expected = all_products();
     expected.retain(|id| *id != 103);
     assert_eq!(product_ids(&first), expected);
@@ -115,7 +126,7 @@ async fn a_page_failing_past_its_retries_is_reported_and_asked_again() {
         .expect("the failing page is in the pages stream");
     assert_eq!(page["status"], 503);
     // Next sync: everything else is unchanged (304), the failed page is read.
-    let second = crawl(&site.config(), &first.state, true).await;
+    let second = crawl(&config(&site), &first.state, true).await;
     assert_eq!(product_ids(&second), vec![103]);
     assert_complete(&second);
 }
@@ -123,17 +134,17 @@ async fn a_page_failing_past_its_retries_is_reported_and_asked_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_slower_than_the_timeout_is_skipped_then_fetched_next_sync() {
     let site = FixtureSite::start().await;
-    // 3 s against the config's 1 s timeout.
+    // Slower than the config's 5 s timeout.
     let _g = site
         .api()
-        .inject_at("^/products/105$", Fault::Delay(Duration::from_secs(3)), 1);
-    let first = crawl(&site.config(), &State::new(), true).await;
+        .inject_at("^/products/105$", Fault::Delay(SLOWER), 1);
+    let first = crawl(&config(&site), &State::new(), true).await;
     assert!(!product_ids(&first).contains(&105));
     assert_eq!(product_ids(&first).len(), 7);
-    let said = warned(&first, "/products/105 skipped: no answer within 1s");
+    let said = warned(&first, "/products/105 skipped: no answer within 5s");
     assert_eq!(said.len(), 1, "{:?}", first.warnings);
     // The page was linked only from pages that answer 304 next time; it is still asked for.
-    let second = crawl(&site.config(), &first.state, true).await;
+    let second = crawl(&config(&site), &first.state, true).await;
     assert_eq!(product_ids(&second), vec![105]);
     assert_complete(&second);
 }
@@ -147,14 +158,14 @@ async fn a_connection_cut_mid_page_is_retried_never_read_in_part() {
         body: r#"<html><head><title>Espresso</title></head><body><h1 class="title">Espr"#.into(),
     };
     let _g = site.api().inject_at(PRODUCT_PAGE, cut.clone(), 4);
-    let c = crawl(&site.config(), &State::new(), false).await;
+    let c = crawl(&config(&site), &State::new(), false).await;
     assert_eq!(product_ids(&c), all_products());
     assert_complete(&c);
     drop(_g);
 
     // Cut on every attempt: the page is skipped with a warning, never emitted from a part.
     let _g = site.api().inject_at("^/products/102$", cut, 3);
-    let c = crawl(&site.config(), &State::new(), false).await;
+    let c = crawl(&config(&site), &State::new(), false).await;
     assert!(!product_ids(&c).contains(&102));
     let said: Vec<_> = warned(&c, "/products/102 skipped: ")
         .into_iter()
@@ -166,7 +177,7 @@ async fn a_connection_cut_mid_page_is_retried_never_read_in_part() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_html_error_page_with_status_200_leaves_required_records_out() {
     let site = FixtureSite::start().await;
-    let mut config = site.config();
+    let mut config = config(&site);
     config["streams"][0]["fields"]["name"]["required"] = json!(true);
     let _g = site.api().inject_at("^/products/104$", Fault::Html, 1);
     let first = crawl(&config, &State::new(), true).await;
@@ -193,7 +204,7 @@ async fn schema_drift_reads_null_or_is_left_out_when_required() {
             .into(),
     };
     let _g = site.api().inject_at("^/products/103$", drifted.clone(), 1);
-    let c = crawl(&site.config(), &State::new(), false).await;
+    let c = crawl(&config(&site), &State::new(), false).await;
     assert_eq!(product_ids(&c), all_products());
     let r = c
         .of("products")
@@ -205,7 +216,7 @@ async fn schema_drift_reads_null_or_is_left_out_when_required() {
     assert_eq!(r["price"], Value::Null, "a field not found reads null");
     drop(_g);
 
-    let mut config = site.config();
+    let mut config = config(&site);
     config["streams"][0]["fields"]["price"]["required"] = json!(true);
     let _g = site.api().inject_at("^/products/103$", drifted, 1);
     let c = crawl(&config, &State::new(), false).await;
@@ -230,7 +241,7 @@ async fn an_empty_listing_with_a_next_link_is_followed_and_a_self_link_read_once
             .into(),
     };
     let _g = site.api().inject_at("^/products$", empty, 1);
-    let c = crawl(&site.config(), &State::new(), false).await;
+    let c = crawl(&config(&site), &State::new(), false).await;
     let via: Vec<&Value> = c
         .of("pages")
         .iter()
@@ -249,7 +260,7 @@ async fn an_empty_listing_with_a_next_link_is_followed_and_a_self_link_read_once
             .into(),
     };
     let _g = site.api().inject_at("^/products$", repeat, 1_000);
-    let c = crawl(&site.config(), &State::new(), false).await;
+    let c = crawl(&config(&site), &State::new(), false).await;
     let mut pages: Vec<&str> = c
         .of("pages")
         .iter()
@@ -263,10 +274,10 @@ async fn an_empty_listing_with_a_next_link_is_followed_and_a_self_link_read_once
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_robots_txt_disallows_the_host_and_says_so() {
-    for fault in [Fault::Status(503), Fault::Delay(Duration::from_secs(3))] {
+    for fault in [Fault::Status(503), Fault::Delay(SLOWER)] {
         let site = FixtureSite::start().await;
         let _g = site.api().inject_at("^/robots.txt$", fault.clone(), 3);
-        let c = crawl(&site.config(), &State::new(), false).await;
+        let c = crawl(&config(&site), &State::new(), false).await;
         assert!(c.of("products").is_empty(), "{fault:?}: nothing crawled");
         let said = warned(&c, "RFC 9309");
         assert_eq!(said.len(), 1, "{fault:?}: {:?}", c.warnings);
@@ -295,7 +306,7 @@ async fn a_broken_sitemap_is_reported_and_links_still_lead_to_every_page() {
         ),
     };
     let _b = site.api().inject_at("^/sitemap_index.xml$", half, 1);
-    let c = crawl(&site.config(), &State::new(), false).await;
+    let c = crawl(&config(&site), &State::new(), false).await;
     assert_eq!(
         warned(&c, "sitemap-articles.xml").len(),
         1,
