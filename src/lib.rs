@@ -107,7 +107,7 @@ pub use catalog::{
 pub use destination::{Acks, Destination, DestinationInput, DestinationMessage, WriteSummary};
 pub use engine::{Progress, SyncBuilder, SyncReport, sync};
 pub use error::{Error, FailureType, Result};
-pub use record::{Record, RecordBatch};
+pub use record::{Record, RecordBatch, RecordBuilder};
 pub use source::{
     Checkpoint, EventSender, Page, PageStream, Partition, ReadOptions, ReadRequest, Source,
     SourceEvent, Stream, StreamContext, StreamMetrics, StreamStatus, read_streams,

@@ -15,16 +15,19 @@ use serde_json::value::RawValue;
 use crate::catalog::StreamDescriptor;
 use crate::error::{Error, Result};
 
-/// One record: a JSON object, stored as its raw text.
+/// One record: a JSON object, stored as its raw text. Every constructor guarantees the text
+/// is one valid JSON object: parsed ([`Record::from_json`]), serialized
+/// ([`Record::from_value`]), already parsed by serde ([`Record::from_raw`]) or written valid by
+/// construction ([`RecordBuilder`]).
 #[derive(Clone)]
 pub struct Record {
-    data: Box<RawValue>,
+    data: Box<str>,
 }
 
 impl PartialEq for Record {
     /// Records are equal when their JSON text is identical.
     fn eq(&self, other: &Self) -> bool {
-        self.data.get() == other.data.get()
+        self.data == other.data
     }
 }
 
@@ -32,7 +35,7 @@ impl Eq for Record {}
 
 impl fmt::Debug for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Record").field(&self.data.get()).finish()
+        f.debug_tuple("Record").field(&&*self.data).finish()
     }
 }
 
@@ -46,7 +49,7 @@ impl Record {
                 excerpt(data.get())
             )));
         }
-        Ok(Record { data })
+        Ok(Record { data: data.into() })
     }
 
     /// Parses JSON text into a record. Fails with a system error on malformed JSON or a
@@ -72,32 +75,27 @@ impl Record {
         }
         let raw = serde_json::value::to_raw_value(value)
             .map_err(|e| Error::system(format!("serializing record: {e}")))?;
-        Ok(Record { data: raw })
+        Ok(Record { data: raw.into() })
     }
 
     /// The record's JSON text.
     pub fn json(&self) -> &str {
-        self.data.get()
-    }
-
-    /// The record as raw JSON.
-    pub fn raw(&self) -> &RawValue {
         &self.data
     }
 
     /// Size of the record's JSON text in bytes.
     pub fn len(&self) -> usize {
-        self.data.get().len()
+        self.data.len()
     }
 
     /// Whether the JSON text is empty (never true for a valid record).
     pub fn is_empty(&self) -> bool {
-        self.data.get().is_empty()
+        self.data.is_empty()
     }
 
     /// Parses the record into a [`Value`] (allocates; use for transforms, not the hot path).
     pub fn to_value(&self) -> Result<Value> {
-        serde_json::from_str(self.data.get())
+        serde_json::from_str(&self.data)
             .map_err(|e| Error::system(format!("malformed record JSON: {e}")))
     }
 
@@ -109,15 +107,17 @@ impl Record {
 
     /// The raw value at a path of nested object fields (`["properties", "email"]`).
     pub fn field_path<S: AsRef<str>>(&self, path: &[S]) -> Result<Option<&RawValue>> {
-        let mut current: &RawValue = &self.data;
-        for part in path {
-            match find_field(current, part.as_ref())? {
+        let Some((first, rest)) = path.split_first() else {
+            return Ok(None);
+        };
+        let Some(mut current) = find_field(&self.data, first.as_ref())? else {
+            return Ok(None);
+        };
+        for part in rest {
+            match find_field(current.get(), part.as_ref())? {
                 Some(next) => current = next,
                 None => return Ok(None),
             }
-        }
-        if path.is_empty() {
-            return Ok(None);
         }
         Ok(Some(current))
     }
@@ -143,12 +143,11 @@ impl Record {
 }
 
 /// Finds a top-level key in a raw JSON object with one scan and no allocation for other fields.
-fn find_field<'a>(raw: &'a RawValue, name: &str) -> Result<Option<&'a RawValue>> {
-    let text = raw.get();
+fn find_field<'a>(text: &'a str, name: &str) -> Result<Option<&'a RawValue>> {
     if text.as_bytes().first() != Some(&b'{') {
         return Ok(None);
     }
-    // The text was validated when the RawValue was made, so a structural scan that only tracks
+    // The text is valid JSON (a record's or a RawValue's), so a structural scan that only tracks
     // strings and nesting finds the field; anything unusual (escaped keys) takes the full parser.
     match scan_field(text, name) {
         Scan::Found(start, end) => {
@@ -328,6 +327,190 @@ pub(crate) fn excerpt(text: &str) -> String {
     }
 }
 
+/// Writes a record's JSON field by field, straight into its text: no [`Value`] tree, and no
+/// second parse to check the result, because every piece is valid JSON by construction (names
+/// are escaped as needed, raw values come from a JSON parser, other values from serde_json).
+/// Made for sources that turn an API's JSON into records at volume; one builder is reused for
+/// every record of a page.
+///
+/// ```
+/// use intake::record::RecordBuilder;
+/// use serde_json::value::RawValue;
+///
+/// let api: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+/// let email: &RawValue = serde_json::from_str(r#""ada@example.com""#).unwrap();
+/// let mut builder = RecordBuilder::new();
+/// builder
+///     .str("id", "42")
+///     .raw(("properties_", "email"), email)
+///     .bool("archived", false)
+///     .serialize("tags", &["a", "b"])?;
+/// let record = builder.build();
+/// assert_eq!(
+///     record.json(),
+///     r#"{"id":"42","properties_email":"ada@example.com","archived":false,"tags":["a","b"]}"#
+/// );
+/// # Ok::<(), intake::Error>(())
+/// ```
+///
+/// Names are not checked for repeats: write each once.
+#[derive(Debug, Clone)]
+pub struct RecordBuilder {
+    json: String,
+    scratch: Vec<u8>,
+}
+
+/// A field name for [`RecordBuilder`]: a `&str`, or two parts written one after the other
+/// (`("properties_", name)`) without building the joined string.
+pub trait FieldName {
+    /// Appends the name's parts, unquoted and unescaped.
+    fn parts(&self) -> [&str; 2];
+}
+
+impl FieldName for &str {
+    fn parts(&self) -> [&str; 2] {
+        [self, ""]
+    }
+}
+
+impl FieldName for &String {
+    fn parts(&self) -> [&str; 2] {
+        [self.as_str(), ""]
+    }
+}
+
+impl FieldName for (&str, &str) {
+    fn parts(&self) -> [&str; 2] {
+        [self.0, self.1]
+    }
+}
+
+impl Default for RecordBuilder {
+    fn default() -> Self {
+        RecordBuilder::new()
+    }
+}
+
+impl RecordBuilder {
+    /// An empty record.
+    pub fn new() -> Self {
+        let mut json = String::with_capacity(512);
+        json.push('{');
+        RecordBuilder {
+            json,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn name(&mut self, name: impl FieldName) {
+        if self.json.len() > 1 {
+            self.json.push(',');
+        }
+        self.json.push('"');
+        for part in name.parts() {
+            push_escaped(&mut self.json, part);
+        }
+        self.json.push_str("\":");
+    }
+
+    /// A field whose value is JSON a parser already read (copied as it is).
+    pub fn raw(&mut self, name: impl FieldName, value: &RawValue) -> &mut Self {
+        self.name(name);
+        self.json.push_str(value.get());
+        self
+    }
+
+    /// A string field.
+    pub fn str(&mut self, name: impl FieldName, value: &str) -> &mut Self {
+        self.name(name);
+        self.json.push('"');
+        push_escaped(&mut self.json, value);
+        self.json.push('"');
+        self
+    }
+
+    /// A boolean field.
+    pub fn bool(&mut self, name: impl FieldName, value: bool) -> &mut Self {
+        self.name(name);
+        self.json.push_str(if value { "true" } else { "false" });
+        self
+    }
+
+    /// A null field.
+    pub fn null(&mut self, name: impl FieldName) -> &mut Self {
+        self.name(name);
+        self.json.push_str("null");
+        self
+    }
+
+    /// A field holding any serializable value (a number, a [`Value`], a list). Fails, writing
+    /// nothing, if the value cannot be serialized as JSON (a map with non-string keys).
+    pub fn serialize<T: serde::Serialize + ?Sized>(
+        &mut self,
+        name: impl FieldName,
+        value: &T,
+    ) -> Result<&mut Self> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let error =
+            |e: &dyn fmt::Display| Error::system(format!("cannot write a record field: {e}"));
+        let written = serde_json::to_writer(&mut scratch, value)
+            .map_err(|e| error(&e))
+            .and_then(|()| std::str::from_utf8(&scratch).map_err(|e| error(&e)));
+        let result = written.map(|text| {
+            self.name(name);
+            self.json.push_str(text);
+        });
+        self.scratch = scratch;
+        result.map(|()| self)
+    }
+
+    /// The record written so far; the builder starts the next one empty.
+    pub fn build(&mut self) -> Record {
+        self.json.push('}');
+        let data: Box<str> = self.json.as_str().into();
+        self.json.clear();
+        self.json.push('{');
+        Record { data }
+    }
+}
+
+/// Whether JSON needs any of these bytes escaped: a quote, a backslash or a control character.
+/// Eight bytes at a time (the classic "has a zero byte" word trick), as names are short.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let special = |w: u64| {
+        has_zero(w ^ (ONES * u64::from(b'"')))
+            || has_zero(w ^ (ONES * u64::from(b'\\')))
+            // Bytes below 0x20: `w - 0x20..` borrows into their high bit (for bytes < 0x80).
+            || w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if special(u64::from_ne_bytes(word)) {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+/// Appends `s` escaped for a JSON string (without quotes).
+fn push_escaped(out: &mut String, s: &str) {
+    if !needs_escape(s.as_bytes()) {
+        out.push_str(s);
+        return;
+    }
+    let quoted = Value::from(s).to_string();
+    out.push_str(&quoted[1..quoted.len() - 1]);
+}
+
 /// Records of one stream, read together (usually one API page).
 #[derive(Debug, Clone)]
 pub struct RecordBatch {
@@ -373,6 +556,52 @@ pub fn now_millis() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_escape_check_agrees_with_a_byte_by_byte_one() {
+        let slow = |b: &[u8]| b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+        // Every byte value at every position of names from 1 to 20 bytes long, among
+        // neighbours that are plain or high (UTF-8) bytes.
+        for len in 1..=20 {
+            for fill in [b'a', 0x7f, 0x80, 0xff, 0x20, 0x21] {
+                for at in 0..len {
+                    for byte in 0..=255u8 {
+                        let mut b = vec![fill; len];
+                        b[at] = byte;
+                        assert_eq!(needs_escape(&b), slow(&b), "{b:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_builder_writes_valid_json_whatever_the_names_and_values() {
+        let raw: Box<RawValue> = RawValue::from_string(r#"{"a": [1, 2]}"#.into()).unwrap();
+        let mut b = RecordBuilder::new();
+        b.str("plain", "x")
+            .str("quo\"te", "back\\slash\nline\u{1}")
+            .raw(("nested_", "tab\t"), &raw)
+            .bool("yes", true)
+            .null("nothing")
+            .serialize("n", &12.5)
+            .unwrap();
+        let record = b.build();
+        assert_eq!(
+            record.to_value().unwrap(),
+            serde_json::json!({
+                "plain": "x", "quo\"te": "back\\slash\nline\u{1}",
+                "nested_tab\t": {"a": [1, 2]}, "yes": true, "nothing": null, "n": 12.5
+            })
+        );
+        // A value serde cannot write leaves the record as it was; the builder is reusable.
+        let mut bad = std::collections::HashMap::new();
+        bad.insert(vec![1u8], 1);
+        b.str("id", "1");
+        assert!(b.serialize("bad", &bad).is_err());
+        assert_eq!(b.build().json(), r#"{"id":"1"}"#);
+        assert_eq!(b.build().json(), "{}");
+    }
 
     #[test]
     fn field_reads_top_level_values_only() {

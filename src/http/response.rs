@@ -37,6 +37,11 @@ impl Response {
         &self.body
     }
 
+    /// The body as shared bytes (no copy), for parsing it later, away from the request.
+    pub fn body_bytes(&self) -> Bytes {
+        self.body.clone()
+    }
+
     /// Checks that the body is JSON: the content type says so (or says nothing, or is a
     /// generic text type while the body starts like JSON), and it is not an HTML page.
     pub(crate) fn expect_json(&self) -> Result<(), HttpErrorKind> {

@@ -3,16 +3,19 @@
 //! archived pass, incremental through search with the 10,000-result cap worked around, and
 //! associations as arrays of ids.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use intake::http::HttpApi;
 use intake::http::reqwest::{Method, Request};
 use intake::source::StreamContext;
 use intake::{
-    Cursor, Error, Page, PageStream, ReadRequest, Record, Result, Stream, SyncMode, async_trait,
+    Cursor, Error, Page, PageStream, ReadRequest, Record, RecordBuilder, Result, Stream, SyncMode,
+    async_trait,
 };
 use serde_json::{Value, json};
 
@@ -65,8 +68,8 @@ struct Inner {
     properties: tokio::sync::OnceCell<Arc<Vec<Property>>>,
 }
 
-/// A page as the list and search endpoints send it: the records kept as raw JSON (one pass over
-/// the body, no tree), the paging read.
+/// A search page as the endpoint sends it: the records kept as raw JSON (one pass over the
+/// body, no tree), the paging read.
 #[derive(serde::Deserialize)]
 struct RawPage {
     #[serde(default)]
@@ -75,14 +78,53 @@ struct RawPage {
     paging: Option<Value>,
 }
 
-impl RawPage {
-    fn next_after(&self) -> Option<String> {
-        match self.paging.as_ref()?.pointer("/next/after")? {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
+/// A list page as the fetching task reads it: the whole body checked to be JSON with a list of
+/// results, only the paging kept. The records are parsed once, later, by [`parse_chunk`].
+#[derive(serde::Deserialize)]
+struct ListPaging {
+    #[serde(default, rename = "results")]
+    _results: Option<Vec<serde::de::IgnoredAny>>,
+    #[serde(default)]
+    paging: Option<Value>,
+}
+
+/// `paging.next.after`: the next page's cursor, if any.
+fn next_after(paging: Option<&Value>) -> Option<String> {
+    match paging?.pointer("/next/after")? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
+}
+
+/// A list page's records, borrowed from its body.
+#[derive(serde::Deserialize)]
+struct ListRecords<'a> {
+    #[serde(borrow, default)]
+    results: Option<Vec<ApiObject<'a>>>,
+}
+
+fn parse_chunk(body: &[u8]) -> Result<Vec<ApiObject<'_>>> {
+    // Checked as UTF-8 once here, not string by string as `from_slice` would.
+    let text = std::str::from_utf8(body)
+        .map_err(|e| Error::system(format!("HubSpot sent a list page that is not UTF-8 ({e})")))?;
+    serde_json::from_str::<ListRecords<'_>>(text)
+        .map(|page| page.results.unwrap_or_default())
+        .map_err(|e| {
+            // Name the record that is wrong, with an excerpt of it.
+            let objects = serde_json::from_str::<RawPage>(text).map(|p| p.results);
+            objects
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+                .iter()
+                .find_map(|raw| parse_object(raw).err())
+                .unwrap_or_else(|| {
+                    Error::system(format!(
+                        "HubSpot sent a list page whose results are not CRM objects ({e})"
+                    ))
+                })
+        })
 }
 
 type Raw = Box<serde_json::value::RawValue>;
@@ -104,10 +146,15 @@ struct ApiObject<'a> {
     archived: Option<bool>,
 }
 
-impl ApiObject<'_> {
-    fn id(&self) -> String {
-        let text = self.id.get();
-        serde_json::from_str::<String>(text).unwrap_or_else(|_| text.to_string())
+impl<'a> ApiObject<'a> {
+    /// The id as text (HubSpot sends a string; a number is taken as its digits), borrowed from
+    /// the JSON when it has no escapes.
+    fn id(&self) -> Cow<'a, str> {
+        let text: &'a str = self.id.get();
+        if let Ok(s) = serde_json::from_str::<&'a str>(text) {
+            return Cow::Borrowed(s);
+        }
+        Cow::Owned(serde_json::from_str::<String>(text).unwrap_or_else(|_| text.to_string()))
     }
 
     fn updated_ms(&self, modified_property: &str) -> Option<i64> {
@@ -194,73 +241,111 @@ fn parse_object(raw: &serde_json::value::RawValue) -> Result<ApiObject<'_>> {
 /// Associated ids: by associated object type, by record id.
 type Associations = HashMap<String, HashMap<String, Vec<String>>>;
 
-/// One output record, serialized straight from the API's JSON: `id`, the timestamps,
-/// `archived`, `properties_<name>` for every property of every chunk (each once), and an
-/// array of ids per association.
+/// One output record, written straight from the API's JSON by [`write_record`].
 struct OutRecord<'a, 'b> {
     id: &'a str,
     object: &'a ApiObject<'b>,
-    more: &'a [ApiObject<'b>],
+    /// The same record in later property chunks' answers.
+    more: &'a [&'a ApiObject<'b>],
     /// Sorted by name (as [`parse_properties`] returns them).
     properties: &'a [Property],
     associations: Option<(&'a Associations, &'a [String])>,
 }
 
-/// `properties_<name>`, written without building the string.
-struct PrefixedKey<'a>(&'a str);
-
-impl serde::Serialize for PrefixedKey<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{PREFIX}{}", self.0))
+/// Writes one output record: `id`, the timestamps, `archived`, `properties_<name>` for every
+/// property of every chunk (each once), and an array of ids per association. The API's JSON is
+/// copied where it is already final (string values, canonical instants), so a record costs
+/// about one pass over its bytes.
+fn write_record(
+    out: &mut RecordBuilder,
+    record: &OutRecord<'_, '_>,
+    kinds: &mut KindCache,
+) -> Result<Record> {
+    let object = record.object;
+    if object.id.get().starts_with('"') {
+        out.raw("id", object.id);
+    } else {
+        out.str("id", record.id);
     }
+    for (name, value) in [
+        ("createdAt", object.created_at),
+        ("updatedAt", object.updated_at),
+        ("archivedAt", object.archived_at),
+    ] {
+        if let Some(raw) = value {
+            write_out(out, name, cast_raw(PropertyType::DateTime, raw))?;
+        }
+    }
+    out.bool("archived", object.archived.unwrap_or(false));
+    let mut written: Option<HashSet<&str>> = (!record.more.is_empty()).then(Default::default);
+    let all = std::iter::once(object)
+        .chain(record.more.iter().copied())
+        .filter_map(|o| o.properties.as_ref())
+        .flat_map(|p| p.0.iter());
+    for (position, (name, raw)) in all.enumerate() {
+        if let Some(w) = written.as_mut()
+            && !w.insert(name.as_ref())
+        {
+            continue;
+        }
+        let kind = kinds.kind(record.properties, position, name);
+        write_out(out, (PREFIX, name.as_ref()), cast_raw(kind, raw))?;
+    }
+    if let Some((by_type, types)) = record.associations {
+        let none = Vec::new();
+        for to in types {
+            let ids = by_type
+                .get(to)
+                .and_then(|m| m.get(record.id))
+                .unwrap_or(&none);
+            out.serialize(to, ids)?;
+        }
+    }
+    Ok(out.build())
 }
 
-impl serde::Serialize for OutRecord<'_, '_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("id", self.id)?;
-        for (key, value) in [
-            ("createdAt", self.object.created_at),
-            ("updatedAt", self.object.updated_at),
-            ("archivedAt", self.object.archived_at),
-        ] {
-            if let Some(raw) = value {
-                map.serialize_entry(key, &cast_raw(PropertyType::DateTime, raw))?;
-            }
+fn write_out(
+    out: &mut RecordBuilder,
+    name: impl intake::record::FieldName,
+    value: crate::properties::Out<'_>,
+) -> Result<()> {
+    match value {
+        crate::properties::Out::Raw(r) => {
+            out.raw(name, r);
         }
-        map.serialize_entry("archived", &self.object.archived.unwrap_or(false))?;
-        let kind = |name: &str| {
-            self.properties
-                .binary_search_by(|p| p.name.as_str().cmp(name))
-                .map(|i| self.properties[i].kind)
-                .unwrap_or(PropertyType::String)
-        };
-        let mut written: Option<std::collections::HashSet<&str>> =
-            (!self.more.is_empty()).then(Default::default);
-        let all = std::iter::once(self.object)
-            .chain(self.more.iter())
-            .filter_map(|o| o.properties.as_ref())
-            .flat_map(|p| p.0.iter());
-        for (name, raw) in all {
-            if let Some(w) = written.as_mut()
-                && !w.insert(name.as_ref())
-            {
-                continue;
-            }
-            map.serialize_entry(&PrefixedKey(name), &cast_raw(kind(name), raw))?;
+        crate::properties::Out::Value(v) => {
+            out.serialize(name, &v)?;
         }
-        if let Some((by_type, types)) = self.associations {
-            let empty = Vec::new();
-            for to in types {
-                let ids = by_type
-                    .get(to)
-                    .and_then(|m| m.get(self.id))
-                    .unwrap_or(&empty);
-                map.serialize_entry(to, ids)?;
-            }
+    }
+    Ok(())
+}
+
+/// Property types by name, remembering where each position's name was found last: the records
+/// of a page list their properties in the same order, so a lookup is usually one comparison.
+#[derive(Default)]
+struct KindCache {
+    guesses: Vec<usize>,
+}
+
+impl KindCache {
+    /// The type of property `name`, the `position`-th of its record (`String` if unknown).
+    fn kind(&mut self, properties: &[Property], position: usize, name: &str) -> PropertyType {
+        if let Some(&g) = self.guesses.get(position)
+            && let Some(p) = properties.get(g)
+            && p.name == name
+        {
+            return p.kind;
         }
-        map.end()
+        match properties.binary_search_by(|p| p.name.as_str().cmp(name)) {
+            Ok(i) => {
+                if self.guesses.len() <= position {
+                    self.guesses.resize(position + 1, usize::MAX);
+                }
+                self.guesses[position] = i;
+                properties[i].kind
+            }
+            Err(_) => PropertyType::String,
+        }
     }
 }
 
@@ -302,23 +387,23 @@ impl Inner {
     }
 
     /// One page of the list endpoint: every property chunk requested for the same `after`.
-    /// Returns the first chunk's records, the other chunks' records by id, and the next `after`.
+    /// Returns each chunk's answer (checked to be JSON; the first lists the records, the others
+    /// add properties to them) and the next `after`.
     async fn list_page(
         &self,
         chunks: &[Vec<String>],
         archived: bool,
         after: Option<&str>,
         ctx: &StreamContext,
-    ) -> Result<(Vec<Raw>, HashMap<String, Vec<Raw>>, Option<String>)> {
-        let mut records = Vec::new();
-        let mut extras: HashMap<String, Vec<Raw>> = HashMap::new();
-        let mut next = None;
+    ) -> Result<(Vec<Bytes>, Option<String>)> {
         let no_properties = [Vec::new()];
         let chunks = if chunks.is_empty() {
             &no_properties[..]
         } else {
             chunks
         };
+        let mut bodies = Vec::with_capacity(chunks.len());
+        let mut next = None;
         for (i, chunk) in chunks.iter().enumerate() {
             let mut url = self.hub.api.url(&self.objects_path())?;
             {
@@ -332,23 +417,20 @@ impl Inner {
                     q.append_pair("after", after);
                 }
             }
-            let page: RawPage = self
+            let (body, after) = self
                 .hub
                 .api
-                .send_with(Request::new(Method::GET, url), None, ctx, |r| r.json())
+                .send_with(Request::new(Method::GET, url), None, ctx, |r| {
+                    let page: ListPaging = r.json()?;
+                    Ok((r.body_bytes(), next_after(page.paging.as_ref())))
+                })
                 .await?;
             if i == 0 {
-                next = page.next_after();
-                records = page.results.unwrap_or_default();
-            } else {
-                // Later chunks add their properties to the records the first chunk listed.
-                for r in page.results.unwrap_or_default() {
-                    let id = parse_object(&r)?.id();
-                    extras.entry(id).or_default().push(r);
-                }
+                next = after;
             }
+            bodies.push(body);
         }
-        Ok((records, extras, next))
+        Ok((bodies, next))
     }
 
     /// One search page from `window_ms` on, `after` results in.
@@ -389,7 +471,7 @@ impl Inner {
             .api
             .send_with(request, Some(SEARCH_CLASS), ctx, |r| r.json())
             .await?;
-        let next = match page.next_after() {
+        let next = match next_after(page.paging.as_ref()) {
             None => None,
             Some(text) => Some(text.parse::<u64>().map_err(|_| {
                 Error::system(format!(
@@ -456,47 +538,54 @@ impl Inner {
         Ok(out)
     }
 
-    /// Turns API objects into records: properties cast and flattened into `properties_<name>`,
-    /// associations attached. The record's JSON is written directly, not built as a tree.
-    async fn finish(
-        &self,
-        objects: Vec<Raw>,
-        extras: HashMap<String, Vec<Raw>>,
-        properties: &[Property],
-        with_associations: bool,
-        ctx: &StreamContext,
-    ) -> Result<Vec<Record>> {
-        let parsed: Vec<ApiObject<'_>> = objects
-            .iter()
-            .map(|o| parse_object(o))
-            .collect::<Result<_>>()?;
-        let ids: Vec<String> = parsed.iter().map(ApiObject::id).collect();
-        let associations = if with_associations {
+    /// Turns a fetched page into records: properties cast and flattened into
+    /// `properties_<name>`, later chunks' properties merged, associations attached. The API's
+    /// JSON is parsed once, borrowed, and each record's JSON written directly, not built as a
+    /// tree.
+    async fn finish(&self, page: Fetched, ctx: &StreamContext) -> Result<Vec<Record>> {
+        let mut lists: Vec<Vec<ApiObject<'_>>> = match &page.objects {
+            Objects::Chunks(bodies) => bodies
+                .iter()
+                .map(|b| parse_chunk(b))
+                .collect::<Result<_>>()?,
+            Objects::Raw(raws) => vec![
+                raws.iter()
+                    .map(|r| parse_object(r))
+                    .collect::<Result<_>>()?,
+            ],
+        };
+        let later = if lists.len() > 1 {
+            lists.split_off(1)
+        } else {
+            Vec::new()
+        };
+        let objects = lists.pop().unwrap_or_default();
+        // Later chunks add their properties to the records the first chunk listed.
+        let mut extras: HashMap<Cow<'_, str>, Vec<&ApiObject<'_>>> = HashMap::new();
+        for o in later.iter().flatten() {
+            extras.entry(o.id()).or_default().push(o);
+        }
+        let ids: Vec<Cow<'_, str>> = objects.iter().map(ApiObject::id).collect();
+        let associations = if page.associations {
+            let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
             Some(self.associations(&ids, ctx).await?)
         } else {
             None
         };
-        let mut out = Vec::with_capacity(parsed.len());
-        for (object, id) in parsed.iter().zip(&ids) {
-            let more: Vec<ApiObject<'_>> = match extras.get(id) {
-                Some(list) => list
-                    .iter()
-                    .map(|o| parse_object(o))
-                    .collect::<Result<_>>()?,
-                None => Vec::new(),
-            };
+        let mut kinds = KindCache::default();
+        let mut builder = RecordBuilder::new();
+        let mut out = Vec::with_capacity(objects.len());
+        for (object, id) in objects.iter().zip(&ids) {
             let record = OutRecord {
                 id,
                 object,
-                more: &more,
-                properties,
+                more: extras.get(id).map(Vec::as_slice).unwrap_or_default(),
+                properties: &page.properties,
                 associations: associations
                     .as_ref()
                     .map(|a| (a, self.object.associations.as_slice())),
             };
-            let raw = serde_json::value::to_raw_value(&record)
-                .map_err(|e| Error::system(format!("cannot write a record: {e}")))?;
-            out.push(Record::from_raw(raw)?);
+            out.push(write_record(&mut builder, &record, &mut kinds)?);
         }
         Ok(out)
     }
@@ -517,7 +606,7 @@ impl Inner {
                 };
                 let properties = this.properties(&ctx).await?;
                 let chunks = chunk_properties(&properties, MAX_PROPERTIES_CHARS);
-                let (objects, extras, next) = this
+                let (bodies, next) = this
                     .list_page(&chunks, position.archived, position.after.as_deref(), &ctx)
                     .await?;
                 let following = match next {
@@ -541,8 +630,7 @@ impl Inner {
                     None => None,
                 };
                 let fetched = Fetched {
-                    objects,
-                    extras,
+                    objects: Objects::Chunks(bodies),
                     properties,
                     // Archived records carry no associations worth reading.
                     associations: !position.archived,
@@ -583,8 +671,7 @@ impl Inner {
                 let objects = window.take(objects, &this.object.modified_property)?;
                 window.advance(next, &this.object.stream)?;
                 let fetched = Fetched {
-                    objects,
-                    extras: HashMap::new(),
+                    objects: Objects::Raw(objects),
                     properties,
                     associations: true,
                     resume: None,
@@ -602,13 +689,12 @@ impl Inner {
         ctx: StreamContext,
     ) -> PageStream<'static> {
         fetched
-            .and_then(move |f| {
+            .and_then(move |mut f| {
                 let (this, ctx) = (self.clone(), ctx.clone());
                 async move {
-                    let records = this
-                        .finish(f.objects, f.extras, &f.properties, f.associations, &ctx)
-                        .await?;
-                    Ok(match f.resume {
+                    let resume = f.resume.take();
+                    let records = this.finish(f, &ctx).await?;
+                    Ok(match resume {
                         Some(token) => Page::new(records).resume_from(token),
                         None => Page::new(records),
                     })
@@ -620,11 +706,19 @@ impl Inner {
 
 /// A page as fetched, before its records are written.
 struct Fetched {
-    objects: Vec<Raw>,
-    extras: HashMap<String, Vec<Raw>>,
+    objects: Objects,
     properties: Arc<Vec<Property>>,
     associations: bool,
     resume: Option<Value>,
+}
+
+/// A fetched page's records, not yet parsed.
+enum Objects {
+    /// The list endpoint's answer for each property chunk: the first lists the records, the
+    /// others add properties to them.
+    Chunks(Vec<Bytes>),
+    /// Search results, split out of their page.
+    Raw(Vec<Raw>),
 }
 
 /// Where a full refresh is: the active pass, then the archived one.
@@ -683,7 +777,10 @@ impl SearchWindow {
         for raw in objects {
             let (id, modified) = {
                 let object = parse_object(&raw)?;
-                (object.id(), object.updated_ms(modified_property))
+                (
+                    object.id().into_owned(),
+                    object.updated_ms(modified_property),
+                )
             };
             if let Some(ms) = modified {
                 if ms == self.from_ms && self.at_start.contains(&id) {
@@ -854,7 +951,10 @@ mod tests {
                 "x",
             )
             .unwrap();
-        let ids: Vec<String> = kept.iter().map(|r| parse_object(r).unwrap().id()).collect();
+        let ids: Vec<String> = kept
+            .iter()
+            .map(|r| parse_object(r).unwrap().id().into_owned())
+            .collect();
         assert_eq!(ids, vec!["5", "6"]);
         w.advance(None, "contacts").unwrap();
         assert!(w.done);

@@ -196,6 +196,14 @@ pub fn cast_raw(kind: PropertyType, raw: &serde_json::value::RawValue) -> Out<'_
     if kind == PropertyType::String || !text.starts_with('"') {
         return Out::Raw(raw);
     }
+    // The common case, checked on the JSON itself: a canonical instant has no escapes.
+    if kind == PropertyType::DateTime
+        && text.len() == 26
+        && text.ends_with('"')
+        && is_canonical_instant(&text[1..25])
+    {
+        return Out::Raw(raw);
+    }
     let Ok(s) = serde_json::from_str::<std::borrow::Cow<'_, str>>(text) else {
         return Out::Raw(raw);
     };
