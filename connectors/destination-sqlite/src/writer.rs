@@ -252,35 +252,41 @@ impl Table {
     }
 }
 
-/// `2024-01-02T03:04:05.000000Z`: fixed width, so text order is time order. Written by hand:
-/// chrono's formatter costs more than the insert on the hot path.
-fn timestamp(t: &chrono::DateTime<chrono::Utc>) -> String {
+/// `2024-01-02T03:04:05.000000Z`: fixed width, so text order is time order. Written by hand
+/// into a fixed buffer: chrono's formatter (and an allocation per value) cost more than the
+/// insert on the hot path.
+fn timestamp(t: &chrono::DateTime<chrono::Utc>) -> [u8; STAMP] {
     use chrono::{Datelike, Timelike};
-    fn digits(out: &mut String, mut n: u32, width: usize) {
-        let mut buf = [b'0'; 10];
-        for i in (0..width).rev() {
-            buf[i] = b'0' + (n % 10) as u8;
+    let mut out = [b'0'; STAMP];
+    let mut put = |at: usize, mut n: u32, width: usize| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (n % 10) as u8;
             n /= 10;
         }
-        out.extend(buf[..width].iter().map(|b| *b as char));
+    };
+    put(0, t.year().clamp(0, 9999) as u32, 4);
+    put(5, t.month(), 2);
+    put(8, t.day(), 2);
+    put(11, t.hour(), 2);
+    put(14, t.minute(), 2);
+    put(17, t.second(), 2);
+    put(20, t.nanosecond().min(999_999_999) / 1000, 6);
+    for (at, sep) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+    ] {
+        out[at] = sep;
     }
-    let mut out = String::with_capacity(27);
-    digits(&mut out, t.year().clamp(0, 9999) as u32, 4);
-    let parts = [
-        ('-', t.month(), 2),
-        ('-', t.day(), 2),
-        ('T', t.hour(), 2),
-        (':', t.minute(), 2),
-        (':', t.second(), 2),
-        ('.', t.nanosecond().min(999_999_999) / 1000, 6),
-    ];
-    for (sep, value, width) in parts {
-        out.push(sep);
-        digits(&mut out, value, width);
-    }
-    out.push('Z');
+    out[26] = b'Z';
     out
 }
+
+/// The length of a [`timestamp`].
+const STAMP: usize = 27;
 
 /// The columns a table has now: (name, declared type).
 fn existing_columns(conn: &Connection, table: &str) -> Result<Vec<(String, String)>> {
@@ -293,6 +299,9 @@ fn existing_columns(conn: &Connection, table: &str) -> Result<Vec<(String, Strin
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql_error("reading a table's columns"))
 }
+
+/// The metadata columns, which records' own fields never widen.
+const META: &[&str] = &[EXTRACTED_AT, RAW, ERROR];
 
 /// Records per INSERT statement (each brings width + 3 parameters; SQLite allows 32,766).
 const CHUNK_ROWS: usize = 64;
@@ -426,6 +435,8 @@ enum Param {
         end: u32,
     },
     Owned(String),
+    /// A [`timestamp`] (ASCII).
+    Stamp([u8; STAMP]),
 }
 
 impl Param {
@@ -456,7 +467,7 @@ impl Param {
             Cell::Integer(i) => Param::Integer(i),
             Cell::Number(f) => Param::Real(f),
             Cell::Boolean(b) => Param::Integer(i64::from(b)),
-            Cell::DateTime(t) => Param::Owned(timestamp(&t)),
+            Cell::DateTime(t) => Param::Stamp(timestamp(&t)),
             Cell::Date(d) => Param::Owned(d.format("%Y-%m-%d").to_string()),
         }
     }
@@ -472,6 +483,7 @@ impl ToSql for Bind<'_> {
             Param::Integer(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
             Param::Real(f) => ToSqlOutput::Owned(SqlValue::Real(*f)),
             Param::Owned(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Param::Stamp(s) => ToSqlOutput::Borrowed(ValueRef::Text(s)),
             Param::Slice { record, start, end } => {
                 let text = self
                     .1
@@ -778,7 +790,11 @@ fn convert(
     let mut rows = 0;
     for (i, record) in batch.records.iter().enumerate() {
         let fields = Fields::of(record)?;
-        let changes = t.schema.changes_for(&fields, &[EXTRACTED_AT, RAW, ERROR]);
+        let fitted = t.schema.cells_if_unchanged(&fields, META);
+        let changes = match fitted {
+            Some(_) => Vec::new(),
+            None => t.schema.changes_for(&fields, META),
+        };
         if !changes.is_empty() {
             // Rows converted so far go in before the table changes.
             if rows > 0 {
@@ -822,7 +838,10 @@ fn convert(
             }
             send(tx, Op::Sql(sql, "changing a table's columns"))?;
         }
-        let (cells, misfits) = t.schema.cells(&fields);
+        let (cells, misfits) = match fitted {
+            Some(fitted) => fitted,
+            None => t.schema.cells(&fields),
+        };
         for m in &misfits {
             *t.misfits.entry(m.to_string()).or_default() += 1;
         }
@@ -868,6 +887,6 @@ mod tests {
     #[test]
     fn timestamps_are_fixed_width_utc() {
         let t = intake::state::parse_datetime("2024-01-02T03:04:05.5+01:00").unwrap();
-        assert_eq!(super::timestamp(&t), "2024-01-02T02:04:05.500000Z");
+        assert_eq!(&super::timestamp(&t), b"2024-01-02T02:04:05.500000Z");
     }
 }
