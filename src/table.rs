@@ -406,6 +406,13 @@ pub fn cell<'a>(
         return Ok(Cell::Null);
     }
     let string = || -> std::result::Result<Cow<'a, str>, &'static str> {
+        // A string without escapes is its own text between the quotes (valid JSON has no raw
+        // control characters); only escapes need the parser.
+        if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
+            && !inner.contains(['\\', '"'])
+        {
+            return Ok(Cow::Borrowed(inner));
+        }
         serde_json::from_str::<Cow<'a, str>>(text).map_err(|_| found)
     };
     match kind {

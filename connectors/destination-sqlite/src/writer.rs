@@ -257,6 +257,8 @@ impl Table {
 /// insert on the hot path.
 fn timestamp(t: &chrono::DateTime<chrono::Utc>) -> [u8; STAMP] {
     use chrono::{Datelike, Timelike};
+    // The fields of the UTC time itself (a `DateTime`'s accessors apply the offset each call).
+    let t = t.naive_utc();
     let mut out = [b'0'; STAMP];
     let mut put = |at: usize, mut n: u32, width: usize| {
         for i in (at..at + width).rev() {
