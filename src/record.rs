@@ -327,6 +327,24 @@ pub(crate) fn excerpt(text: &str) -> String {
     }
 }
 
+/// The string a JSON string literal holds (`None` for any other JSON value), borrowed from the
+/// text when it has no escapes: valid JSON has no raw quotes or control characters inside a
+/// string, so only escapes need the parser.
+///
+/// ```
+/// use intake::record::json_str;
+/// assert_eq!(json_str(r#""ada""#).as_deref(), Some("ada"));
+/// assert_eq!(json_str(r#""a\"b""#).as_deref(), Some("a\"b"));
+/// assert_eq!(json_str("42"), None);
+/// ```
+pub fn json_str(text: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains(['\\', '"']) {
+        return Some(std::borrow::Cow::Borrowed(inner));
+    }
+    serde_json::from_str(text).ok()
+}
+
 /// Writes a record's JSON field by field, straight into its text: no [`Value`] tree, and no
 /// second parse to check the result, because every piece is valid JSON by construction (names
 /// are escaped as needed, raw values come from a JSON parser, other values from serde_json).

@@ -224,23 +224,9 @@ impl TableSchema {
     /// not fit its column. Fields without a column are ignored: apply
     /// [`TableSchema::changes_for`] first.
     pub fn cells<'a>(&self, fields: &Fields<'a>) -> (Vec<Cell<'a>>, Vec<Misfit>) {
-        let mut cells = vec![Cell::Null; self.len()];
-        let mut misfits = Vec::new();
-        for (name, raw) in fields.iter() {
-            let Some(i) = self.position(name) else {
-                continue;
-            };
-            let kind = self.column(i).kind;
-            match cell(raw, kind) {
-                Ok(c) => cells[i] = c,
-                Err(found) => misfits.push(Misfit {
-                    field: name.to_string(),
-                    expected: kind,
-                    found,
-                }),
-            }
-        }
-        (cells, misfits)
+        // Without the check the fill never stops early.
+        self.fill(fields, None)
+            .unwrap_or_else(|| (vec![Cell::Null; self.len()], Vec::new()))
     }
 
     /// [`TableSchema::cells`] in the same pass that checks the record needs no column change:
@@ -251,19 +237,31 @@ impl TableSchema {
         fields: &Fields<'a>,
         skip: &[&str],
     ) -> Option<(Vec<Cell<'a>>, Vec<Misfit>)> {
+        self.fill(fields, Some(skip))
+    }
+
+    /// The cells; with `check` (the fields to ignore), `None` as soon as a field needs a column
+    /// change (a new non-null field, a fraction in an integer column).
+    fn fill<'a>(
+        &self,
+        fields: &Fields<'a>,
+        check: Option<&[&str]>,
+    ) -> Option<(Vec<Cell<'a>>, Vec<Misfit>)> {
         let mut cells = vec![Cell::Null; self.len()];
         let mut misfits = Vec::new();
         for (name, raw) in fields.iter() {
             let Some(i) = self.position(name) else {
-                if skip.contains(&name) || raw.get() == "null" {
-                    continue;
+                match check {
+                    Some(skip) if !skip.contains(&name) && raw.get() != "null" => return None,
+                    _ => continue,
                 }
-                return None;
             };
             let kind = self.column(i).kind;
             match cell(raw, kind) {
                 Ok(c) => cells[i] = c,
-                Err("a fractional number") if kind == ColumnKind::Integer => return None,
+                Err("a fractional number") if check.is_some() && kind == ColumnKind::Integer => {
+                    return None;
+                }
                 Err(found) => misfits.push(Misfit {
                     field: name.to_string(),
                     expected: kind,
@@ -405,16 +403,7 @@ pub fn cell<'a>(
     if found == "null" {
         return Ok(Cell::Null);
     }
-    let string = || -> std::result::Result<Cow<'a, str>, &'static str> {
-        // A string without escapes is its own text between the quotes (valid JSON has no raw
-        // control characters); only escapes need the parser.
-        if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
-            && !inner.contains(['\\', '"'])
-        {
-            return Ok(Cow::Borrowed(inner));
-        }
-        serde_json::from_str::<Cow<'a, str>>(text).map_err(|_| found)
-    };
+    let string = || crate::record::json_str(text).ok_or(found);
     match kind {
         ColumnKind::Json => Ok(Cell::Json(text)),
         ColumnKind::String => match found {

@@ -151,15 +151,13 @@ impl<'a> ApiObject<'a> {
     /// the JSON when it has no escapes.
     fn id(&self) -> Cow<'a, str> {
         let text: &'a str = self.id.get();
-        if let Ok(s) = serde_json::from_str::<&'a str>(text) {
-            return Cow::Borrowed(s);
-        }
-        Cow::Owned(serde_json::from_str::<String>(text).unwrap_or_else(|_| text.to_string()))
+        intake::record::json_str(text).unwrap_or(Cow::Borrowed(text))
     }
 
     fn updated_ms(&self, modified_property: &str) -> Option<i64> {
-        let text =
-            |raw: &serde_json::value::RawValue| serde_json::from_str::<String>(raw.get()).ok();
+        fn text(raw: &serde_json::value::RawValue) -> Option<Cow<'_, str>> {
+            intake::record::json_str(raw.get())
+        }
         self.updated_at
             .and_then(text)
             .and_then(|t| instant(&t))
@@ -543,7 +541,7 @@ impl Inner {
     /// JSON is parsed once, borrowed, and each record's JSON written directly, not built as a
     /// tree.
     async fn finish(&self, page: Fetched, ctx: &StreamContext) -> Result<Vec<Record>> {
-        let mut lists: Vec<Vec<ApiObject<'_>>> = match &page.objects {
+        let lists: Vec<Vec<ApiObject<'_>>> = match &page.objects {
             Objects::Chunks(bodies) => bodies
                 .iter()
                 .map(|b| parse_chunk(b))
@@ -554,12 +552,10 @@ impl Inner {
                     .collect::<Result<_>>()?,
             ],
         };
-        let later = if lists.len() > 1 {
-            lists.split_off(1)
-        } else {
-            Vec::new()
-        };
-        let objects = lists.pop().unwrap_or_default();
+        let (objects, later) = lists
+            .split_first()
+            .map(|(first, rest)| (first.as_slice(), rest))
+            .unwrap_or_default();
         // Later chunks add their properties to the records the first chunk listed.
         let mut extras: HashMap<Cow<'_, str>, Vec<&ApiObject<'_>>> = HashMap::new();
         for o in later.iter().flatten() {

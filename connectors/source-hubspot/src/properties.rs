@@ -204,7 +204,7 @@ pub fn cast_raw(kind: PropertyType, raw: &serde_json::value::RawValue) -> Out<'_
     {
         return Out::Raw(raw);
     }
-    let Ok(s) = serde_json::from_str::<std::borrow::Cow<'_, str>>(text) else {
+    let Some(s) = intake::record::json_str(text) else {
         return Out::Raw(raw);
     };
     let trimmed = s.trim();
