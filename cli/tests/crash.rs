@@ -65,11 +65,25 @@ impl Dest {
         matches!(self, Dest::Sqlite(_) | Dest::Postgres(_))
     }
 
+    fn committed_jsonl(dir: &std::path::Path, file: &str) -> String {
+        let mut bytes = std::fs::read(dir.join(file)).unwrap_or_default();
+        let committed = std::fs::read_to_string(dir.join(intake::jsonl::STATE_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["files"][file].as_u64());
+        if let Some(len) = committed {
+            bytes.truncate(len as usize);
+        }
+        String::from_utf8(bytes).unwrap()
+    }
+
     /// (list id, member id) of every row the destination holds.
     async fn rows(&self) -> Vec<(String, String)> {
         match self {
-            Dest::Jsonl(p) => std::fs::read_to_string(p.join("list_members.jsonl"))
-                .unwrap_or_default()
+            // What the folder holds is each file up to its committed length (from the state
+            // file): a kill can tear the line being written after it, and the next write cuts
+            // that tail off. A torn line inside the committed part still fails the parse below.
+            Dest::Jsonl(p) => Self::committed_jsonl(p, "list_members.jsonl")
                 .lines()
                 .map(|l| {
                     let v: Value = serde_json::from_str(l).unwrap();
