@@ -92,6 +92,7 @@ pub mod jsonl;
 mod namespace;
 pub mod protocol;
 pub mod record;
+mod scan;
 pub mod schema;
 pub mod source;
 pub mod spec;

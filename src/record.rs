@@ -102,11 +102,16 @@ impl Record {
     /// The raw value of a top-level field, without parsing anything else into memory.
     /// `Ok(None)` when the field is absent.
     pub fn field(&self, name: &str) -> Result<Option<&RawValue>> {
-        find_field(&self.data, name)
+        find_field(&self.data, name)?.map(raw_value).transpose()
     }
 
     /// The raw value at a path of nested object fields (`["properties", "email"]`).
     pub fn field_path<S: AsRef<str>>(&self, path: &[S]) -> Result<Option<&RawValue>> {
+        self.field_text(path)?.map(raw_value).transpose()
+    }
+
+    /// The JSON text of the value at a path of nested object fields.
+    pub(crate) fn field_text<S: AsRef<str>>(&self, path: &[S]) -> Result<Option<&str>> {
         let Some((first, rest)) = path.split_first() else {
             return Ok(None);
         };
@@ -114,12 +119,27 @@ impl Record {
             return Ok(None);
         };
         for part in rest {
-            match find_field(current.get(), part.as_ref())? {
+            match find_field(current, part.as_ref())? {
                 Some(next) => current = next,
                 None => return Ok(None),
             }
         }
         Ok(Some(current))
+    }
+
+    /// Whether every field of the primary key is present and not null (what a merge needs),
+    /// without building the key.
+    pub(crate) fn has_primary_key(&self, key: &[Vec<String>]) -> Result<bool> {
+        if key.is_empty() {
+            return Ok(false);
+        }
+        for path in key {
+            match self.field_text(path)? {
+                Some(text) if text != "null" => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 
     /// The primary key of this record as a JSON array of the key fields' values, in order.
@@ -130,9 +150,9 @@ impl Record {
         }
         let mut parts = Vec::with_capacity(key.len());
         for path in key {
-            match self.field_path(path)? {
-                Some(raw) if raw.get() != "null" => parts.push(
-                    serde_json::from_str::<Value>(raw.get())
+            match self.field_text(path)? {
+                Some(text) if text != "null" => parts.push(
+                    serde_json::from_str::<Value>(text)
                         .map_err(|e| Error::system(format!("malformed key field: {e}")))?,
                 ),
                 _ => return Ok(None),
@@ -142,132 +162,21 @@ impl Record {
     }
 }
 
-/// Finds a top-level key in a raw JSON object with one scan and no allocation for other fields.
-fn find_field<'a>(text: &'a str, name: &str) -> Result<Option<&'a RawValue>> {
+/// Finds a top-level key in a raw JSON object with one scan and no allocation for other fields,
+/// returning the value's JSON text.
+fn find_field<'a>(text: &'a str, name: &str) -> Result<Option<&'a str>> {
     if text.as_bytes().first() != Some(&b'{') {
         return Ok(None);
     }
-    // The text is valid JSON (a record's or a RawValue's), so a structural scan that only tracks
-    // strings and nesting finds the field; anything unusual (escaped keys) takes the full parser.
-    match scan_field(text, name) {
-        Scan::Found(start, end) => {
-            let slice = &text[start..end];
-            if let Ok(v) = serde_json::from_str::<&RawValue>(slice) {
-                return Ok(Some(v));
-            }
-        }
-        Scan::Absent => return Ok(None),
-        Scan::Unsure => {}
+    // The text is valid JSON (a record's or a part of one), so the structural scan finds the
+    // field; the parser only runs if the scan cannot follow the text, to say why.
+    if let Some(found) = crate::scan::member(text, name) {
+        return Ok(found);
     }
     let mut de = serde_json::Deserializer::from_str(text);
     let found = de::Deserializer::deserialize_map(&mut de, FieldFinder { name })
         .map_err(|e| Error::system(format!("malformed record JSON: {e}")))?;
-    Ok(found)
-}
-
-enum Scan {
-    Found(usize, usize),
-    Absent,
-    Unsure,
-}
-
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t') {
-        i += 1;
-    }
-    i
-}
-
-/// Index just past the closing quote of the string starting at `i` (which is a quote), and
-/// whether it contained an escape.
-fn skip_string(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
-    i += 1;
-    let mut escaped = false;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => {
-                escaped = true;
-                i += 2;
-            }
-            b'"' => return Some((i + 1, escaped)),
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-/// Index just past the value starting at `i`.
-fn skip_value(b: &[u8], i: usize) -> Option<usize> {
-    match *b.get(i)? {
-        b'"' => skip_string(b, i).map(|(end, _)| end),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            while j < b.len() {
-                match b[j] {
-                    b'"' => {
-                        j = skip_string(b, j)?.0;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            None
-        }
-        _ => {
-            let mut j = i;
-            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
-            {
-                j += 1;
-            }
-            Some(j)
-        }
-    }
-}
-
-fn scan_field(text: &str, name: &str) -> Scan {
-    let b = text.as_bytes();
-    let mut i = skip_ws(b, 1);
-    if b.get(i) == Some(&b'}') {
-        return Scan::Absent;
-    }
-    loop {
-        if b.get(i) != Some(&b'"') {
-            return Scan::Unsure;
-        }
-        let Some((key_end, escaped)) = skip_string(b, i) else {
-            return Scan::Unsure;
-        };
-        if escaped {
-            return Scan::Unsure;
-        }
-        let key = &text[i + 1..key_end - 1];
-        i = skip_ws(b, key_end);
-        if b.get(i) != Some(&b':') {
-            return Scan::Unsure;
-        }
-        let start = skip_ws(b, i + 1);
-        let Some(end) = skip_value(b, start) else {
-            return Scan::Unsure;
-        };
-        if key == name {
-            return Scan::Found(start, end);
-        }
-        i = skip_ws(b, end);
-        match b.get(i) {
-            Some(b',') => i = skip_ws(b, i + 1),
-            Some(b'}') => return Scan::Absent,
-            _ => return Scan::Unsure,
-        }
-    }
+    Ok(found.map(RawValue::get))
 }
 
 struct FieldFinder<'n> {
@@ -311,6 +220,11 @@ impl<'de> Visitor<'de> for KeyIs<'_> {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
         Ok(v == self.0)
     }
+}
+
+/// A value's text as a [`RawValue`] (checked again: serde_json has no unchecked constructor).
+fn raw_value(text: &str) -> Result<&RawValue> {
+    serde_json::from_str(text).map_err(|e| Error::system(format!("malformed record JSON: {e}")))
 }
 
 /// The first 120 characters of a text, for error messages.

@@ -665,8 +665,7 @@ impl CursorTracker {
     /// Looks at one record: updates the maximum, and says whether to deliver it.
     pub fn observe(&mut self, record: &Record) -> Result<Observed> {
         let raw = record
-            .field_path(self.cursor.field())?
-            .map(|r| r.get())
+            .field_text(self.cursor.field())?
             .filter(|t| *t != "null");
         // Fast paths: a cursor spelled exactly like the current maximum or the saved boundary
         // compares equal without parsing.

@@ -197,7 +197,7 @@ impl TableSchema {
             }
             match self.position(name) {
                 None => {
-                    let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                    let value: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
                     if !value.is_null() {
                         changes.push(Column {
                             name: name.to_string(),
@@ -252,7 +252,7 @@ impl TableSchema {
         for (name, raw) in fields.iter() {
             let Some(i) = self.position(name) else {
                 match check {
-                    Some(skip) if !skip.contains(&name) && raw.get() != "null" => return None,
+                    Some(skip) if !skip.contains(&name) && raw != "null" => return None,
                     _ => continue,
                 }
             };
@@ -393,12 +393,9 @@ fn json_type(raw: &str) -> &'static str {
     }
 }
 
-/// Converts one raw JSON value to a cell of `kind`; `Err` names what the value was.
-pub fn cell<'a>(
-    raw: &'a RawValue,
-    kind: ColumnKind,
-) -> std::result::Result<Cell<'a>, &'static str> {
-    let text = raw.get();
+/// Converts one JSON value (its text, as [`Fields::iter`] gives it) to a cell of `kind`;
+/// `Err` names what the value was.
+pub fn cell(text: &str, kind: ColumnKind) -> std::result::Result<Cell<'_>, &'static str> {
     let found = json_type(text);
     if found == "null" {
         return Ok(Cell::Null);
@@ -454,21 +451,32 @@ pub fn cell<'a>(
 
 /// A record split into its top-level fields, borrowing from the record's JSON.
 pub struct Fields<'a> {
-    entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+    entries: Vec<(Cow<'a, str>, &'a str)>,
 }
 
 impl<'a> Fields<'a> {
     /// Splits a record (one pass over its JSON, no value is parsed).
     pub fn of(record: &'a Record) -> Result<Fields<'a>> {
-        let map: Vec<(Cow<'a, str>, &'a RawValue)> =
-            serde_json::from_str::<RawObject<'a>>(record.json())
-                .map(|o| o.0)
-                .map_err(|e| Error::system(format!("a record is not a JSON object: {e}")))?;
-        Ok(Fields { entries: map })
+        let text = record.json();
+        let mut entries = Vec::with_capacity(16);
+        if crate::scan::members(text, |k, v| {
+            entries.push((k, v));
+            false
+        })
+        .is_some()
+        {
+            return Ok(Fields { entries });
+        }
+        // Only text the scanner cannot follow gets here: the parser says what is wrong.
+        let map = serde_json::from_str::<RawObject<'a>>(text)
+            .map_err(|e| Error::system(format!("a record is not a JSON object: {e}")))?;
+        Ok(Fields {
+            entries: map.0.into_iter().map(|(k, v)| (k, v.get())).collect(),
+        })
     }
 
-    /// The fields, in the record's order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+    /// The fields, in the record's order, each with its value's JSON text.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &'a str)> {
         self.entries.iter().map(|(k, v)| (k.as_ref(), *v))
     }
 }
@@ -527,10 +535,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn raw(s: &str) -> Box<RawValue> {
-        RawValue::from_string(s.to_string()).unwrap()
-    }
-
     #[test]
     fn kinds_from_schemas() {
         let k = |v: Value| ColumnKind::from_schema(&v);
@@ -578,7 +582,7 @@ mod tests {
 
     #[test]
     fn cells_convert_or_say_why_not() {
-        let c = |s: &str, k| cell(&raw(s), k).map(|c| format!("{c:?}"));
+        let c = |s: &str, k| cell(s, k).map(|c| format!("{c:?}"));
         assert_eq!(c("42", ColumnKind::Integer).unwrap(), "Integer(42)");
         assert_eq!(c("42.0", ColumnKind::Integer).unwrap(), "Integer(42)");
         assert_eq!(c("4.5", ColumnKind::Integer), Err("a fractional number"));
@@ -617,7 +621,7 @@ mod tests {
         let f = Fields::of(&r).unwrap();
         let names: Vec<&str> = f.iter().map(|(k, _)| k).collect();
         assert_eq!(names, vec!["id", "name", "o"]);
-        assert_eq!(f.iter().nth(2).unwrap().1.get(), r#"{"a": [1, 2]}"#);
+        assert_eq!(f.iter().nth(2).unwrap().1, r#"{"a": [1, 2]}"#);
         let mut t =
             TableSchema::from_json_schema(&json!({"properties": {"id": {"type": "integer"}}}));
         t.push(Column {

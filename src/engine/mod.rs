@@ -511,9 +511,9 @@ fn keyless(batch: &RecordBatch, key: &[Vec<String>], before: u64) -> Option<Erro
     let (i, outcome) = batch
         .records
         .iter()
-        .map(|r| r.primary_key(key))
+        .map(|r| r.has_primary_key(key))
         .enumerate()
-        .find(|(_, k)| !matches!(k, Ok(Some(_))))?;
+        .find(|(_, k)| !matches!(k, Ok(true)))?;
     let why = match outcome {
         Err(e) => format!("its key cannot be read ({e})"),
         _ => "its primary key is missing or null".to_string(),

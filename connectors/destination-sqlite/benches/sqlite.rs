@@ -67,15 +67,25 @@ fn main() {
         ("full refresh -> overwrite", false),
         ("incremental -> append_dedup", true),
     ] {
+        // `INTAKE_BENCH_MODE=overwrite|append_dedup` runs one group only.
+        if let Ok(mode) = std::env::var("INTAKE_BENCH_MODE")
+            && !name.ends_with(mode.as_str())
+        {
+            continue;
+        }
         let mut jsonl = Vec::new();
         let mut sqlite = Vec::new();
         let (mut jsonl_peak, mut sqlite_peak) = (0, 0);
+        // `INTAKE_BENCH_ONLY=sqlite` skips the JSONL runs (for profiling the SQLite path alone).
+        let only_sqlite = std::env::var("INTAKE_BENCH_ONLY").as_deref() == Ok("sqlite");
         for i in 0..runs() {
-            let path = dir.path().join(format!("j{i}{incremental}"));
-            reset_peak();
-            jsonl.push(run(&rt, &pool, JsonlDestination::new(&path), false));
-            jsonl_peak = jsonl_peak.max(peak_rss_kib());
-            let _ = std::fs::remove_dir_all(&path);
+            if !only_sqlite {
+                let path = dir.path().join(format!("j{i}{incremental}"));
+                reset_peak();
+                jsonl.push(run(&rt, &pool, JsonlDestination::new(&path), false));
+                jsonl_peak = jsonl_peak.max(peak_rss_kib());
+                let _ = std::fs::remove_dir_all(&path);
+            }
             let db = dir.path().join(format!("s{i}{incremental}.db"));
             reset_peak();
             let journal = if std::env::var("INTAKE_BENCH_JOURNAL").as_deref() == Ok("delete") {
@@ -91,6 +101,15 @@ fn main() {
             ));
             sqlite_peak = sqlite_peak.max(peak_rss_kib());
             let _ = std::fs::remove_file(&db);
+        }
+        if only_sqlite {
+            let s = median(sqlite);
+            println!(
+                "{name}: SQLite {:.2} s (peak RSS {:.1} MiB)",
+                s.as_secs_f64(),
+                sqlite_peak as f64 / 1024.0
+            );
+            continue;
         }
         let (j, s) = (median(jsonl), median(sqlite));
         let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64();

@@ -400,6 +400,26 @@ async fn columns_that_change_deep_inside_a_large_page_land_in_order() {
         query(&db, "SELECT name, active FROM contacts WHERE id = 300"),
         vec![vec![json!("n300"), json!(1)]]
     );
+    // The misfit's chunk binds a raw pair for every row: its neighbours keep theirs empty and
+    // every column in place; every row has its extraction time.
+    assert_eq!(
+        query(
+            &db,
+            "SELECT id, name, _intake_raw IS NULL, _intake_error IS NULL FROM contacts WHERE id BETWEEN 250 AND 252 ORDER BY id"
+        ),
+        vec![
+            vec![json!(250), json!("n250"), json!(1), json!(1)],
+            vec![json!(251), json!("n251"), json!(0), json!(0)],
+            vec![json!(252), json!("n252"), json!(1), json!(1)],
+        ]
+    );
+    assert_eq!(
+        query(
+            &db,
+            "SELECT count(*), count(_intake_raw), count(_intake_error), count(DISTINCT _intake_extracted_at) FROM contacts"
+        ),
+        vec![vec![json!(300), json!(1), json!(1), json!(1)]]
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,280 @@
+//! A structural scanner for JSON text already known to be valid (a [`Record`]'s): it follows
+//! only strings and nesting, eight bytes at a time, to split an object into its top-level
+//! members without parsing their values. Every record is split at least twice per sync (the
+//! cursor, then the destination's columns), and most of its bytes sit in strings and nested
+//! objects the split only has to step over.
+//!
+//! Given text that is not valid JSON it never panics: it either gives up (`None`, and callers
+//! fall back to serde_json for the error) or returns some split of it.
+//!
+//! [`Record`]: crate::Record
+
+use std::borrow::Cow;
+
+const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// The bytes of `w` equal to `c`, as their high bits. The lowest set bit is exact; bits above
+/// a match may be false (the subtraction borrows), so only the first match is used.
+#[inline]
+fn eq_mask(w: u64, c: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(c));
+    x.wrapping_sub(ONES) & !x & HIGH
+}
+
+/// The eight bytes at `i`, the first in the lowest bits.
+#[inline]
+fn word(b: &[u8], i: usize) -> Option<u64> {
+    let chunk: [u8; 8] = b.get(i..i.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// Index of the first byte at or after `i` that `mask` flags, found a word at a time; the
+/// tail (under eight bytes) is left to the caller's byte loop.
+#[inline]
+fn skip_unflagged(b: &[u8], mut i: usize, mask: impl Fn(u64) -> u64) -> usize {
+    while let Some(w) = word(b, i) {
+        let m = mask(w);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
+
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Index just past the closing quote of the string whose opening quote is at `i`, and whether
+/// it holds escapes.
+pub(crate) fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
+    let mut i = i + 1;
+    let mut escaped = false;
+    loop {
+        i = skip_unflagged(b, i, |w| eq_mask(w, b'"') | eq_mask(w, b'\\'));
+        match *b.get(i)? {
+            b'"' => return Some((i + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
+/// Flags quotes and brackets. `{` `}` `[` `]` are the bytes that `| 0x20` then `& 0xF9` maps to
+/// 0x79; so do `Y`, `_`, `y` and DEL, which valid JSON has only inside strings (and a false
+/// flag only costs a look).
+#[inline]
+fn structural(w: u64) -> u64 {
+    eq_mask(w, b'"') | eq_mask((w | (ONES * 0x20)) & (ONES * 0xF9), 0x79)
+}
+
+/// Index just past the object or array whose opening bracket is at `i`.
+fn container_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut j = i;
+    loop {
+        j = skip_unflagged(b, j, structural);
+        match *b.get(j)? {
+            b'"' => {
+                j = string_end(b, j)?.0;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(j + 1);
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+}
+
+/// Index just past the value starting at `i`.
+pub(crate) fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => string_end(b, i).map(|(end, _)| end),
+        b'{' | b'[' => container_end(b, i),
+        _ => {
+            let mut j = i;
+            while let Some(c) = b.get(j) {
+                if matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+                    break;
+                }
+                j += 1;
+            }
+            (j > i).then_some(j)
+        }
+    }
+}
+
+/// Calls `visit` with each top-level member of the object `text` (its key, unescaped, and the
+/// value's JSON text) in order, until `visit` returns `true`. `None` when `text` is not an
+/// object this scanner can follow (the caller's parser then says what is wrong with it).
+pub(crate) fn members<'a>(
+    text: &'a str,
+    mut visit: impl FnMut(Cow<'a, str>, &'a str) -> bool,
+) -> Option<()> {
+    let b = text.as_bytes();
+    let open = skip_ws(b, 0);
+    if b.get(open) != Some(&b'{') {
+        return None;
+    }
+    let mut i = skip_ws(b, open + 1);
+    if b.get(i) == Some(&b'}') {
+        return (skip_ws(b, i + 1) == b.len()).then_some(());
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let (key_end, escaped) = string_end(b, i)?;
+        let key = if escaped {
+            crate::record::json_str(text.get(i..key_end)?)?
+        } else {
+            Cow::Borrowed(text.get(i + 1..key_end - 1)?)
+        };
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(b, i + 1);
+        let end = value_end(b, start)?;
+        if visit(key, text.get(start..end)?) {
+            return Some(());
+        }
+        i = skip_ws(b, end);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// The value of the top-level member `name` of the object `text`: `Some(None)` when it has
+/// none, `None` when the text cannot be followed. The first of repeated keys wins.
+pub(crate) fn member<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
+    let mut found = None;
+    members(text, |key, value| {
+        let hit = key == name;
+        if hit {
+            found = Some(value);
+        }
+        hit
+    })?;
+    Some(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(text: &str) -> Option<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        members(text, |k, v| {
+            out.push((k.into_owned(), v.to_string()));
+            false
+        })?;
+        Some(out)
+    }
+
+    /// The same split through serde_json, the reference.
+    fn serde_split(text: &str) -> Vec<(String, String)> {
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).unwrap();
+        let raw: std::collections::BTreeMap<String, &serde_json::value::RawValue> =
+            serde_json::from_str(text).unwrap();
+        let mut out: Vec<(String, String)> = raw
+            .into_iter()
+            .map(|(k, v)| (k, v.get().to_string()))
+            .collect();
+        assert_eq!(out.len(), map.len());
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn splits_objects_like_serde_json() {
+        let cases = [
+            r#"{}"#,
+            r#" { } "#,
+            r#"{"a":1}"#,
+            r#"{ "a" : 1 , "b" : [ 1, {"c": "}]"} ] , "d": null }"#,
+            r#"{"id":"1","properties":{"email":"a@b.c","note":"say \"hi\" \\ {[","n":[1,2,[3]]},"updatedAt":"2024-01-01T00:00:00Z","archived":false}"#,
+            r#"{"k\"ey":"v","\u00e9":"\\","long":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"aaaaaaaa\\"}"#,
+            r#"{"yY_":"Yy_","arr":[1.5e3,-2,true,false,null,"x"],"empty":{},"e2":[]}"#,
+            "{\"tab\":\t\"a\"\n,\r\"b\" :{\"c\":{\"d\":{\"e\":[[[]]]}}}}",
+            r#"{"emoji":"🦀 über ünïcödé — \ud83e\udd80","n":-0.0}"#,
+        ];
+        for text in cases {
+            let mut ours = split(text).unwrap_or_else(|| panic!("could not split {text}"));
+            ours.sort();
+            assert_eq!(ours, serde_split(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_cut_of_a_record_is_refused_or_split_without_panicking() {
+        let text = r#"{"id":"1","properties":{"email":"a@b.c","note":"q\"uote"},"tags":[1,[2]],"ok":true}"#;
+        for end in 0..text.len() {
+            let cut = &text[..end];
+            assert!(split(cut).is_none(), "accepted the cut {cut:?}");
+        }
+        for (i, _) in text.char_indices() {
+            // Any single byte replaced: never a panic (the result may be anything).
+            for c in ['"', '\\', '{', '}', '[', ']', ',', ':', ' '] {
+                let mut broken = text.to_string();
+                broken.replace_range(i..i + 1, &c.to_string());
+                let _ = split(&broken);
+            }
+        }
+    }
+
+    #[test]
+    fn member_finds_the_first_top_level_key_only() {
+        let text =
+            r#"{"properties":{"updatedAt":"inner"},"updatedAt":"outer","updatedAt":"again"}"#;
+        assert_eq!(member(text, "updatedAt"), Some(Some(r#""outer""#)));
+        assert_eq!(member(text, "missing"), Some(None));
+        assert_eq!(member(r#"{"a\u0062":1}"#, "ab"), Some(Some("1")));
+        assert_eq!(member("[1]", "a"), None);
+    }
+
+    #[test]
+    fn word_masks_find_the_first_match_at_every_position() {
+        for pos in 0..8 {
+            for c in 0u8..=255 {
+                let mut bytes = [b'a'; 8];
+                bytes[pos] = c;
+                // A second candidate after the first must not move the answer.
+                if pos < 7 {
+                    bytes[7] = b'"';
+                }
+                let w = u64::from_le_bytes(bytes);
+                let want = bytes.iter().position(|&x| x == b'"' || x == b'\\');
+                let got = eq_mask(w, b'"') | eq_mask(w, b'\\');
+                let got = (got != 0).then(|| (got.trailing_zeros() / 8) as usize);
+                assert_eq!(got, want, "byte {c:#x} at {pos}");
+                let want = bytes.iter().position(|&x| {
+                    matches!(
+                        x,
+                        b'"' | b'{' | b'}' | b'[' | b']' | b'Y' | b'_' | b'y' | 0x7f
+                    )
+                });
+                let got = structural(w);
+                let got = (got != 0).then(|| (got.trailing_zeros() / 8) as usize);
+                assert_eq!(got, want, "byte {c:#x} at {pos}");
+            }
+        }
+    }
+}
