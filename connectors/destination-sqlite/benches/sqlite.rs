@@ -82,7 +82,7 @@ fn main() {
             if !only_sqlite {
                 let path = dir.path().join(format!("j{i}{incremental}"));
                 reset_peak();
-                jsonl.push(run(&rt, &pool, JsonlDestination::new(&path), false));
+                jsonl.push(run(&rt, &pool, JsonlDestination::new(&path), incremental));
                 jsonl_peak = jsonl_peak.max(peak_rss_kib());
                 let _ = std::fs::remove_dir_all(&path);
             }

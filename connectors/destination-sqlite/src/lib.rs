@@ -36,6 +36,7 @@
 //! # let _ = report; Ok(()) }
 //! ```
 
+mod raw;
 mod sql;
 mod writer;
 

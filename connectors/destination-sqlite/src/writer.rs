@@ -7,15 +7,14 @@ use intake::destination::{Acks, DestinationInput, DestinationMessage, WriteSumma
 use intake::record::RecordBatch;
 use intake::table::{Cell, Column, ColumnKind, Fields, TablePlan, TableSchema};
 use intake::{ConfiguredCatalog, DestinationSyncMode, Error, Result, State, StreamDescriptor};
-use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
-use rusqlite::{Connection, ToSql, params_from_iter};
+use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::sql::{
     ERROR, EXTRACTED_AT, RAW, STAGING_PREFIX, STATE_TABLE, declared_type, kind_of, quote,
     table_name,
 };
-use crate::{Journal, SqliteConfig, Synchronous};
+use crate::{Journal, SqliteConfig, Synchronous, raw};
 
 fn sql_error(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| {
@@ -148,8 +147,9 @@ struct Table {
     cursor: Option<String>,
     /// The `ON CONFLICT` clause of an `append_dedup` insert (empty otherwise).
     conflict: String,
-    /// The insert of a full chunk, built once per column change rather than per chunk.
-    insert_chunk: std::sync::Arc<str>,
+    /// The insert of a chunk of each size (index: rows - 1) without raw pairs, built when first
+    /// needed after a column change rather than per chunk (pages end in partial chunks).
+    inserts: Vec<Option<std::sync::Arc<str>>>,
     records: u64,
     bytes: u64,
     rejected: u64,
@@ -203,15 +203,21 @@ impl Table {
                 ));
             }
         }
-        self.insert_chunk = self.insert_sql(CHUNK_ROWS, false).into();
+        self.inserts = vec![None; CHUNK_ROWS];
     }
 
     /// The insert for a chunk of `rows` rows.
-    fn chunk_sql(&self, rows: usize, raw: bool) -> std::sync::Arc<str> {
-        if rows == CHUNK_ROWS && !raw {
-            self.insert_chunk.clone()
-        } else {
-            self.insert_sql(rows, raw).into()
+    fn chunk_sql(&mut self, rows: usize, raw: bool) -> std::sync::Arc<str> {
+        let at = rows.clamp(1, CHUNK_ROWS) - 1;
+        match self.inserts.get(at) {
+            Some(Some(sql)) if !raw => sql.clone(),
+            _ => {
+                let sql: std::sync::Arc<str> = self.insert_sql(rows, raw).into();
+                if !raw && let Some(slot) = self.inserts.get_mut(at) {
+                    *slot = Some(sql.clone());
+                }
+                sql
+            }
         }
     }
 
@@ -481,28 +487,24 @@ impl Param {
     }
 }
 
-/// A parameter resolved against the batch it came from.
-struct Bind<'a>(&'a Param, &'a RecordBatch);
-
-impl ToSql for Bind<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self.0 {
-            Param::Null => ToSqlOutput::Borrowed(ValueRef::Null),
-            Param::Integer(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
-            Param::Real(f) => ToSqlOutput::Owned(SqlValue::Real(*f)),
-            Param::Owned(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Param::Stamp(s) => ToSqlOutput::Borrowed(ValueRef::Text(s)),
-            Param::Slice { record, start, end } => {
-                let text = self
-                    .1
+impl Param {
+    /// The value to bind, its text borrowed from the batch it came from.
+    fn value<'a>(&'a self, batch: &'a RecordBatch) -> rusqlite::Result<raw::Value<'a>> {
+        Ok(match self {
+            Param::Null => raw::Value::Null,
+            Param::Integer(i) => raw::Value::Integer(*i),
+            Param::Real(f) => raw::Value::Real(*f),
+            Param::Owned(s) => raw::Value::Text(s.as_bytes()),
+            Param::Stamp(s) => raw::Value::Text(s),
+            Param::Slice { record, start, end } => raw::Value::Text(
+                batch
                     .records
                     .get(*record as usize)
-                    .and_then(|r| r.json().get(*start as usize..*end as usize))
+                    .and_then(|r| r.json().as_bytes().get(*start as usize..*end as usize))
                     .ok_or_else(|| {
                         rusqlite::Error::ToSqlConversionFailure("a value outside its record".into())
-                    })?;
-                ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))
-            }
+                    })?,
+            ),
         })
     }
 }
@@ -525,6 +527,11 @@ enum Op {
 /// The SQLite side: one connection, one transaction between checkpoints.
 struct Store {
     conn: Connection,
+    txn: Txn,
+}
+
+/// The transaction state of the SQLite thread's connection.
+struct Txn {
     in_txn: bool,
     /// Wakes the checkpointer after a commit (WAL mode).
     checkpoints: Option<std::sync::mpsc::SyncSender<()>>,
@@ -556,21 +563,19 @@ fn checkpointer(
     Some((tx, handle))
 }
 
-impl Store {
-    fn begin(&mut self) -> Result<()> {
+impl Txn {
+    fn begin(&mut self, conn: &Connection) -> Result<()> {
         if !self.in_txn {
-            self.conn
-                .execute_batch("BEGIN IMMEDIATE")
+            conn.execute_batch("BEGIN IMMEDIATE")
                 .map_err(sql_error("starting a transaction"))?;
             self.in_txn = true;
         }
         Ok(())
     }
 
-    fn commit(&mut self) -> Result<()> {
+    fn commit(&mut self, conn: &Connection) -> Result<()> {
         if self.in_txn {
-            self.conn
-                .execute_batch("COMMIT")
+            conn.execute_batch("COMMIT")
                 .map_err(sql_error("committing"))?;
             self.in_txn = false;
             self.commits += 1;
@@ -583,57 +588,60 @@ impl Store {
         }
         Ok(())
     }
+}
 
-    fn run(mut self, ops: std::sync::mpsc::Receiver<Op>, acks: Acks) -> Result<()> {
+impl Store {
+    fn run(self, ops: std::sync::mpsc::Receiver<Op>, acks: Acks) -> Result<()> {
+        let Store { conn, mut txn } = self;
+        // Declared after `conn`, so dropped before it: the statements close first.
+        let mut inserts = raw::Inserts::new(&conn);
         while let Ok(op) = ops.recv() {
             match op {
                 Op::Sql(sql, what) => {
-                    self.begin()?;
-                    self.conn.execute_batch(&sql).map_err(sql_error(what))?;
+                    txn.begin(&conn)?;
+                    conn.execute_batch(&sql).map_err(sql_error(what))?;
                 }
                 Op::Insert { batch, chunks } => {
-                    self.begin()?;
+                    txn.begin(&conn)?;
                     for (sql, params) in &chunks {
-                        let mut stmt = self
-                            .conn
-                            .prepare_cached(sql)
-                            .map_err(sql_error("preparing the insert"))?;
-                        stmt.execute(params_from_iter(params.iter().map(|p| Bind(p, &batch))))
+                        inserts
+                            .get(sql)
+                            .map_err(sql_error("preparing the insert"))?
+                            .run(params.iter().map(|p| p.value(&batch)))
                             .map_err(sql_error("inserting records"))?;
                     }
                 }
                 Op::Checkpoint(cp) => {
-                    self.begin()?;
-                    self.conn
-                        .execute(
-                            &format!(
-                                "INSERT INTO {STATE_TABLE} (stream, name, namespace, state, updated_at)
-                                 VALUES (?1, ?2, ?3, ?4, ?5)
-                                 ON CONFLICT (stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
-                            ),
-                            rusqlite::params![
-                                stream_key(&cp.stream),
-                                cp.stream.name,
-                                cp.stream.namespace,
-                                cp.state.to_string(),
-                                intake::record::now_millis()
-                            ],
-                        )
-                        .map_err(sql_error("storing the state"))?;
-                    self.commit()?;
+                    txn.begin(&conn)?;
+                    conn.execute(
+                        &format!(
+                            "INSERT INTO {STATE_TABLE} (stream, name, namespace, state, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5)
+                             ON CONFLICT (stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+                        ),
+                        rusqlite::params![
+                            stream_key(&cp.stream),
+                            cp.stream.name,
+                            cp.stream.namespace,
+                            cp.state.to_string(),
+                            intake::record::now_millis()
+                        ],
+                    )
+                    .map_err(sql_error("storing the state"))?;
+                    txn.commit(&conn)?;
                     acks.ack(cp)?;
                 }
                 Op::Commit(sql, what) => {
-                    self.begin()?;
-                    self.conn.execute_batch(&sql).map_err(sql_error(what))?;
-                    self.commit()?;
+                    txn.begin(&conn)?;
+                    conn.execute_batch(&sql).map_err(sql_error(what))?;
+                    txn.commit(&conn)?;
                 }
             }
         }
+        drop(inserts);
         // Records no checkpoint covered are not kept: the next run reads them again.
-        if self.in_txn {
-            self.conn
-                .execute_batch("ROLLBACK")
+        if txn.in_txn {
+            conn.execute_batch("ROLLBACK")
                 .map_err(sql_error("rolling back"))?;
         }
         Ok(())
@@ -684,7 +692,7 @@ impl Writer {
                 pk: plan.primary_key,
                 cursor: plan.cursor,
                 conflict: String::new(),
-                insert_chunk: std::sync::Arc::from(""),
+                inserts: Vec::new(),
                 records: 0,
                 bytes: 0,
                 rejected: 0,
@@ -720,9 +728,11 @@ impl Writer {
         let (checkpoints, checkpoint_thread) = background.unzip();
         let store = Store {
             conn,
-            in_txn: false,
-            checkpoints,
-            commits: 0,
+            txn: Txn {
+                in_txn: false,
+                checkpoints,
+                commits: 0,
+            },
         };
         let sqlite = std::thread::Builder::new()
             .name("intake-sqlite".into())
@@ -801,7 +811,7 @@ impl Pending {
     }
 
     /// The chunk's statement and parameters, leaving an empty chunk behind.
-    fn take(&mut self, t: &Table, emitted_at: i64) -> (std::sync::Arc<str>, Vec<Param>) {
+    fn take(&mut self, t: &mut Table, emitted_at: i64) -> (std::sync::Arc<str>, Vec<Param>) {
         let capacity = self.params.capacity().saturating_sub(1);
         let done = std::mem::replace(self, Pending::new(emitted_at, capacity));
         if done.raw.is_empty() {
