@@ -32,3 +32,15 @@ pub fn state(text: &str) -> Result<State> {
 pub async fn destination_input(input: &[u8], catalog: &ConfiguredCatalog) -> Result<u64> {
     crate::protocol::runner_fuzzing(input, catalog).await
 }
+
+/// The structural scanner's split of an object into its top-level members (key, value text),
+/// `None` when it cannot follow the text. Valid JSON objects must split as serde_json splits
+/// them; anything else must not panic.
+pub fn split_members(text: &str) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    crate::scan::members(text, |k, v| {
+        out.push((k.into_owned(), v.to_string()));
+        false
+    })?;
+    Some(out)
+}
