@@ -260,14 +260,13 @@ pub(crate) fn value_end(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-/// Calls `visit` with each top-level member of the object `text` (its key, unescaped, and the
-/// value's JSON text) in order, until `visit` returns `true`. `None` when `text` is not an
-/// object this scanner can follow (the caller's parser then says what is wrong with it).
-pub(crate) fn members<'a>(
-    text: &'a str,
-    mut visit: impl FnMut(Cow<'a, str>, &'a str) -> bool,
+/// Calls `visit` with each top-level member of the object in `b`: the key's byte range (inside
+/// its quotes) and whether it holds escapes, and the value's byte range; until `visit` returns
+/// `true`. `None` when `b` is not an object this scanner can follow.
+fn member_ranges(
+    b: &[u8],
+    mut visit: impl FnMut(std::ops::Range<usize>, bool, std::ops::Range<usize>) -> Option<bool>,
 ) -> Option<()> {
-    let b = text.as_bytes();
     let open = skip_ws(b, 0);
     if b.get(open) != Some(&b'{') {
         return None;
@@ -281,18 +280,14 @@ pub(crate) fn members<'a>(
             return None;
         }
         let (key_end, escaped) = string_end(b, i)?;
-        let key = if escaped {
-            crate::record::json_str(text.get(i..key_end)?)?
-        } else {
-            Cow::Borrowed(text.get(i + 1..key_end - 1)?)
-        };
+        let key = i + 1..key_end - 1;
         i = skip_ws(b, key_end);
         if b.get(i) != Some(&b':') {
             return None;
         }
         let start = skip_ws(b, i + 1);
         let end = value_end(b, start)?;
-        if visit(key, text.get(start..end)?) {
+        if visit(key, escaped, start..end)? {
             return Some(());
         }
         i = skip_ws(b, end);
@@ -302,6 +297,27 @@ pub(crate) fn members<'a>(
             _ => return None,
         }
     }
+}
+
+/// A key's text: borrowed without escapes, decoded with them. `range` lies inside quotes.
+fn key_text(text: &str, range: std::ops::Range<usize>, escaped: bool) -> Option<Cow<'_, str>> {
+    if escaped {
+        crate::record::json_str(text.get(range.start - 1..range.end + 1)?)
+    } else {
+        text.get(range).map(Cow::Borrowed)
+    }
+}
+
+/// Calls `visit` with each top-level member of the object `text` (its key, unescaped, and the
+/// value's JSON text) in order, until `visit` returns `true`. `None` when `text` is not an
+/// object this scanner can follow (the caller's parser then says what is wrong with it).
+pub(crate) fn members<'a>(
+    text: &'a str,
+    mut visit: impl FnMut(Cow<'a, str>, &'a str) -> bool,
+) -> Option<()> {
+    member_ranges(text.as_bytes(), |key, escaped, value| {
+        Some(visit(key_text(text, key, escaped)?, text.get(value)?))
+    })
 }
 
 /// The value of the top-level member `name` of the object `text`: `Some(None)` when it has
@@ -314,6 +330,26 @@ pub(crate) fn member<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
             found = Some(value);
         }
         hit
+    })?;
+    Some(found)
+}
+
+/// [`member`] on bytes (a response body not yet checked as UTF-8): only the keys compared are
+/// decoded; the value is returned as bytes.
+pub(crate) fn member_bytes<'a>(b: &'a [u8], name: &str) -> Option<Option<&'a [u8]>> {
+    let mut found = None;
+    member_ranges(b, |key, escaped, value| {
+        let raw = b.get(key.clone())?;
+        let hit = if escaped {
+            let quoted = std::str::from_utf8(b.get(key.start - 1..key.end + 1)?).ok()?;
+            crate::record::json_str(quoted)? == name
+        } else {
+            raw == name.as_bytes()
+        };
+        if hit {
+            found = Some(b.get(value)?);
+        }
+        Some(hit)
     })?;
     Some(found)
 }

@@ -158,8 +158,16 @@ fn main() {
     // Per reader: each round's time and records, and its peak RSS in the first round (later
     // rounds start with the heap earlier readers left behind, which is not theirs).
     let mut runs: Vec<(Vec<(Duration, u64)>, u64)> = vec![(Vec::new(), 0); readers];
+    // `INTAKE_BENCH_ONLY=0|1|2` runs one reader alone (for profiling it).
+    let only: Option<usize> = std::env::var("INTAKE_BENCH_ONLY")
+        .ok()
+        .and_then(|v| v.parse().ok());
     for round in 0..rounds {
         for (reader, run) in runs.iter_mut().enumerate() {
+            if only.is_some_and(|o| o != reader) {
+                run.0.push((Duration::from_secs(1), 1));
+                continue;
+            }
             let out = dir.path().join(format!("round{round}-{reader}"));
             reset_peak();
             let t = Instant::now();

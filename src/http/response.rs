@@ -91,6 +91,46 @@ impl Response {
         self.expect_json()?;
         serde_json::from_slice(&self.body).map_err(|e| decode_error(&e, "the response"))
     }
+
+    /// One top-level member of a JSON object body (`Ok(None)` when absent or null), found
+    /// without parsing the rest: the body is followed structurally (strings, nesting, the
+    /// object's end), so a truncated, non-JSON or HTML body is refused here with the same error
+    /// [`Response::json`] gives, but the values stepped over are not checked. For a fetch loop
+    /// that needs only the cursor now and parses the records later (and reports them then).
+    ///
+    /// ```
+    /// # use intake::http::Response;
+    /// # fn next(r: &Response) -> Result<(), intake::http::HttpErrorKind> {
+    /// let paging: Option<serde_json::Value> = r.json_member("paging")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn json_member<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, HttpErrorKind> {
+        self.expect_json()?;
+        let text = match crate::scan::member_bytes(&self.body, name) {
+            Some(found) => found,
+            // Not followed: the parser says why (or reads what the scanner could not).
+            None => {
+                let whole: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(&self.body)
+                        .map_err(|e| decode_error(&e, "the response"))?;
+                return match whole.get(name) {
+                    None | Some(serde_json::Value::Null) => Ok(None),
+                    Some(v) => T::deserialize(v)
+                        .map(Some)
+                        .map_err(|e| decode_error(&e, name)),
+                };
+            }
+        };
+        match text {
+            None | Some(b"null") => Ok(None),
+            Some(text) => serde_json::from_slice(text)
+                .map(Some)
+                .map_err(|e| decode_error(&e, name)),
+        }
+    }
 }
 
 pub(crate) fn decode_error(e: &serde_json::Error, what: &str) -> HttpErrorKind {
@@ -389,6 +429,50 @@ mod tests {
 
     fn p(s: &str) -> Pointer {
         Pointer::parse(s)
+    }
+
+    fn response(content_type: &str, body: &'static [u8]) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, content_type.parse().unwrap());
+        Response {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::from_static(body),
+        }
+    }
+
+    #[test]
+    fn one_member_is_read_and_a_broken_body_refused_as_the_parser_would() {
+        let json = "application/json";
+        let page = response(
+            json,
+            br#"{"results":[{"id":"1","p":{"a":"}"}}],"paging":{"next":{"after":"7"}}}"#,
+        );
+        let paging: Option<serde_json::Value> = page.json_member("paging").unwrap();
+        assert_eq!(paging.unwrap()["next"]["after"], "7");
+        assert_eq!(page.json_member::<u32>("missing").unwrap(), None);
+        let last = response(json, br#"{"results":[],"paging":null}"#);
+        assert_eq!(
+            last.json_member::<serde_json::Value>("paging").unwrap(),
+            None
+        );
+        // Cut short: refused as truncated, so it is retried like any truncated body.
+        let cut = response(json, br#"{"results":[{"id":"1"}],"paging":{"ne"#);
+        match cut.json_member::<serde_json::Value>("paging") {
+            Err(HttpErrorKind::Decode { truncated, .. }) => assert!(truncated),
+            other => panic!("{other:?}"),
+        }
+        let html = response("text/html", b"<html>busy</html>");
+        assert!(matches!(
+            html.json_member::<serde_json::Value>("paging"),
+            Err(HttpErrorKind::Decode { .. })
+        ));
+        // A member of the wrong shape is the member's error.
+        let wrong = response(json, br#"{"paging":"x"}"#);
+        assert!(wrong.json_member::<u32>("paging").is_err());
+        // Not an object: the parser reads it (and finds no member).
+        let list = response(json, b"[1, 2]");
+        assert!(list.json_member::<u32>("paging").is_err());
     }
 
     #[test]

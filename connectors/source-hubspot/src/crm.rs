@@ -78,16 +78,6 @@ struct RawPage {
     paging: Option<Value>,
 }
 
-/// A list page as the fetching task reads it: the whole body checked to be JSON with a list of
-/// results, only the paging kept. The records are parsed once, later, by [`parse_chunk`].
-#[derive(serde::Deserialize)]
-struct ListPaging {
-    #[serde(default, rename = "results")]
-    _results: Option<Vec<serde::de::IgnoredAny>>,
-    #[serde(default)]
-    paging: Option<Value>,
-}
-
 /// `paging.next.after`: the next page's cursor, if any.
 fn next_after(paging: Option<&Value>) -> Option<String> {
     match paging?.pointer("/next/after")? {
@@ -419,8 +409,11 @@ impl Inner {
                 .hub
                 .api
                 .send_with(Request::new(Method::GET, url), None, ctx, |r| {
-                    let page: ListPaging = r.json()?;
-                    Ok((r.body_bytes(), next_after(page.paging.as_ref())))
+                    // Only the cursor now, so the next request leaves at once: the body is
+                    // followed structurally (a truncated one is refused and retried here); the
+                    // records are parsed, and checked, once, by `parse_chunk`.
+                    let paging: Option<Value> = r.json_member("paging")?;
+                    Ok((r.body_bytes(), next_after(paging.as_ref())))
                 })
                 .await?;
             if i == 0 {
