@@ -400,10 +400,13 @@ async fn the_demo_completes_against_its_sandboxes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_cleanly_with_the_interrupted_exit_code() {
     let sandbox = sandbox().await;
-    sandbox.api().hold(std::time::Duration::from_millis(60));
+    // One request at a time, 200 ms each: 20 pages take 4 s, so the interrupt below lands
+    // mid-sync however fast the machine writes.
+    sandbox.api().hold(std::time::Duration::from_millis(200));
     let dir = tempfile::tempdir().unwrap();
     let mut config = sandbox.config();
     config["page_size"] = json!(10);
+    config["concurrency"] = json!(1);
     let config = write_config(dir.path(), "mc.json", &config);
     let db = dir.path().join("out.db");
     let to = format!("sqlite:{}", db.display());
@@ -422,6 +425,7 @@ async fn ctrl_c_stops_cleanly_with_the_interrupted_exit_code() {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    let db_path = db.clone();
     let out = tokio::task::spawn_blocking(move || {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_intake"))
             .args(&args)
@@ -429,7 +433,24 @@ async fn ctrl_c_stops_cleanly_with_the_interrupted_exit_code() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(900));
+        // Interrupt once the first checkpoint is committed (20 rows), not at a guessed time.
+        let committed = |db: &Path| {
+            rusqlite::Connection::open(db)
+                .and_then(|c| {
+                    c.query_row("SELECT count(*) FROM list_members", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                })
+                .unwrap_or(0)
+        };
+        let waited = std::time::Instant::now();
+        while committed(&db_path) < 20 {
+            assert!(
+                waited.elapsed() < std::time::Duration::from_secs(30),
+                "no checkpoint committed in 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let sent = std::process::Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status()
