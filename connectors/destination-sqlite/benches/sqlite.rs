@@ -111,10 +111,19 @@ fn main() {
             );
             continue;
         }
+        // Each run pairs a JSONL run with the SQLite run right after it; the median of those
+        // ratios is steadier than the ratio of the medians when the machine has slow spells.
+        let mut paired: Vec<f64> = jsonl
+            .iter()
+            .zip(&sqlite)
+            .map(|(j, s)| j.as_secs_f64() / s.as_secs_f64())
+            .collect();
+        paired.sort_by(f64::total_cmp);
+        let paired = paired[paired.len() / 2];
         let (j, s) = (median(jsonl), median(sqlite));
         let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64();
         println!(
-            "{name}: JSONL {:.2} s = {:.0} records/s (peak RSS {:.1} MiB); SQLite {:.2} s = {:.0} records/s (peak RSS {:.1} MiB); SQLite/JSONL = {:.2}",
+            "{name}: JSONL {:.2} s = {:.0} records/s (peak RSS {:.1} MiB); SQLite {:.2} s = {:.0} records/s (peak RSS {:.1} MiB); SQLite/JSONL = {:.2} (median of the paired runs' ratios: {paired:.2})",
             j.as_secs_f64(),
             rate(j),
             jsonl_peak as f64 / 1024.0,
