@@ -80,8 +80,11 @@ pub(crate) fn open(cfg: &SqliteConfig) -> Result<Connection> {
     };
     conn.pragma_update(None, "synchronous", sync)
         .map_err(sql_error("setting synchronous"))?;
-    // Copy the WAL into the database every 64 MiB instead of every 4 MiB: each copy syncs the
-    // file, and those syncs dominated bulk loads (measured: 125 per million records).
+    // The writer copies the WAL into the database itself only past 16,384 pages (512 MiB at
+    // 32 KiB pages) instead of 1,000: each copy syncs the file, and those syncs dominated bulk
+    // loads (measured: 125 per million records). Bulk loads have the background checkpointer
+    // (below), which keeps the WAL to what a few commits write; making the writer take over at
+    // 64 MiB put copies back on its path (overwrite of 1M records 1.1-1.35 s -> 1.35 s).
     conn.pragma_update(None, "wal_autocheckpoint", 16_384)
         .map_err(sql_error("setting the WAL checkpoint size"))?;
     // A 16 MiB page cache: big transactions without going back to the file for index pages.
