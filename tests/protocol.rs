@@ -269,8 +269,16 @@ fn every_message_the_writer_can_print_is_valid() {
         records: 1,
     };
     w.state(&cp).unwrap();
+    // A stream without state (a null blob, as a STATE on a destination's input may carry):
+    // `stream_state` is left out, since the protocol wants an object when it is there.
+    let empty = intake::Checkpoint {
+        state: Value::Null,
+        ..cp
+    };
+    w.state(&empty).unwrap();
     let ms = messages(&w.into_inner());
-    assert_eq!(ms.len(), 8);
+    assert_eq!(ms.len(), 9);
+    assert!(ms[8]["state"]["stream"].get("stream_state").is_none());
     // The validator really checks: a RECORD without data or emitted_at is refused.
     assert!(!message_validator().is_valid(&json!({"type": "RECORD", "record": {"stream": "s"}})));
     assert!(!message_validator().is_valid(&json!({"type": "STATE", "state": {"type": "NOPE"}})));
@@ -426,6 +434,49 @@ mod hostile {
         for m in messages(out) {
             assert!(validator.is_valid(&m), "not a protocol message: {m}");
         }
+    }
+
+    /// Found by the property below: a STATE whose `stream_state` is null was echoed with a null
+    /// blob, which the protocol does not allow.
+    #[test]
+    fn a_null_stream_state_is_echoed_without_a_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest_config = dir.path().join("dest_config");
+        let catalog_path = dir.path().join("catalog");
+        std::fs::write(
+            &dest_config,
+            json!({"destination_path": dir.path().join("out")}).to_string(),
+        )
+        .unwrap();
+        let rt = runtime();
+        let mut catalog = rt
+            .block_on(source().discover(&json!({})))
+            .unwrap()
+            .configure_all();
+        for s in &mut catalog.streams {
+            s.destination_sync_mode = intake::DestinationSyncMode::Append;
+        }
+        std::fs::write(&catalog_path, serde_json::to_string(&catalog).unwrap()).unwrap();
+        let input = r#"{"state":{"stream":{"stream_descriptor":{"name":"contacts"},"stream_state":null},"type":"STREAM"},"type":"STATE"}"#;
+        let mut out = Vec::new();
+        let code = rt.block_on(run_destination_with(
+            &JsonlDestination::default(),
+            args(&format!(
+                "write --config {} --catalog {}",
+                dest_config.display(),
+                catalog_path.display()
+            )),
+            input.as_bytes(),
+            &mut out,
+        ));
+        assert_eq!(code, 0);
+        assert_valid(&out);
+        let echoed: Vec<Value> = messages(&out)
+            .into_iter()
+            .filter(|m| m["type"] == "STATE")
+            .collect();
+        assert_eq!(echoed.len(), 1);
+        assert!(echoed[0]["state"]["stream"].get("stream_state").is_none());
     }
 
     proptest! {

@@ -158,13 +158,18 @@ impl<W: Write> MessageWriter<W> {
     }
 }
 
-/// A `STATE` message of type `STREAM`.
+/// A `STATE` message of type `STREAM`. A null blob (a stream without state) leaves
+/// `stream_state` out: the protocol makes it optional, but an object when present.
 pub fn state_message(stream: &StreamDescriptor, blob: &Value, records: u64) -> Value {
+    let mut stream_state = json!({"stream_descriptor": stream});
+    if !blob.is_null() {
+        stream_state["stream_state"] = blob.clone();
+    }
     json!({
         "type": "STATE",
         "state": {
             "type": "STREAM",
-            "stream": {"stream_descriptor": stream, "stream_state": blob},
+            "stream": stream_state,
             "sourceStats": {"recordCount": records as f64}
         }
     })
