@@ -295,8 +295,52 @@ pub struct RecordBuilder {
 /// A field name for [`RecordBuilder`]: a `&str`, or two parts written one after the other
 /// (`("properties_", name)`) without building the joined string.
 pub trait FieldName {
-    /// Appends the name's parts, unquoted and unescaped.
+    /// The name's parts, unquoted and unescaped (an [`EscapedName`] gives its escaped text).
     fn parts(&self) -> [&str; 2];
+
+    /// The name already escaped, when it is an [`EscapedName`] (then written as it is).
+    fn escaped(&self) -> Option<&EscapedName> {
+        None
+    }
+}
+
+/// A field name escaped for JSON once, for a name written into many records (a column a
+/// source discovered): [`RecordBuilder`] copies it without looking at its bytes again. Made
+/// only by [`EscapedName::new`], so it is always valid inside a JSON string.
+///
+/// ```
+/// use intake::record::{EscapedName, RecordBuilder};
+/// let email = EscapedName::new(("properties_", "e\"mail"));
+/// let mut builder = RecordBuilder::new();
+/// builder.str(&email, "ada@example.com");
+/// assert_eq!(builder.build().json(), r#"{"properties_e\"mail":"ada@example.com"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscapedName(Box<str>);
+
+impl EscapedName {
+    /// Escapes `name` (a `&str` or a pair of parts).
+    pub fn new(name: impl FieldName) -> EscapedName {
+        if let Some(done) = name.escaped() {
+            return done.clone();
+        }
+        let mut text = String::new();
+        for part in name.parts() {
+            push_escaped(&mut text, part);
+        }
+        EscapedName(text.into())
+    }
+}
+
+impl FieldName for &EscapedName {
+    fn parts(&self) -> [&str; 2] {
+        // Unescaped parts are not kept; `escaped` is what the builder uses.
+        [&self.0, ""]
+    }
+
+    fn escaped(&self) -> Option<&EscapedName> {
+        Some(self)
+    }
 }
 
 impl FieldName for &str {
@@ -339,8 +383,13 @@ impl RecordBuilder {
             self.json.push(',');
         }
         self.json.push('"');
-        for part in name.parts() {
-            push_escaped(&mut self.json, part);
+        match name.escaped() {
+            Some(escaped) => self.json.push_str(&escaped.0),
+            None => {
+                for part in name.parts() {
+                    push_escaped(&mut self.json, part);
+                }
+            }
         }
         self.json.push_str("\":");
     }
@@ -533,6 +582,14 @@ mod tests {
         assert!(b.serialize("bad", &bad).is_err());
         assert_eq!(b.build().json(), r#"{"id":"1"}"#);
         assert_eq!(b.build().json(), "{}");
+        // Names escaped once write the same JSON, and escaping one again changes nothing.
+        let once = EscapedName::new(("quo\"", "te\n"));
+        assert_eq!(EscapedName::new(&once), once);
+        b.str(&once, "a").str(&EscapedName::new(&once), "b");
+        let mut plain = RecordBuilder::new();
+        plain.str(("quo\"", "te\n"), "a");
+        plain.str("quo\"te\n", "b");
+        assert_eq!(b.build(), plain.build());
     }
 
     #[test]

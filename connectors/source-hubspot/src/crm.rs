@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use intake::http::HttpApi;
 use intake::http::reqwest::{Method, Request};
+use intake::record::EscapedName;
 use intake::source::StreamContext;
 use intake::{
     Cursor, Error, Page, PageStream, ReadRequest, Record, RecordBuilder, Result, Stream, SyncMode,
@@ -276,8 +277,10 @@ fn write_record(
         {
             continue;
         }
-        let kind = kinds.kind(record.properties, position, name);
-        write_out(out, (PREFIX, name.as_ref()), cast_raw(kind, raw))?;
+        match kinds.kind(record.properties, position, name) {
+            (kind, Some(column)) => write_out(out, column, cast_raw(kind, raw))?,
+            (kind, None) => write_out(out, (PREFIX, name.as_ref()), cast_raw(kind, raw))?,
+        }
     }
     if let Some((by_type, types)) = record.associations {
         let none = Vec::new();
@@ -310,30 +313,51 @@ fn write_out(
 
 /// Property types by name, remembering where each position's name was found last: the records
 /// of a page list their properties in the same order, so a lookup is usually one comparison.
+/// Each known property's column name is escaped once, not per record.
 #[derive(Default)]
 struct KindCache {
     guesses: Vec<usize>,
+    /// `properties_<name>` of each property, made on first use; for the list at `names_of`.
+    names: Vec<Option<EscapedName>>,
+    names_of: (usize, usize),
 }
 
 impl KindCache {
-    /// The type of property `name`, the `position`-th of its record (`String` if unknown).
-    fn kind(&mut self, properties: &[Property], position: usize, name: &str) -> PropertyType {
-        if let Some(&g) = self.guesses.get(position)
-            && let Some(p) = properties.get(g)
-            && p.name == name
-        {
-            return p.kind;
-        }
-        match properties.binary_search_by(|p| p.name.as_str().cmp(name)) {
-            Ok(i) => {
-                if self.guesses.len() <= position {
-                    self.guesses.resize(position + 1, usize::MAX);
+    /// The type of property `name`, the `position`-th of its record (`String` if unknown), and
+    /// its column name when the property is known.
+    fn kind(
+        &mut self,
+        properties: &[Property],
+        position: usize,
+        name: &str,
+    ) -> (PropertyType, Option<&EscapedName>) {
+        let found = match self.guesses.get(position) {
+            Some(&g) if properties.get(g).is_some_and(|p| p.name == name) => Some(g),
+            _ => match properties.binary_search_by(|p| p.name.as_str().cmp(name)) {
+                Ok(i) => {
+                    if self.guesses.len() <= position {
+                        self.guesses.resize(position + 1, usize::MAX);
+                    }
+                    self.guesses[position] = i;
+                    Some(i)
                 }
-                self.guesses[position] = i;
-                properties[i].kind
-            }
-            Err(_) => PropertyType::String,
+                Err(_) => None,
+            },
+        };
+        let Some(i) = found else {
+            return (PropertyType::String, None);
+        };
+        // A different property list (another object): start the names over.
+        let list = (properties.as_ptr() as usize, properties.len());
+        if self.names_of != list {
+            self.names_of = list;
+            self.names.clear();
+            self.names.resize(properties.len(), None);
         }
+        let column = self.names.get_mut(i).map(|slot| {
+            &*slot.get_or_insert_with(|| EscapedName::new((PREFIX, properties[i].name.as_str())))
+        });
+        (properties[i].kind, column)
     }
 }
 
