@@ -165,7 +165,6 @@ fn main() {
     for round in 0..rounds {
         for (reader, run) in runs.iter_mut().enumerate() {
             if only.is_some_and(|o| o != reader) {
-                run.0.push((Duration::from_secs(1), 1));
                 continue;
             }
             let out = dir.path().join(format!("round{round}-{reader}"));
@@ -195,18 +194,21 @@ fn main() {
             let _ = std::fs::remove_file(out.with_extension("db"));
         }
     }
-    let rows: Vec<(&str, Duration, u64, u64)> = runs
+    // Readers that ran: (name, median time, records, peak RSS).
+    let rows: Vec<Option<(&str, Duration, u64, u64)>> = runs
         .into_iter()
         .zip(names)
         .map(|((mut times, rss), name)| {
             times.sort();
-            let (took, got) = times[times.len() / 2];
-            (name, took, got, rss)
+            let (took, got) = *times.get(times.len() / 2)?;
+            Some((name, took, got, rss))
         })
         .collect();
-
-    let reference = rows[0].2 as f64 / rows[0].1.as_secs_f64();
-    let jsonl_rate = rows[1].2 as f64 / rows[1].1.as_secs_f64();
+    let rate = |row: &Option<(&str, Duration, u64, u64)>| {
+        row.as_ref()
+            .map(|(_, took, records, _)| *records as f64 / took.as_secs_f64())
+    };
+    let (reference, jsonl_rate) = (rate(&rows[0]), rows.get(1).and_then(rate));
     println!(
         "{n} contacts, {:.0} MB of JSON, 100 per page, one local server (pre-rendered pages); median of {rounds} rounds",
         bytes as f64 / 1e6
@@ -215,15 +217,21 @@ fn main() {
         "{:<30} {:>9} {:>12} {:>10} {:>10} {:>10}",
         "reader", "time", "records/s", "vs plain", "vs JSONL", "peak RSS"
     );
-    for (name, took, records, rss) in &rows {
-        let rate = *records as f64 / took.as_secs_f64();
+    let ratio = |r: f64, to: Option<f64>| match to {
+        Some(to) => format!("{:.2}x", r / to),
+        None => "-".to_string(),
+    };
+    for row in &rows {
+        let (Some((name, took, _, rss)), Some(r)) = (row, rate(row)) else {
+            continue;
+        };
         println!(
-            "{:<30} {:>8.2}s {:>12.0} {:>9.2}x {:>9.2}x {:>6.1} MiB",
+            "{:<30} {:>8.2}s {:>12.0} {:>10} {:>10} {:>6.1} MiB",
             name,
             took.as_secs_f64(),
-            rate,
-            rate / reference,
-            rate / jsonl_rate,
+            r,
+            ratio(r, reference),
+            ratio(r, jsonl_rate),
             *rss as f64 / 1024.0
         );
     }
