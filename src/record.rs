@@ -456,35 +456,9 @@ impl RecordBuilder {
     }
 }
 
-/// Whether JSON needs any of these bytes escaped: a quote, a backslash or a control character.
-/// Eight bytes at a time (the classic "has a zero byte" word trick), as names are short.
-fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
-    let special = |w: u64| {
-        has_zero(w ^ (ONES * u64::from(b'"')))
-            || has_zero(w ^ (ONES * u64::from(b'\\')))
-            // Bytes below 0x20: `w - 0x20..` borrows into their high bit (for bytes < 0x80).
-            || w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0
-    };
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        if special(u64::from_ne_bytes(word)) {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
-}
-
 /// Appends `s` escaped for a JSON string (without quotes).
 fn push_escaped(out: &mut String, s: &str) {
-    if !needs_escape(s.as_bytes()) {
+    if !crate::scan::needs_escape(s.as_bytes()) {
         out.push_str(s);
         return;
     }
@@ -549,7 +523,7 @@ mod tests {
                     for byte in 0..=255u8 {
                         let mut b = vec![fill; len];
                         b[at] = byte;
-                        assert_eq!(needs_escape(&b), slow(&b), "{b:?}");
+                        assert_eq!(crate::scan::needs_escape(&b), slow(&b), "{b:?}");
                     }
                 }
             }

@@ -320,38 +320,61 @@ pub(crate) fn members<'a>(
     })
 }
 
-/// The value of the top-level member `name` of the object `text`: `Some(None)` when it has
-/// none, `None` when the text cannot be followed. The first of repeated keys wins.
-pub(crate) fn member<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
-    let mut found = None;
-    members(text, |key, value| {
-        let hit = key == name;
-        if hit {
-            found = Some(value);
-        }
-        hit
-    })?;
-    Some(found)
-}
-
-/// [`member`] on bytes (a response body not yet checked as UTF-8): only the keys compared are
-/// decoded; the value is returned as bytes.
-pub(crate) fn member_bytes<'a>(b: &'a [u8], name: &str) -> Option<Option<&'a [u8]>> {
+/// Where the value of the top-level member `name` of the object in `b` lies: `Some(None)`
+/// when it has none, `None` when the bytes cannot be followed. The first of repeated keys wins.
+/// Keys are compared as bytes; only a key with escapes is decoded.
+fn member_range(b: &[u8], name: &str) -> Option<Option<std::ops::Range<usize>>> {
     let mut found = None;
     member_ranges(b, |key, escaped, value| {
-        let raw = b.get(key.clone())?;
         let hit = if escaped {
             let quoted = std::str::from_utf8(b.get(key.start - 1..key.end + 1)?).ok()?;
             crate::record::json_str(quoted)? == name
         } else {
-            raw == name.as_bytes()
+            b.get(key)? == name.as_bytes()
         };
         if hit {
-            found = Some(b.get(value)?);
+            found = Some(value);
         }
         Some(hit)
     })?;
     Some(found)
+}
+
+/// The value of the top-level member `name` of the object `text`: `Some(None)` when it has
+/// none, `None` when the text cannot be followed. The first of repeated keys wins.
+pub(crate) fn member<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
+    match member_range(text.as_bytes(), name)? {
+        Some(range) => text.get(range).map(Some),
+        None => Some(None),
+    }
+}
+
+/// [`member`] on bytes (a response body not yet checked as UTF-8): the value is returned as
+/// bytes.
+pub(crate) fn member_bytes<'a>(b: &'a [u8], name: &str) -> Option<Option<&'a [u8]>> {
+    match member_range(b, name)? {
+        Some(range) => b.get(range).map(Some),
+        None => Some(None),
+    }
+}
+
+/// Whether JSON needs any of these bytes escaped inside a string: a quote, a backslash or a
+/// control character. Eight bytes at a time, as names are short.
+pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(w) = word(bytes, i) {
+        // Bytes below 0x20: `w - 0x20..` borrows into their high bit (for bytes < 0x80).
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        if eq_mask(w, b'"') | eq_mask(w, b'\\') | control != 0 {
+            return true;
+        }
+        i += 8;
+    }
+    bytes
+        .get(i..)
+        .unwrap_or_default()
+        .iter()
+        .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
 }
 
 #[cfg(test)]

@@ -331,14 +331,7 @@ fn is_meta(name: &str) -> bool {
 /// change a column's declared type in place), keeping every row.
 fn rebuild_sql(t: &Table) -> String {
     let scratch = format!("{}__intake_rebuild", t.target);
-    let names: Vec<String> = t
-        .schema
-        .columns()
-        .iter()
-        .map(|c| quote(&c.name))
-        .chain([EXTRACTED_AT.to_string(), RAW.to_string(), ERROR.to_string()])
-        .collect();
-    let names = names.join(", ");
+    let names = t.insert_names().join(", ");
     let mut sql = format!(
         "DROP TABLE IF EXISTS {s};
          CREATE TABLE {s} ({cols});
@@ -839,7 +832,8 @@ impl Writer {
 
 /// The rows of one insert chunk while a batch is converted.
 struct Pending {
-    /// The extraction time, then each row's column values.
+    emitted_at: i64,
+    /// The extraction time, then each row's column values (empty until the first row).
     params: Vec<Param>,
     rows: usize,
     /// Rows that keep their raw JSON: (row, raw JSON, error).
@@ -847,20 +841,28 @@ struct Pending {
 }
 
 impl Pending {
-    fn new(emitted_at: i64, capacity: usize) -> Pending {
-        let mut params = Vec::with_capacity(capacity + 1);
-        params.push(Param::Integer(emitted_at));
+    /// An empty chunk: its parameters are allocated with its first row, so a batch's last
+    /// chunk leaves nothing allocated behind.
+    fn new(emitted_at: i64) -> Pending {
         Pending {
-            params,
+            emitted_at,
+            params: Vec::new(),
             rows: 0,
             raw: Vec::new(),
         }
     }
 
+    /// Makes room for a chunk of `rows` rows of `width` columns before its first row.
+    fn start(&mut self, rows: usize, width: usize) {
+        if self.rows == 0 && self.params.is_empty() {
+            self.params.reserve(1 + rows * width);
+            self.params.push(Param::Integer(self.emitted_at));
+        }
+    }
+
     /// The chunk's statement and parameters, leaving an empty chunk behind.
-    fn take(&mut self, t: &mut Table, emitted_at: i64) -> (std::sync::Arc<str>, Vec<Param>) {
-        let capacity = self.params.capacity().saturating_sub(1);
-        let done = std::mem::replace(self, Pending::new(emitted_at, capacity));
+    fn take(&mut self, t: &mut Table) -> (std::sync::Arc<str>, Vec<Param>) {
+        let done = std::mem::replace(self, Pending::new(self.emitted_at));
         if done.raw.is_empty() {
             return (t.chunk_sql(done.rows, false), done.params);
         }
@@ -896,8 +898,7 @@ fn convert(
     })?;
     let emitted_at = batch.emitted_at;
     let mut chunks = Vec::with_capacity(batch.records.len().div_ceil(CHUNK_ROWS));
-    let capacity = |t: &Table| CHUNK_ROWS.min(batch.records.len()) * t.schema.len();
-    let mut pending = Pending::new(emitted_at, capacity(t));
+    let mut pending = Pending::new(emitted_at);
     for (i, record) in batch.records.iter().enumerate() {
         let fields = Fields::of(record)?;
         let fitted = t.schema.cells_if_unchanged(&fields, META);
@@ -908,7 +909,7 @@ fn convert(
         if !changes.is_empty() {
             // Rows converted so far go in before the table changes.
             if pending.rows > 0 {
-                chunks.push(pending.take(t, emitted_at));
+                chunks.push(pending.take(t));
             }
             let mut widened = false;
             let mut sql = String::new();
@@ -930,7 +931,7 @@ fn convert(
                 sql.push_str(&rebuild_sql(t));
             }
             t.build_insert();
-            pending = Pending::new(emitted_at, capacity(t));
+            pending = Pending::new(emitted_at);
             // Earlier batches, and the chunks of this one built for the old columns, go in
             // first.
             if !chunks.is_empty() {
@@ -958,6 +959,8 @@ fn convert(
         t.bytes += record.len() as u64;
         let json = record.json();
         let width = t.schema.len();
+        // The rows this chunk will hold: up to a full chunk of what is left of the batch.
+        pending.start(CHUNK_ROWS.min(batch.records.len() - i), width);
         let n = cells.len();
         pending
             .params
@@ -973,11 +976,11 @@ fn convert(
         }
         pending.rows += 1;
         if pending.rows == CHUNK_ROWS {
-            chunks.push(pending.take(t, emitted_at));
+            chunks.push(pending.take(t));
         }
     }
     if pending.rows > 0 {
-        chunks.push(pending.take(t, emitted_at));
+        chunks.push(pending.take(t));
     }
     group.batches.push(Converted { batch, chunks });
     Ok(())
