@@ -241,19 +241,21 @@ pub(crate) fn excerpt(text: &str) -> String {
     }
 }
 
-/// The string a JSON string literal holds (`None` for any other JSON value), borrowed from the
-/// text when it has no escapes: valid JSON has no raw quotes or control characters inside a
-/// string, so only escapes need the parser.
+/// The string a JSON string literal holds (`None` for any other JSON value, or text that is
+/// not a valid literal), borrowed from the text when it has no escapes: only a string with a
+/// backslash, a quote or a control character inside goes to the parser (eight bytes are
+/// checked at a time).
 ///
 /// ```
 /// use intake::record::json_str;
 /// assert_eq!(json_str(r#""ada""#).as_deref(), Some("ada"));
 /// assert_eq!(json_str(r#""a\"b""#).as_deref(), Some("a\"b"));
 /// assert_eq!(json_str("42"), None);
+/// assert_eq!(json_str("\"a\tb\""), None); // a raw tab: not valid JSON
 /// ```
 pub fn json_str(text: &str) -> Option<std::borrow::Cow<'_, str>> {
     let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-    if !inner.contains(['\\', '"']) {
+    if !crate::scan::needs_escape(inner.as_bytes()) {
         return Some(std::borrow::Cow::Borrowed(inner));
     }
     serde_json::from_str(text).ok()

@@ -118,31 +118,39 @@ fn container_end_words(b: &[u8], i: usize) -> Option<usize> {
 }
 
 /// The block scanner: each sixteen bytes are classified at once into bit masks (quotes,
-/// backslashes, opening and closing brackets); the bytes inside strings are found from the
-/// quote mask by a prefix XOR, so the brackets outside strings are counted without a branch per
-/// string. A block holding a backslash (rare in data) is walked byte by byte.
+/// backslashes, opening and closing brackets), four blocks joined into masks of 64 bytes; the
+/// bytes inside strings are found from the quote mask by a prefix XOR, so the brackets outside
+/// strings are counted without a branch per string, and the in-string state is carried from
+/// one 64 bytes to the next rather than from block to block (that carry is the loop's serial
+/// dependency). Sixty-four bytes holding a backslash (rare in data) go block by block, and a
+/// block holding one is walked byte by byte.
 #[cfg(target_arch = "x86_64")]
 mod blocks {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8,
     };
 
+    /// One bit per byte, the first byte in the lowest bit.
+    #[derive(Default)]
     struct Masks {
-        quote: u32,
-        backslash: u32,
-        open: u32,
-        close: u32,
+        quote: u64,
+        backslash: u64,
+        open: u64,
+        close: u64,
     }
 
+    /// The masks of one block of 16 bytes.
     #[target_feature(enable = "sse2")]
-    fn classify(block: &[u8; 16]) -> Masks {
-        let mut lo = [0u8; 8];
-        let mut hi = [0u8; 8];
-        lo.copy_from_slice(&block[..8]);
-        hi.copy_from_slice(&block[8..]);
-        let v = _mm_set_epi64x(i64::from_le_bytes(hi), i64::from_le_bytes(lo));
-        let eq =
-            |v: __m128i, c: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u32;
+    fn classify(block: &[u8]) -> Masks {
+        let word = |k: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&block[k..k + 8]);
+            i64::from_le_bytes(w)
+        };
+        let v = _mm_set_epi64x(word(8), word(0));
+        let eq = |v: __m128i, c: u8| {
+            u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u16)
+        };
         // `{` and `[` differ only in bit 0x20, as do `}` and `]`.
         let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
         Masks {
@@ -153,13 +161,30 @@ mod blocks {
         }
     }
 
-    /// Bit k set when an odd number of bits at or below k are set in `x` (16 bits).
-    fn prefix_xor(mut x: u32) -> u32 {
+    /// The masks of 64 bytes, from their four blocks.
+    #[target_feature(enable = "sse2")]
+    fn classify64(chunk: &[u8; 64]) -> Masks {
+        let mut m = Masks::default();
+        for (k, block) in chunk.chunks_exact(16).enumerate() {
+            let b = classify(block);
+            let at = 16 * k;
+            m.quote |= b.quote << at;
+            m.backslash |= b.backslash << at;
+            m.open |= b.open << at;
+            m.close |= b.close << at;
+        }
+        m
+    }
+
+    /// Bit k set when an odd number of bits at or below k are set in `x`.
+    fn prefix_xor(mut x: u64) -> u64 {
         x ^= x << 1;
         x ^= x << 2;
         x ^= x << 4;
         x ^= x << 8;
-        x & 0xFFFF
+        x ^= x << 16;
+        x ^= x << 32;
+        x
     }
 
     /// Where a byte-by-byte walk is when a block ends.
@@ -195,41 +220,73 @@ mod blocks {
             }
             Some(false)
         }
+
+        /// Steps over `width` bytes (16 or 64) whose masks hold no backslash, not after one:
+        /// `Some(Some(k))` when byte `k` closed the outermost bracket.
+        fn clean(&mut self, m: &Masks, width: u32) -> Option<Option<usize>> {
+            let all = u64::MAX >> (64 - width);
+            // Bits of the bytes inside strings (opening quote included, closing excluded).
+            let mut inside = prefix_xor(m.quote);
+            if self.in_string {
+                inside = !inside;
+            }
+            inside &= all;
+            self.in_string = inside >> (width - 1) != 0;
+            let mut brackets = (m.open | m.close) & !inside & all;
+            while brackets != 0 {
+                let k = brackets.trailing_zeros();
+                if m.open & (1 << k) != 0 {
+                    self.depth += 1;
+                } else {
+                    self.depth = self.depth.checked_sub(1)?;
+                    if self.depth == 0 {
+                        return Some(Some(k as usize));
+                    }
+                }
+                brackets &= brackets - 1;
+            }
+            Some(None)
+        }
+
+        /// Steps over one block of 16 bytes, byte by byte if it holds a backslash.
+        #[target_feature(enable = "sse2")]
+        fn block(&mut self, block: &[u8]) -> Option<Option<usize>> {
+            let m = classify(block);
+            if m.backslash == 0 && !self.escaped {
+                return self.clean(&m, 16);
+            }
+            for (k, &c) in block.iter().enumerate() {
+                if self.step(c)? {
+                    return Some(Some(k));
+                }
+            }
+            Some(None)
+        }
     }
 
     #[target_feature(enable = "sse2")]
     pub(super) fn container_end(b: &[u8], i: usize) -> Option<usize> {
         let mut walk = Walk::default();
         let mut j = i;
-        while let Some(block) = b.get(j..j.checked_add(16)?) {
-            let block: &[u8; 16] = block.try_into().ok()?;
-            let m = classify(block);
-            if m.backslash != 0 || walk.escaped {
-                for (k, &c) in block.iter().enumerate() {
-                    if walk.step(c)? {
-                        return Some(j + k + 1);
-                    }
+        while let Some(chunk) = b.get(j..j.checked_add(64)?) {
+            let chunk: &[u8; 64] = chunk.try_into().ok()?;
+            let m = classify64(chunk);
+            if m.backslash == 0 && !walk.escaped {
+                if let Some(k) = walk.clean(&m, 64)? {
+                    return Some(j + k + 1);
                 }
             } else {
-                // Bits of the bytes inside strings (opening quote included, closing excluded).
-                let mut inside = prefix_xor(m.quote);
-                if walk.in_string {
-                    inside ^= 0xFFFF;
-                }
-                walk.in_string = inside & 0x8000 != 0;
-                let mut brackets = (m.open | m.close) & !inside;
-                while brackets != 0 {
-                    let k = brackets.trailing_zeros();
-                    if m.open & (1 << k) != 0 {
-                        walk.depth += 1;
-                    } else {
-                        walk.depth = walk.depth.checked_sub(1)?;
-                        if walk.depth == 0 {
-                            return Some(j + k as usize + 1);
-                        }
+                for (n, block) in chunk.chunks_exact(16).enumerate() {
+                    if let Some(k) = walk.block(block)? {
+                        return Some(j + 16 * n + k + 1);
                     }
-                    brackets &= brackets - 1;
                 }
+            }
+            j += 64;
+        }
+        while let Some(block) = b.get(j..j.checked_add(16)?) {
+            if let Some(k) = walk.block(block)? {
+                return Some(j + k + 1);
             }
             j += 16;
         }
@@ -448,14 +505,16 @@ mod tests {
             r#"[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]],{}"#.into(),
             r#"{"a":"}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}","b":{"c":"]]]]]]]]]]]]]]]]"}}"#.into(),
         ];
-        // An escape (and an escaped backslash before a closing quote) at every offset of a block,
-        // and brackets inside and outside strings around it.
-        for k in 0..40 {
+        // An escape (and an escaped backslash before a closing quote) at every offset of a block
+        // and of a 64-byte run, and brackets inside and outside strings around it.
+        for k in (0..40).chain((56..140).step_by(3)) {
             let pad = "x".repeat(k);
             texts.push(format!(
                 r#"{{"a":"{pad}\"{{[","b":["{pad}\\",{{"c":"]"}}]}}"#
             ));
             texts.push(format!(r#"{{"{pad}":"\\","d":[{{}}],"e":"\u00e9{pad}"}}"#));
+            // A long string (no escapes) whose end falls at every offset of a 64-byte run.
+            texts.push(format!(r#"{{"s":["{pad}{{[","]}}"],"t":{{"u":"{pad}"}}}}"#));
         }
         for text in &texts {
             let b = text.as_bytes();

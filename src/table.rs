@@ -131,6 +131,61 @@ pub struct Column {
 pub struct TableSchema {
     columns: Vec<Column>,
     index: HashMap<String, usize, foldhash::fast::RandomState>,
+    guesses: Guesses,
+}
+
+/// For the first fields of a record, the column the field at each position had last time:
+/// a source's records list their fields in the same order, so a record's fields usually find
+/// their columns by one name comparison instead of a hash lookup. Always checked against the
+/// column's name, so a stale or raced guess only costs the lookup. Atomics (relaxed: plain
+/// loads and stores) keep the schema shareable between threads.
+struct Guesses([std::sync::atomic::AtomicU16; GUESSES]);
+
+const GUESSES: usize = 32;
+
+impl Guesses {
+    const NONE: u16 = u16::MAX;
+
+    fn get(&self, field: usize) -> Option<usize> {
+        let g = self
+            .0
+            .get(field)?
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (g != Self::NONE).then_some(usize::from(g))
+    }
+
+    fn set(&self, field: usize, column: usize) {
+        if let (Some(slot), Ok(column)) = (self.0.get(field), u16::try_from(column)) {
+            slot.store(column, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl Default for Guesses {
+    fn default() -> Self {
+        Guesses(std::array::from_fn(|_| {
+            std::sync::atomic::AtomicU16::new(Self::NONE)
+        }))
+    }
+}
+
+impl Clone for Guesses {
+    fn clone(&self) -> Self {
+        let g = Guesses::default();
+        for (field, slot) in self.0.iter().enumerate() {
+            g.0[field].store(
+                slot.load(std::sync::atomic::Ordering::Relaxed),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        g
+    }
+}
+
+impl fmt::Debug for Guesses {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Guesses")
+    }
 }
 
 impl TableSchema {
@@ -167,6 +222,19 @@ impl TableSchema {
     /// The position of a column.
     pub fn position(&self, name: &str) -> Option<usize> {
         self.index.get(name).copied()
+    }
+
+    /// The position of the column of a record's `field`-th field, `name`: where that field's
+    /// column was last time if the name matches, else from the index.
+    fn position_of_field(&self, field: usize, name: &str) -> Option<usize> {
+        if let Some(g) = self.guesses.get(field)
+            && self.columns.get(g).is_some_and(|c| c.name == name)
+        {
+            return Some(g);
+        }
+        let i = self.position(name)?;
+        self.guesses.set(field, i);
+        Some(i)
     }
 
     /// The column at a position.
@@ -249,8 +317,8 @@ impl TableSchema {
     ) -> Option<(Vec<Cell<'a>>, Vec<Misfit>)> {
         let mut cells = vec![Cell::Null; self.len()];
         let mut misfits = Vec::new();
-        for (name, raw) in fields.iter() {
-            let Some(i) = self.position(name) else {
+        for (field, (name, raw)) in fields.iter().enumerate() {
+            let Some(i) = self.position_of_field(field, name) else {
                 match check {
                     Some(skip) if !skip.contains(&name) && raw != "null" => return None,
                     _ => continue,
@@ -382,36 +450,61 @@ impl fmt::Display for Misfit {
     }
 }
 
-fn json_type(raw: &str) -> &'static str {
-    match raw.as_bytes().first() {
-        Some(b'"') => "a string",
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
+/// What a JSON value is, from its first byte.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum JsonType {
+    String,
+    Object,
+    Array,
+    Boolean,
+    Null,
+    Number,
+}
+
+impl JsonType {
+    fn of(raw: &str) -> JsonType {
+        match raw.as_bytes().first() {
+            Some(b'"') => JsonType::String,
+            Some(b'{') => JsonType::Object,
+            Some(b'[') => JsonType::Array,
+            Some(b't' | b'f') => JsonType::Boolean,
+            Some(b'n') => JsonType::Null,
+            _ => JsonType::Number,
+        }
+    }
+
+    /// How a misfit names it.
+    fn what(self) -> &'static str {
+        match self {
+            JsonType::String => "a string",
+            JsonType::Object => "an object",
+            JsonType::Array => "an array",
+            JsonType::Boolean => "a boolean",
+            JsonType::Null => "null",
+            JsonType::Number => "a number",
+        }
     }
 }
 
 /// Converts one JSON value (its text, as [`Fields::iter`] gives it) to a cell of `kind`;
 /// `Err` names what the value was.
 pub fn cell(text: &str, kind: ColumnKind) -> std::result::Result<Cell<'_>, &'static str> {
-    let found = json_type(text);
-    if found == "null" {
+    let found = JsonType::of(text);
+    if found == JsonType::Null {
         return Ok(Cell::Null);
     }
-    let string = || crate::record::json_str(text).ok_or(found);
+    let string = || crate::record::json_str(text).ok_or(found.what());
     match kind {
         ColumnKind::Json => Ok(Cell::Json(text)),
         ColumnKind::String => match found {
-            "a string" => string().map(Cell::Text),
+            JsonType::String => string().map(Cell::Text),
             // Numbers and booleans read fine as text; objects do not belong in a text column.
-            "a number" | "a boolean" => Ok(Cell::Text(Cow::Borrowed(text))),
-            _ => Err(found),
+            JsonType::Number | JsonType::Boolean => Ok(Cell::Text(Cow::Borrowed(text))),
+            _ => Err(found.what()),
         },
         ColumnKind::Integer => {
-            if found != "a number" {
-                return Err(found);
+            if found != JsonType::Number {
+                return Err(found.what());
             }
             text.parse::<i64>().map(Cell::Integer).or_else(|_| {
                 // 3.0 is an integer; 3.5 is not.
@@ -422,15 +515,17 @@ pub fn cell(text: &str, kind: ColumnKind) -> std::result::Result<Cell<'_>, &'sta
             })
         }
         ColumnKind::Number => {
-            if found != "a number" {
-                return Err(found);
+            if found != JsonType::Number {
+                return Err(found.what());
             }
-            text.parse::<f64>().map(Cell::Number).map_err(|_| found)
+            text.parse::<f64>()
+                .map(Cell::Number)
+                .map_err(|_| found.what())
         }
         ColumnKind::Boolean => match text {
             "true" => Ok(Cell::Boolean(true)),
             "false" => Ok(Cell::Boolean(false)),
-            _ => Err(found),
+            _ => Err(found.what()),
         },
         ColumnKind::DateTime => {
             let s = string()?;
@@ -686,5 +781,53 @@ mod tests {
         check(r#"{"id": 1.5}"#);
         check(r#"{"id": 1, "new": "x"}"#);
         check(r#"{}"#);
+    }
+
+    #[test]
+    fn fields_find_their_columns_whatever_order_the_records_list_them_in() {
+        // More fields than positions are remembered, in orders that change from record to
+        // record (each record's guesses are the last record's), across a clone and a new column.
+        let names: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
+        let schema = json!({"properties": names.iter().map(|n| (n.clone(), json!({"type": "integer"})))
+            .collect::<serde_json::Map<_, _>>()});
+        let mut t = TableSchema::from_json_schema(&schema);
+        let record = |order: &[usize]| {
+            let fields: Vec<String> = order.iter().map(|&i| format!("\"f{i}\": {i}")).collect();
+            Record::from_json(format!("{{{}}}", fields.join(","))).unwrap()
+        };
+        let forward: Vec<usize> = (0..40).collect();
+        let backward: Vec<usize> = (0..40).rev().collect();
+        let shifted: Vec<usize> = (0..40).map(|i| (i + 7) % 40).collect();
+        let sparse: Vec<usize> = (0..40).step_by(3).collect();
+        for round in 0..3 {
+            if round == 1 {
+                t = t.clone();
+            }
+            if round == 2 {
+                t.push(Column {
+                    name: "extra".into(),
+                    kind: ColumnKind::String,
+                });
+            }
+            for order in [&forward, &backward, &forward, &shifted, &sparse, &shifted] {
+                let r = record(order);
+                let (cells, misfits) = t.cells(&Fields::of(&r).unwrap());
+                assert!(misfits.is_empty());
+                for (column, cell) in cells.iter().enumerate() {
+                    let expected = match t.column(column).name.strip_prefix('f') {
+                        Some(n) if order.contains(&n.parse().unwrap()) => {
+                            Cell::Integer(n.parse().unwrap())
+                        }
+                        _ => Cell::Null,
+                    };
+                    assert_eq!(
+                        *cell,
+                        expected,
+                        "column {} of {order:?}",
+                        t.column(column).name
+                    );
+                }
+            }
+        }
     }
 }
