@@ -7,7 +7,7 @@ mod contacts;
 #[path = "../../../benches/support/rss.rs"]
 mod rss;
 
-use rss::{peak_rss_kib, reset_peak};
+use rss::{cpu_seconds, peak_rss_kib, reset_peak};
 use std::time::{Duration, Instant};
 
 use contacts::{Bench, pool};
@@ -29,22 +29,23 @@ fn run<D: Destination + 'static>(
     pool: &std::sync::Arc<Vec<Record>>,
     destination: D,
     incremental: bool,
-) -> Duration {
+) -> (Duration, f64) {
     let source = Bench {
         n: RECORDS,
         pool: pool.clone(),
         incremental,
     };
     let started = Instant::now();
+    let cpu = cpu_seconds();
     let report = rt
         .block_on(intake::sync(source, json!({})).to(destination).run())
         .expect("sync");
     assert_eq!(report.records_written(), RECORDS as u64);
-    started.elapsed()
+    (started.elapsed(), cpu_seconds() - cpu)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
+fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
     v[v.len() / 2]
 }
 
@@ -75,6 +76,8 @@ fn main() {
         }
         let mut jsonl = Vec::new();
         let mut sqlite = Vec::new();
+        // CPU seconds (all threads) of each run.
+        let (mut jsonl_cpu, mut sqlite_cpu) = (Vec::new(), Vec::new());
         let (mut jsonl_peak, mut sqlite_peak) = (0, 0);
         // `INTAKE_BENCH_ONLY=sqlite` skips the JSONL runs (for profiling the SQLite path alone).
         let only_sqlite = std::env::var("INTAKE_BENCH_ONLY").as_deref() == Ok("sqlite");
@@ -82,7 +85,9 @@ fn main() {
             if !only_sqlite {
                 let path = dir.path().join(format!("j{i}{incremental}"));
                 reset_peak();
-                jsonl.push(run(&rt, &pool, JsonlDestination::new(&path), incremental));
+                let (t, cpu) = run(&rt, &pool, JsonlDestination::new(&path), incremental);
+                jsonl.push(t);
+                jsonl_cpu.push(cpu);
                 jsonl_peak = jsonl_peak.max(peak_rss_kib());
                 let _ = std::fs::remove_dir_all(&path);
             }
@@ -93,20 +98,23 @@ fn main() {
             } else {
                 intake_destination_sqlite::Journal::Wal
             };
-            sqlite.push(run(
+            let (t, cpu) = run(
                 &rt,
                 &pool,
                 SqliteDestination::open(&db).journal(journal),
                 incremental,
-            ));
+            );
+            sqlite.push(t);
+            sqlite_cpu.push(cpu);
             sqlite_peak = sqlite_peak.max(peak_rss_kib());
             let _ = std::fs::remove_file(&db);
         }
         if only_sqlite {
             let s = median(sqlite);
             println!(
-                "{name}: SQLite {:.2} s (peak RSS {:.1} MiB)",
+                "{name}: SQLite {:.2} s, {:.2} s of CPU (peak RSS {:.1} MiB)",
                 s.as_secs_f64(),
+                median(sqlite_cpu),
                 sqlite_peak as f64 / 1024.0
             );
             continue;
@@ -123,12 +131,14 @@ fn main() {
         let (j, s) = (median(jsonl), median(sqlite));
         let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64();
         println!(
-            "{name}: JSONL {:.2} s = {:.0} records/s (peak RSS {:.1} MiB); SQLite {:.2} s = {:.0} records/s (peak RSS {:.1} MiB); SQLite/JSONL = {:.2} (median of the paired runs' ratios: {paired:.2})",
+            "{name}: JSONL {:.2} s = {:.0} records/s ({:.2} s of CPU, peak RSS {:.1} MiB); SQLite {:.2} s = {:.0} records/s ({:.2} s of CPU, peak RSS {:.1} MiB); SQLite/JSONL = {:.2} (median of the paired runs' ratios: {paired:.2})",
             j.as_secs_f64(),
             rate(j),
+            median(jsonl_cpu),
             jsonl_peak as f64 / 1024.0,
             s.as_secs_f64(),
             rate(s),
+            median(sqlite_cpu),
             sqlite_peak as f64 / 1024.0,
             rate(s) / rate(j)
         );

@@ -81,11 +81,10 @@ pub(crate) fn open(cfg: &SqliteConfig) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", sync)
         .map_err(sql_error("setting synchronous"))?;
     // The writer copies the WAL into the database itself only past 16,384 pages (512 MiB at
-    // 32 KiB pages) instead of 1,000: each copy syncs the file, and those syncs dominated bulk
-    // loads (measured: 125 per million records). Bulk loads have the background checkpointer
-    // (below), which keeps the WAL to what a few commits write; making the writer take over at
-    // 64 MiB put copies back on its path (overwrite of 1M records 1.1-1.35 s -> 1.35 s).
-    conn.pragma_update(None, "wal_autocheckpoint", 16_384)
+    // 32 KiB pages) instead of 1,000: each copy syncs the file, and those syncs dominated
+    // merges (measured: 125 per million records). Bulk loads lower it again once their
+    // background checkpointer is running (see `Writer::run`).
+    conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)
         .map_err(sql_error("setting the WAL checkpoint size"))?;
     // A 16 MiB page cache: big transactions without going back to the file for index pages.
     conn.pragma_update(None, "cache_size", -16_384)
@@ -538,17 +537,27 @@ struct Txn {
     commits: u64,
 }
 
-/// Commits between background checkpoints: each checkpoint syncs the files, so not every one.
-const CHECKPOINT_EVERY_COMMITS: u64 = 8;
+/// The writer's automatic checkpoint without a background checkpointer (merges).
+const AUTOCHECKPOINT_PAGES: i64 = 16_384;
+
+/// Commits between background checkpoints: each checkpoint syncs the WAL, so not every one.
+const CHECKPOINT_EVERY_COMMITS: u64 = 2;
+
+/// With the background checkpointer, the writer's own automatic checkpoint comes due at
+/// 2,048 pages (64 MiB at 32 KiB pages) instead of [`AUTOCHECKPOINT_PAGES`].
+const BULK_AUTOCHECKPOINT_PAGES: i64 = 2_048;
 
 /// Copies committed WAL frames into the database on a connection and thread of its own (a
 /// PASSIVE checkpoint takes no writer lock), so when the writer's own automatic checkpoint
-/// comes due, little is left to copy and the WAL restarts from its beginning.
+/// comes due, little is left to copy and the WAL restarts from its beginning. `synchronous`
+/// is the writer's setting (a checkpoint syncs the files as it says).
 fn checkpointer(
     path: &std::path::Path,
+    synchronous: i64,
 ) -> Option<(std::sync::mpsc::SyncSender<()>, std::thread::JoinHandle<()>)> {
     let conn = Connection::open(path).ok()?;
     conn.busy_timeout(Duration::from_secs(30)).ok()?;
+    conn.pragma_update(None, "synchronous", synchronous).ok()?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
     let handle = std::thread::Builder::new()
         .name("intake-sqlite-checkpoint".into())
@@ -743,10 +752,24 @@ impl Writer {
             .any(|t| t.mode != DestinationSyncMode::AppendDedup);
         let background = match conn.path() {
             Some(path) if wal && bulk && !path.is_empty() => {
-                checkpointer(std::path::Path::new(path))
+                let synchronous = conn
+                    .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                    .map_err(sql_error("reading synchronous"))?;
+                checkpointer(std::path::Path::new(path), synchronous)
             }
             _ => None,
         };
+        if background.is_some() {
+            // The WAL only restarts from its beginning once a checkpoint has copied all of it
+            // between two transactions, which the background one, racing the writer, never
+            // does: left to it, the WAL grew to the size of the whole load (401 MB for 1M
+            // rows) and the last connection's close copied and synced that much before the
+            // sync could end (0.29-0.35 s). The writer finishing the copy itself every 64 MiB
+            // (the background one having done most of it) keeps the WAL near that size, and
+            // the close took 0.03-0.06 s; full refresh of 1M rows 1.24-1.47 s -> 1.16-1.31 s.
+            conn.pragma_update(None, "wal_autocheckpoint", BULK_AUTOCHECKPOINT_PAGES)
+                .map_err(sql_error("setting the WAL checkpoint size"))?;
+        }
         let (checkpoints, checkpoint_thread) = background.unzip();
         let store = Store {
             conn,
