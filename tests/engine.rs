@@ -755,3 +755,131 @@ async fn a_record_without_its_key_stops_a_dedup_sync_before_it_is_written() {
         .unwrap();
     assert_eq!(written.load(Ordering::SeqCst), 250);
 }
+
+/// The JSONL destination syncs and records a checkpoint on a thread of its own while it goes on
+/// writing the records after it: each acknowledgement must still find the state file naming
+/// that checkpoint and the data file holding every record before it, and the records sent
+/// after it outside the committed length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jsonl_acknowledges_a_checkpoint_only_once_its_records_and_state_are_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = Arc::new(MemoryStream::new("contacts", records(10, 4)));
+    let mut catalog = source_catalog(&MemorySource {
+        streams: vec![stream],
+    })
+    .await;
+    catalog.streams[0].destination_sync_mode = DestinationSyncMode::Append;
+    let descriptor = Arc::new(StreamDescriptor::new("contacts"));
+    let (tx, input) = mpsc::channel(64);
+    let (acks, mut acked) = Acks::channel();
+    let destination = JsonlDestination::new(dir.path());
+    let writing = tokio::spawn({
+        let catalog = catalog.clone();
+        async move { destination.write(&json!({}), &catalog, input, acks).await }
+    });
+    // 30 checkpoints of 7 records each, all sent before any acknowledgement is looked at.
+    let mut line_bytes = Vec::new();
+    for c in 0..30u64 {
+        let batch: Vec<intake::Record> = (0..7)
+            .map(|i| {
+                intake::Record::from_value(&json!({"id": c * 7 + i, "pad": "x".repeat(50)}))
+                    .unwrap()
+            })
+            .collect();
+        line_bytes.extend(batch.iter().map(|r| r.len() as u64 + 1));
+        tx.send(DestinationMessage::Records(intake::RecordBatch {
+            stream: descriptor.clone(),
+            records: batch,
+            emitted_at: 0,
+        }))
+        .await
+        .unwrap();
+        tx.send(DestinationMessage::Checkpoint(intake::Checkpoint {
+            seq: c,
+            stream: descriptor.clone(),
+            state: json!({"at": c}),
+            records: 7,
+        }))
+        .await
+        .unwrap();
+    }
+    for c in 0..30u64 {
+        let cp = acked.recv().await.expect("an acknowledgement");
+        assert_eq!(cp.seq, c, "acknowledged out of order");
+        let state: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(STATE_FILE)).unwrap())
+                .unwrap();
+        let covered: u64 = line_bytes[..(c as usize + 1) * 7].iter().sum();
+        let committed = state["files"]["contacts.jsonl"].as_u64().unwrap();
+        // The state file may already be past this checkpoint, never behind it.
+        assert!(
+            committed >= covered,
+            "checkpoint {c}: {committed} < {covered}"
+        );
+        let on_disk = std::fs::metadata(dir.path().join("contacts.jsonl"))
+            .unwrap()
+            .len();
+        assert!(
+            on_disk >= committed,
+            "checkpoint {c}: file {on_disk} < {committed}"
+        );
+        let at = state["state"][0]["stream"]["stream_state"]["at"]
+            .as_u64()
+            .unwrap();
+        assert!(at >= c, "checkpoint {c}: the state file says {at}");
+    }
+    drop(tx);
+    writing.await.unwrap().unwrap();
+    assert_eq!(read_jsonl(&dir.path().join("contacts.jsonl")).len(), 210);
+}
+
+/// A checkpoint the JSONL committer cannot record fails the write, and is never acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jsonl_reports_a_checkpoint_it_could_not_record_and_does_not_acknowledge_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut catalog = source_catalog(&MemorySource {
+        streams: vec![Arc::new(MemoryStream::new("contacts", records(10, 4)))],
+    })
+    .await;
+    catalog.streams[0].destination_sync_mode = DestinationSyncMode::Append;
+    let descriptor = Arc::new(StreamDescriptor::new("contacts"));
+    let (tx, input) = mpsc::channel(64);
+    let (acks, mut acked) = Acks::channel();
+    let destination = JsonlDestination::new(dir.path());
+    let writing = tokio::spawn({
+        let catalog = catalog.clone();
+        async move { destination.write(&json!({}), &catalog, input, acks).await }
+    });
+    let checkpoint = |seq| {
+        DestinationMessage::Checkpoint(intake::Checkpoint {
+            seq,
+            stream: descriptor.clone(),
+            state: json!({"at": seq}),
+            records: 1,
+        })
+    };
+    let batch = |id: i64| {
+        DestinationMessage::Records(intake::RecordBatch {
+            stream: descriptor.clone(),
+            records: vec![intake::Record::from_value(&json!({"id": id})).unwrap()],
+            emitted_at: 0,
+        })
+    };
+    tx.send(batch(1)).await.unwrap();
+    tx.send(checkpoint(0)).await.unwrap();
+    assert_eq!(acked.recv().await.unwrap().seq, 0);
+    // The state file's place taken by a folder that is not empty: it cannot be replaced.
+    let state = dir.path().join(STATE_FILE);
+    std::fs::remove_file(&state).unwrap();
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(state.join("keep"), b"x").unwrap();
+    tx.send(batch(2)).await.unwrap();
+    tx.send(checkpoint(1)).await.unwrap();
+    drop(tx);
+    let err = writing.await.unwrap().expect_err("the write must fail");
+    assert!(!err.to_string().is_empty());
+    assert!(
+        acked.recv().await.is_none(),
+        "a checkpoint not recorded was acknowledged"
+    );
+}

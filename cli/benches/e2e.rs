@@ -19,7 +19,7 @@ mod plain;
 #[path = "../../benches/support/rss.rs"]
 mod rss;
 
-use rss::{peak_rss_kib, reset_peak};
+use rss::{cpu_seconds, peak_rss_kib, reset_peak};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -155,9 +155,11 @@ fn main() {
         "HubSpot connector -> SQLite",
     ];
     let readers = if skip_sqlite { 2 } else { 3 };
-    // Per reader: each round's time and records, and its peak RSS in the first round (later
-    // rounds start with the heap earlier readers left behind, which is not theirs).
-    let mut runs: Vec<(Vec<(Duration, u64)>, u64)> = vec![(Vec::new(), 0); readers];
+    // Per reader: each round's time, records and CPU seconds (the whole process's, server
+    // included), and its peak RSS in the first round (later rounds start with the heap
+    // earlier readers left behind, which is not theirs).
+    type Rounds = Vec<(Duration, u64, f64)>;
+    let mut runs: Vec<(Rounds, u64)> = vec![(Vec::new(), 0); readers];
     // `INTAKE_BENCH_ONLY=0|1|2` runs one reader alone (for profiling it).
     let only: Option<usize> = std::env::var("INTAKE_BENCH_ONLY")
         .ok()
@@ -169,6 +171,7 @@ fn main() {
             }
             let out = dir.path().join(format!("round{round}-{reader}"));
             reset_peak();
+            let cpu = cpu_seconds();
             let t = Instant::now();
             let got = match reader {
                 0 => {
@@ -186,7 +189,7 @@ fn main() {
                     )),
                 )),
             };
-            run.0.push((t.elapsed(), got));
+            run.0.push((t.elapsed(), got, cpu_seconds() - cpu));
             if round == 0 {
                 run.1 = peak_rss_kib();
             }
@@ -194,19 +197,37 @@ fn main() {
             let _ = std::fs::remove_file(out.with_extension("db"));
         }
     }
-    // Readers that ran: (name, median time, records, peak RSS).
-    let rows: Vec<Option<(&str, Duration, u64, u64)>> = runs
+    // The median over rounds of one reader's rate over another's in the same round: steadier
+    // than the ratio of the medians when the machine has slow spells.
+    let paired = |a: usize, b: usize| -> Option<f64> {
+        let rate = |&(took, got, _): &(Duration, u64, f64)| got as f64 / took.as_secs_f64();
+        let mut ratios: Vec<f64> = runs
+            .get(a)?
+            .0
+            .iter()
+            .zip(&runs.get(b)?.0)
+            .map(|(x, y)| rate(x) / rate(y))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios.get(ratios.len() / 2).copied()
+    };
+    let (jsonl_vs_plain, sqlite_vs_jsonl) = (paired(1, 0), paired(2, 1));
+    // Readers that ran: (name, median time, records, median CPU seconds, peak RSS).
+    type Row<'a> = Option<(&'a str, Duration, u64, f64, u64)>;
+    let rows: Vec<Row> = runs
         .into_iter()
         .zip(names)
         .map(|((mut times, rss), name)| {
-            times.sort();
-            let (took, got) = *times.get(times.len() / 2)?;
-            Some((name, took, got, rss))
+            let mut cpu: Vec<f64> = times.iter().map(|t| t.2).collect();
+            cpu.sort_by(f64::total_cmp);
+            times.sort_by_key(|t| t.0);
+            let (took, got, _) = *times.get(times.len() / 2)?;
+            Some((name, took, got, cpu[cpu.len() / 2], rss))
         })
         .collect();
-    let rate = |row: &Option<(&str, Duration, u64, u64)>| {
+    let rate = |row: &Row| {
         row.as_ref()
-            .map(|(_, took, records, _)| *records as f64 / took.as_secs_f64())
+            .map(|(_, took, records, _, _)| *records as f64 / took.as_secs_f64())
     };
     let (reference, jsonl_rate) = (rate(&rows[0]), rows.get(1).and_then(rate));
     println!(
@@ -214,25 +235,32 @@ fn main() {
         bytes as f64 / 1e6
     );
     println!(
-        "{:<30} {:>9} {:>12} {:>10} {:>10} {:>10}",
-        "reader", "time", "records/s", "vs plain", "vs JSONL", "peak RSS"
+        "{:<30} {:>9} {:>12} {:>10} {:>10} {:>9} {:>10}",
+        "reader", "time", "records/s", "vs plain", "vs JSONL", "CPU", "peak RSS"
     );
     let ratio = |r: f64, to: Option<f64>| match to {
         Some(to) => format!("{:.2}x", r / to),
         None => "-".to_string(),
     };
     for row in &rows {
-        let (Some((name, took, _, rss)), Some(r)) = (row, rate(row)) else {
+        let (Some((name, took, _, cpu, rss)), Some(r)) = (row, rate(row)) else {
             continue;
         };
         println!(
-            "{:<30} {:>8.2}s {:>12.0} {:>10} {:>10} {:>6.1} MiB",
+            "{:<30} {:>8.2}s {:>12.0} {:>10} {:>10} {:>8.2}s {:>6.1} MiB",
             name,
             took.as_secs_f64(),
             r,
             ratio(r, reference),
             ratio(r, jsonl_rate),
+            cpu,
             *rss as f64 / 1024.0
         );
     }
+    let shown = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}x"));
+    println!(
+        "median of the rounds' own ratios: JSONL vs plain {}, SQLite vs JSONL {} (CPU: the whole process's, the local server's included)",
+        shown(jsonl_vs_plain),
+        shown(sqlite_vs_jsonl)
+    );
 }
