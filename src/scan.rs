@@ -76,8 +76,8 @@ fn structural(w: u64) -> u64 {
     eq_mask(w, b'"') | eq_mask((w | (ONES * 0x20)) & (ONES * 0xF9), 0x79)
 }
 
-/// Index just past the object or array whose opening bracket is at `i`: sixteen bytes at a
-/// time with SSE2 where the CPU has it (every x86-64 does), else eight at a time.
+/// Index just past the object or array whose opening bracket is at `i`: 64 bytes at a time
+/// with SSE2 where the CPU has it (every x86-64 does), else eight at a time.
 fn container_end(b: &[u8], i: usize) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     {
