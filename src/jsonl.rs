@@ -268,10 +268,7 @@ impl Committer {
     fn send(self, job: Job) -> std::result::Result<Committer, Error> {
         match self.jobs.send(job) {
             Ok(()) => Ok(self),
-            Err(_) => Err(self
-                .stop()
-                .err()
-                .unwrap_or_else(|| Error::system("the JSONL committer stopped without an error"))),
+            Err(_) => Err(self.failure()),
         }
     }
 
@@ -281,11 +278,15 @@ impl Committer {
         let this = self.send(Job::Barrier(done))?;
         match reply.recv() {
             Ok(()) => Ok(this),
-            Err(_) => Err(this
-                .stop()
-                .err()
-                .unwrap_or_else(|| Error::system("the JSONL committer stopped without an error"))),
+            Err(_) => Err(this.failure()),
         }
+    }
+
+    /// Why the thread stopped early.
+    fn failure(self) -> Error {
+        self.stop()
+            .err()
+            .unwrap_or_else(|| Error::system("the JSONL committer stopped without an error"))
     }
 
     /// Finishes the queued jobs and ends the thread, with its error if it had one.

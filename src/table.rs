@@ -19,6 +19,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
@@ -139,7 +140,7 @@ pub struct TableSchema {
 /// their columns by one name comparison instead of a hash lookup. Always checked against the
 /// column's name, so a stale or raced guess only costs the lookup. Atomics (relaxed: plain
 /// loads and stores) keep the schema shareable between threads.
-struct Guesses([std::sync::atomic::AtomicU16; GUESSES]);
+struct Guesses([AtomicU16; GUESSES]);
 
 const GUESSES: usize = 32;
 
@@ -147,38 +148,28 @@ impl Guesses {
     const NONE: u16 = u16::MAX;
 
     fn get(&self, field: usize) -> Option<usize> {
-        let g = self
-            .0
-            .get(field)?
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let g = self.0.get(field)?.load(Ordering::Relaxed);
         (g != Self::NONE).then_some(usize::from(g))
     }
 
     fn set(&self, field: usize, column: usize) {
         if let (Some(slot), Ok(column)) = (self.0.get(field), u16::try_from(column)) {
-            slot.store(column, std::sync::atomic::Ordering::Relaxed);
+            slot.store(column, Ordering::Relaxed);
         }
     }
 }
 
 impl Default for Guesses {
     fn default() -> Self {
-        Guesses(std::array::from_fn(|_| {
-            std::sync::atomic::AtomicU16::new(Self::NONE)
-        }))
+        Guesses(std::array::from_fn(|_| AtomicU16::new(Self::NONE)))
     }
 }
 
 impl Clone for Guesses {
     fn clone(&self) -> Self {
-        let g = Guesses::default();
-        for (field, slot) in self.0.iter().enumerate() {
-            g.0[field].store(
-                slot.load(std::sync::atomic::Ordering::Relaxed),
-                std::sync::atomic::Ordering::Relaxed,
-            );
-        }
-        g
+        Guesses(std::array::from_fn(|field| {
+            AtomicU16::new(self.0[field].load(Ordering::Relaxed))
+        }))
     }
 }
 
