@@ -7,7 +7,9 @@
 //!   with its archived pass) through the engine into JSONL;
 //! - the same into SQLite;
 //!
-//! all in one run, with records/s, the ratio to the reference and each run's peak RSS.
+//! all in one run, with records/s, the ratio to the reference, CPU seconds (the whole
+//! process's, the server's included), each run's peak RSS, and the median of each round's own
+//! ratios (steadier than the ratio of the medians when the machine has slow spells).
 //! `cargo bench -p intake-cli --bench e2e` (N = 1,000,000; `INTAKE_BENCH_N` to change it).
 
 #[path = "../../benches/support/contacts.rs"]
