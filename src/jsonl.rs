@@ -264,29 +264,20 @@ impl Committer {
         Ok(Committer { jobs, thread })
     }
 
-    /// Queues a job; if the thread has stopped, its error.
-    fn send(self, job: Job) -> std::result::Result<Committer, Error> {
-        match self.jobs.send(job) {
-            Ok(()) => Ok(self),
-            Err(_) => Err(self.failure()),
-        }
+    /// Queues a job. Fails only when the thread has stopped: [`Committer::stop`] says why.
+    fn send(&self, job: Job) -> Result<()> {
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::system("the JSONL committer has stopped"))
     }
 
     /// Waits until every job sent so far is done.
-    fn wait(self) -> std::result::Result<Committer, Error> {
+    fn wait(&self) -> Result<()> {
         let (done, reply) = std::sync::mpsc::channel();
-        let this = self.send(Job::Barrier(done))?;
-        match reply.recv() {
-            Ok(()) => Ok(this),
-            Err(_) => Err(this.failure()),
-        }
-    }
-
-    /// Why the thread stopped early.
-    fn failure(self) -> Error {
-        self.stop()
-            .err()
-            .unwrap_or_else(|| Error::system("the JSONL committer stopped without an error"))
+        self.send(Job::Barrier(done))?;
+        reply
+            .recv()
+            .map_err(|_| Error::system("the JSONL committer has stopped"))
     }
 
     /// Finishes the queued jobs and ends the thread, with its error if it had one.
@@ -381,22 +372,17 @@ impl JsonlWriter {
 
     fn run(&mut self, input: DestinationInput, acks: Acks) -> Result<WriteSummary> {
         let mut acker = if self.cfg.fsync {
-            Acker::Committer(Some(Committer::start(
-                self.cfg.destination_path.clone(),
-                acks,
-            )?))
+            Acker::Committer(Committer::start(self.cfg.destination_path.clone(), acks)?)
         } else {
             Acker::Inline(acks)
         };
         let written = self.write_all(input, &mut acker);
-        // Whatever happened, the checkpoints already queued are finished (or fail) first.
-        let stopped = match acker {
-            Acker::Committer(Some(c)) => c.stop(),
-            _ => Ok(()),
-        };
-        let summary = written?;
-        stopped?;
-        Ok(summary)
+        // Whatever happened, the checkpoints already queued are finished (or fail) first; the
+        // committer's own error explains a write that stopped because it had stopped.
+        if let Acker::Committer(c) = acker {
+            c.stop()?;
+        }
+        written
     }
 
     fn write_all(
@@ -452,20 +438,17 @@ impl JsonlWriter {
                             self.persist()?;
                             acks.ack(cp)?;
                         }
-                        Acker::Committer(slot) => {
-                            let job = Job::Commit {
-                                files,
-                                state: self.state_file(),
-                                checkpoint: cp,
-                            };
-                            committer_do(slot, |c| c.send(job))?;
-                        }
+                        Acker::Committer(c) => c.send(Job::Commit {
+                            files,
+                            state: self.state_file(),
+                            checkpoint: cp,
+                        })?,
                     }
                 }
                 DestinationMessage::StreamComplete(d) => {
                     // The checkpoints before it are on disk before its file is renamed.
-                    if let Acker::Committer(slot) = acker {
-                        committer_do(slot, Committer::wait)?;
+                    if let Acker::Committer(c) = acker {
+                        c.wait()?;
                     }
                     let Some(f) = self.streams.get_mut(&d) else {
                         continue;
@@ -531,22 +514,10 @@ fn write_state_file(dir: &Path, file: &StateFile, fsync: bool) -> Result<()> {
 }
 
 /// Who makes checkpoints durable and acknowledges them: the writer itself (without fsync, there
-/// is no disk to wait for), or the committer thread (empty once it has failed).
+/// is no disk to wait for), or the committer thread.
 enum Acker {
     Inline(Acks),
-    Committer(Option<Committer>),
-}
-
-/// Runs `f` on the committer in `slot`; a committer that failed leaves the slot empty.
-fn committer_do(
-    slot: &mut Option<Committer>,
-    f: impl FnOnce(Committer) -> std::result::Result<Committer, Error>,
-) -> Result<()> {
-    let c = slot
-        .take()
-        .ok_or_else(|| Error::system("the JSONL committer has stopped"))?;
-    *slot = Some(f(c)?);
-    Ok(())
+    Committer(Committer),
 }
 
 fn sync_file(f: &mut StreamFile, fsync: bool) -> Result<()> {

@@ -176,6 +176,19 @@ mod blocks {
         m
     }
 
+    impl Masks {
+        /// The masks of the `n`-th block of 16 bytes of these 64.
+        fn block(&self, n: usize) -> Masks {
+            let part = |m: u64| (m >> (16 * n)) & 0xFFFF;
+            Masks {
+                quote: part(self.quote),
+                backslash: part(self.backslash),
+                open: part(self.open),
+                close: part(self.close),
+            }
+        }
+    }
+
     /// Bit k set when an odd number of bits at or below k are set in `x`.
     fn prefix_xor(mut x: u64) -> u64 {
         x ^= x << 1;
@@ -248,12 +261,11 @@ mod blocks {
             Some(None)
         }
 
-        /// Steps over one block of 16 bytes, byte by byte if it holds a backslash.
-        #[target_feature(enable = "sse2")]
-        fn block(&mut self, block: &[u8]) -> Option<Option<usize>> {
-            let m = classify(block);
+        /// Steps over one block of 16 bytes with masks `m`, byte by byte if it holds a
+        /// backslash.
+        fn block(&mut self, block: &[u8], m: &Masks) -> Option<Option<usize>> {
             if m.backslash == 0 && !self.escaped {
-                return self.clean(&m, 16);
+                return self.clean(m, 16);
             }
             for (k, &c) in block.iter().enumerate() {
                 if self.step(c)? {
@@ -277,7 +289,8 @@ mod blocks {
                 }
             } else {
                 for (n, block) in chunk.chunks_exact(16).enumerate() {
-                    if let Some(k) = walk.block(block)? {
+                    // The 64 bytes' masks, a block at a time: not classified twice.
+                    if let Some(k) = walk.block(block, &m.block(n))? {
                         return Some(j + 16 * n + k + 1);
                     }
                 }
@@ -285,7 +298,7 @@ mod blocks {
             j += 64;
         }
         while let Some(block) = b.get(j..j.checked_add(16)?) {
-            if let Some(k) = walk.block(block)? {
+            if let Some(k) = walk.block(block, &classify(block))? {
                 return Some(j + k + 1);
             }
             j += 16;

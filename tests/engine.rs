@@ -756,6 +756,62 @@ async fn a_record_without_its_key_stops_a_dedup_sync_before_it_is_written() {
     assert_eq!(written.load(Ordering::SeqCst), 250);
 }
 
+/// A JSONL destination writing stream "contacts" (append) into `dir`, driven by hand: the
+/// sender of its input, the receiver of its acknowledgements, and the write's task.
+struct DrivenJsonl {
+    stream: Arc<StreamDescriptor>,
+    input: mpsc::Sender<DestinationMessage>,
+    acked: mpsc::UnboundedReceiver<intake::Checkpoint>,
+    writing: tokio::task::JoinHandle<Result<WriteSummary>>,
+}
+
+impl DrivenJsonl {
+    async fn start(dir: &Path) -> DrivenJsonl {
+        let mut catalog = source_catalog(&MemorySource {
+            streams: vec![Arc::new(MemoryStream::new("contacts", records(10, 4)))],
+        })
+        .await;
+        catalog.streams[0].destination_sync_mode = DestinationSyncMode::Append;
+        let (input, rx) = mpsc::channel(64);
+        let (acks, acked) = Acks::channel();
+        let destination = JsonlDestination::new(dir);
+        let writing =
+            tokio::spawn(async move { destination.write(&json!({}), &catalog, rx, acks).await });
+        DrivenJsonl {
+            stream: Arc::new(StreamDescriptor::new("contacts")),
+            input,
+            acked,
+            writing,
+        }
+    }
+
+    async fn records(&self, records: Vec<intake::Record>) {
+        let batch = intake::RecordBatch {
+            stream: self.stream.clone(),
+            records,
+            emitted_at: 0,
+        };
+        self.input
+            .send(DestinationMessage::Records(batch))
+            .await
+            .unwrap();
+    }
+
+    /// Checkpoint `seq`, its state `{"at": seq}`.
+    async fn checkpoint(&self, seq: u64, records: u64) {
+        let cp = intake::Checkpoint {
+            seq,
+            stream: self.stream.clone(),
+            state: json!({"at": seq}),
+            records,
+        };
+        self.input
+            .send(DestinationMessage::Checkpoint(cp))
+            .await
+            .unwrap();
+    }
+}
+
 /// The JSONL destination syncs and records a checkpoint on a thread of its own while it goes on
 /// writing the records after it: each acknowledgement must still find the state file naming
 /// that checkpoint and the data file holding every record before it, and the records sent
@@ -763,20 +819,7 @@ async fn a_record_without_its_key_stops_a_dedup_sync_before_it_is_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jsonl_acknowledges_a_checkpoint_only_once_its_records_and_state_are_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let stream = Arc::new(MemoryStream::new("contacts", records(10, 4)));
-    let mut catalog = source_catalog(&MemorySource {
-        streams: vec![stream],
-    })
-    .await;
-    catalog.streams[0].destination_sync_mode = DestinationSyncMode::Append;
-    let descriptor = Arc::new(StreamDescriptor::new("contacts"));
-    let (tx, input) = mpsc::channel(64);
-    let (acks, mut acked) = Acks::channel();
-    let destination = JsonlDestination::new(dir.path());
-    let writing = tokio::spawn({
-        let catalog = catalog.clone();
-        async move { destination.write(&json!({}), &catalog, input, acks).await }
-    });
+    let mut driven = DrivenJsonl::start(dir.path()).await;
     // 30 checkpoints of 7 records each, all sent before any acknowledgement is looked at.
     let mut line_bytes = Vec::new();
     for c in 0..30u64 {
@@ -787,24 +830,11 @@ async fn jsonl_acknowledges_a_checkpoint_only_once_its_records_and_state_are_on_
             })
             .collect();
         line_bytes.extend(batch.iter().map(|r| r.len() as u64 + 1));
-        tx.send(DestinationMessage::Records(intake::RecordBatch {
-            stream: descriptor.clone(),
-            records: batch,
-            emitted_at: 0,
-        }))
-        .await
-        .unwrap();
-        tx.send(DestinationMessage::Checkpoint(intake::Checkpoint {
-            seq: c,
-            stream: descriptor.clone(),
-            state: json!({"at": c}),
-            records: 7,
-        }))
-        .await
-        .unwrap();
+        driven.records(batch).await;
+        driven.checkpoint(c, 7).await;
     }
     for c in 0..30u64 {
-        let cp = acked.recv().await.expect("an acknowledgement");
+        let cp = driven.acked.recv().await.expect("an acknowledgement");
         assert_eq!(cp.seq, c, "acknowledged out of order");
         let state: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join(STATE_FILE)).unwrap())
@@ -828,8 +858,8 @@ async fn jsonl_acknowledges_a_checkpoint_only_once_its_records_and_state_are_on_
             .unwrap();
         assert!(at >= c, "checkpoint {c}: the state file says {at}");
     }
-    drop(tx);
-    writing.await.unwrap().unwrap();
+    drop(driven.input);
+    driven.writing.await.unwrap().unwrap();
     assert_eq!(read_jsonl(&dir.path().join("contacts.jsonl")).len(), 210);
 }
 
@@ -837,49 +867,27 @@ async fn jsonl_acknowledges_a_checkpoint_only_once_its_records_and_state_are_on_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jsonl_reports_a_checkpoint_it_could_not_record_and_does_not_acknowledge_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut catalog = source_catalog(&MemorySource {
-        streams: vec![Arc::new(MemoryStream::new("contacts", records(10, 4)))],
-    })
-    .await;
-    catalog.streams[0].destination_sync_mode = DestinationSyncMode::Append;
-    let descriptor = Arc::new(StreamDescriptor::new("contacts"));
-    let (tx, input) = mpsc::channel(64);
-    let (acks, mut acked) = Acks::channel();
-    let destination = JsonlDestination::new(dir.path());
-    let writing = tokio::spawn({
-        let catalog = catalog.clone();
-        async move { destination.write(&json!({}), &catalog, input, acks).await }
-    });
-    let checkpoint = |seq| {
-        DestinationMessage::Checkpoint(intake::Checkpoint {
-            seq,
-            stream: descriptor.clone(),
-            state: json!({"at": seq}),
-            records: 1,
-        })
-    };
-    let batch = |id: i64| {
-        DestinationMessage::Records(intake::RecordBatch {
-            stream: descriptor.clone(),
-            records: vec![intake::Record::from_value(&json!({"id": id})).unwrap()],
-            emitted_at: 0,
-        })
-    };
-    tx.send(batch(1)).await.unwrap();
-    tx.send(checkpoint(0)).await.unwrap();
-    assert_eq!(acked.recv().await.unwrap().seq, 0);
+    let mut driven = DrivenJsonl::start(dir.path()).await;
+    let record = |id: i64| vec![intake::Record::from_value(&json!({"id": id})).unwrap()];
+    driven.records(record(1)).await;
+    driven.checkpoint(0, 1).await;
+    assert_eq!(driven.acked.recv().await.unwrap().seq, 0);
     // The state file's place taken by a folder that is not empty: it cannot be replaced.
     let state = dir.path().join(STATE_FILE);
     std::fs::remove_file(&state).unwrap();
     std::fs::create_dir(&state).unwrap();
     std::fs::write(state.join("keep"), b"x").unwrap();
-    tx.send(batch(2)).await.unwrap();
-    tx.send(checkpoint(1)).await.unwrap();
-    drop(tx);
-    let err = writing.await.unwrap().expect_err("the write must fail");
+    driven.records(record(2)).await;
+    driven.checkpoint(1, 1).await;
+    drop(driven.input);
+    let err = driven
+        .writing
+        .await
+        .unwrap()
+        .expect_err("the write must fail");
     assert!(!err.to_string().is_empty());
     assert!(
-        acked.recv().await.is_none(),
+        driven.acked.recv().await.is_none(),
         "a checkpoint not recorded was acknowledged"
     );
 }
