@@ -90,6 +90,7 @@ pub mod error;
 pub mod fuzz;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod json;
 pub mod jsonl;
 mod namespace;
 pub mod protocol;

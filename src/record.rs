@@ -396,10 +396,15 @@ impl RecordBuilder {
         self.json.push_str("\":");
     }
 
-    /// A field whose value is JSON a parser already read (copied as it is).
-    pub fn raw(&mut self, name: impl FieldName, value: &RawValue) -> &mut Self {
+    /// A field whose value is JSON a parser already checked (copied as it is): a serde_json
+    /// [`RawValue`] or a [`RawJson`](crate::json::RawJson) from a [`json::Reader`](crate::json::Reader).
+    pub fn raw<'v>(
+        &mut self,
+        name: impl FieldName,
+        value: impl Into<crate::json::RawJson<'v>>,
+    ) -> &mut Self {
         self.name(name);
-        self.json.push_str(value.get());
+        self.json.push_str(value.into().get());
         self
     }
 

@@ -17,9 +17,16 @@ const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
 /// The bytes of `w` equal to `c`, as their high bits. The lowest set bit is exact; bits above
 /// a match may be false (the subtraction borrows), so only the first match is used.
 #[inline]
-fn eq_mask(w: u64, c: u8) -> u64 {
+pub(crate) fn eq_mask(w: u64, c: u8) -> u64 {
     let x = w ^ (ONES * u64::from(c));
     x.wrapping_sub(ONES) & !x & HIGH
+}
+
+/// The bytes of `w` below 0x20 (control characters), as their high bits; exact like
+/// [`eq_mask`] for the lowest one. `w - 0x20..` borrows into the high bit of such a byte.
+#[inline]
+pub(crate) fn control_mask(w: u64) -> u64 {
+    w.wrapping_sub(ONES * 0x20) & !w & HIGH
 }
 
 /// The eight bytes at `i`, the first in the lowest bits.
@@ -32,7 +39,7 @@ fn word(b: &[u8], i: usize) -> Option<u64> {
 /// Index of the first byte at or after `i` that `mask` flags, found a word at a time; the
 /// tail (under eight bytes) is left to the caller's byte loop.
 #[inline]
-fn skip_unflagged(b: &[u8], mut i: usize, mask: impl Fn(u64) -> u64) -> usize {
+pub(crate) fn skip_unflagged(b: &[u8], mut i: usize, mask: impl Fn(u64) -> u64) -> usize {
     while let Some(w) = word(b, i) {
         let m = mask(w);
         if m != 0 {
@@ -92,6 +99,29 @@ fn container_end(b: &[u8], i: usize) -> Option<usize> {
     container_end_words(b, i)
 }
 
+/// Index of the first byte at or after `i` that is a quote, a backslash or a control
+/// character (what ends or interrupts a string's plain run); `b.len()` when none is left.
+/// Sixteen bytes at a time with SSE2, else eight.
+#[inline]
+pub(crate) fn string_special(b: &[u8], i: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of the x86-64 baseline (as for `container_end`).
+    #[allow(unsafe_code)]
+    let mut i = unsafe { blocks::string_special(b, i) };
+    #[cfg(not(target_arch = "x86_64"))]
+    let mut i = skip_unflagged(b, i, |w| {
+        eq_mask(w, b'"') | eq_mask(w, b'\\') | control_mask(w)
+    });
+    // Under sixteen (or eight) bytes are left, or `i` is the byte sought already.
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// [`container_end`] eight bytes at a time, in portable code.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 fn container_end_words(b: &[u8], i: usize) -> Option<usize> {
@@ -127,7 +157,8 @@ fn container_end_words(b: &[u8], i: usize) -> Option<usize> {
 #[cfg(target_arch = "x86_64")]
 mod blocks {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x,
+        _mm_set1_epi8,
     };
 
     /// One bit per byte, the first byte in the lowest bit.
@@ -159,6 +190,32 @@ mod blocks {
             open: eq(folded, b'{'),
             close: eq(folded, b'}'),
         }
+    }
+
+    /// Index of the first byte at or after `i` that is a quote, a backslash or a control
+    /// character, sixteen bytes at a time; where fewer than sixteen bytes are left without one,
+    /// the index they start at (the caller's tail loop takes them).
+    #[target_feature(enable = "sse2")]
+    pub(super) fn string_special(b: &[u8], mut i: usize) -> usize {
+        while let Some(block) = b.get(i..i + 16) {
+            let word = |k: usize| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&block[k..k + 8]);
+                i64::from_le_bytes(w)
+            };
+            let v = _mm_set_epi64x(word(8), word(0));
+            let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+            // Bytes up to 0x1F are those whose unsigned maximum with 0x1F is 0x1F.
+            let limit = _mm_set1_epi8(0x1F);
+            let control = _mm_cmpeq_epi8(_mm_max_epu8(v, limit), limit);
+            let hits = _mm_or_si128(_mm_or_si128(eq(b'"'), eq(b'\\')), control);
+            let m = _mm_movemask_epi8(hits) as u32;
+            if m != 0 {
+                return i + m.trailing_zeros() as usize;
+            }
+            i += 16;
+        }
+        i
     }
 
     /// The masks of 64 bytes, from their four blocks.
@@ -421,6 +478,7 @@ pub(crate) fn member<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
 
 /// [`member`] on bytes (a response body not yet checked as UTF-8): the value is returned as
 /// bytes.
+#[cfg(feature = "http")]
 pub(crate) fn member_bytes<'a>(b: &'a [u8], name: &str) -> Option<Option<&'a [u8]>> {
     match member_range(b, name)? {
         Some(range) => b.get(range).map(Some),
@@ -433,9 +491,7 @@ pub(crate) fn member_bytes<'a>(b: &'a [u8], name: &str) -> Option<Option<&'a [u8
 pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
     let mut i = 0;
     while let Some(w) = word(bytes, i) {
-        // Bytes below 0x20: `w - 0x20..` borrows into their high bit (for bytes < 0x80).
-        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        if eq_mask(w, b'"') | eq_mask(w, b'\\') | control != 0 {
+        if eq_mask(w, b'"') | eq_mask(w, b'\\') | control_mask(w) != 0 {
             return true;
         }
         i += 8;

@@ -3,6 +3,7 @@
 //! property lists into URL-sized chunks.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use intake::json::RawJson;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -174,7 +175,7 @@ fn number(text: &str) -> Option<Value> {
 #[derive(Debug)]
 pub enum Out<'a> {
     /// The API's JSON as is (a string property, a canonical date-time, null, a typed value).
-    Raw(&'a serde_json::value::RawValue),
+    Raw(RawJson<'a>),
     /// A value the cast produced.
     Value(Value),
 }
@@ -191,7 +192,7 @@ impl serde::Serialize for Out<'_> {
 /// Casts one property value (the API's JSON) like [`cast`], as a value to serialize: when the
 /// API's value is already final (any string for a string property, `2024-01-15T14:22:10.456Z`
 /// for a date-time, null, a typed value) it is written as is, without a copy.
-pub fn cast_raw(kind: PropertyType, raw: &serde_json::value::RawValue) -> Out<'_> {
+pub fn cast_raw(kind: PropertyType, raw: RawJson<'_>) -> Out<'_> {
     let text = raw.get().trim();
     if kind == PropertyType::String || !text.starts_with('"') {
         return Out::Raw(raw);
@@ -367,7 +368,7 @@ mod tests {
         ];
         for (kind, value) in cases {
             let raw = serde_json::value::to_raw_value(&value).unwrap();
-            let serialized = serde_json::to_value(cast_raw(kind, &raw)).unwrap();
+            let serialized = serde_json::to_value(cast_raw(kind, (&*raw).into())).unwrap();
             assert_eq!(serialized, cast(kind, value.clone()), "{kind:?} {value}");
         }
     }
