@@ -231,7 +231,9 @@ impl<'a> Reader<'a> {
     }
 
     fn close(&mut self) {
-        self.depth -= 1;
+        // Saturating: an `Object` or `Array` handed a reader other than its own must not
+        // underflow it.
+        self.depth = self.depth.saturating_sub(1);
         self.pos += 1;
     }
 
