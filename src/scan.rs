@@ -17,7 +17,7 @@ const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
 /// The bytes of `w` equal to `c`, as their high bits. The lowest set bit is exact; bits above
 /// a match may be false (the subtraction borrows), so only the first match is used.
 #[inline]
-pub(crate) fn eq_mask(w: u64, c: u8) -> u64 {
+fn eq_mask(w: u64, c: u8) -> u64 {
     let x = w ^ (ONES * u64::from(c));
     x.wrapping_sub(ONES) & !x & HIGH
 }
@@ -25,7 +25,7 @@ pub(crate) fn eq_mask(w: u64, c: u8) -> u64 {
 /// The bytes of `w` below 0x20 (control characters), as their high bits; exact like
 /// [`eq_mask`] for the lowest one. `w - 0x20..` borrows into the high bit of such a byte.
 #[inline]
-pub(crate) fn control_mask(w: u64) -> u64 {
+fn control_mask(w: u64) -> u64 {
     w.wrapping_sub(ONES * 0x20) & !w & HIGH
 }
 
@@ -39,7 +39,7 @@ fn word(b: &[u8], i: usize) -> Option<u64> {
 /// Index of the first byte at or after `i` that `mask` flags, found a word at a time; the
 /// tail (under eight bytes) is left to the caller's byte loop.
 #[inline]
-pub(crate) fn skip_unflagged(b: &[u8], mut i: usize, mask: impl Fn(u64) -> u64) -> usize {
+fn skip_unflagged(b: &[u8], mut i: usize, mask: impl Fn(u64) -> u64) -> usize {
     while let Some(w) = word(b, i) {
         let m = mask(w);
         if m != 0 {
