@@ -25,9 +25,11 @@
 //!   binding text straight from the records (`SQLITE_STATIC`, through SQLite's C API: the only
 //!   unsafe code of the crate, in `raw.rs`); new files get 32 KiB pages; bulk loads checkpoint
 //!   the WAL on a third thread, and the writer finishes that copy every 64 MiB so the WAL
-//!   stays near that size. About 800k records/s on a full refresh on a 2-core machine, 0.34-0.40x
-//!   the JSONL destination's records/s (0.6x before JSONL moved its syncs off the write
-//!   path), half of it on merges (`cargo bench -p intake-destination-sqlite`).
+//!   stays near that size. About 800k-920k records/s on a full refresh on a 2-core machine,
+//!   0.34-0.40x the JSONL destination's records/s (0.6x before JSONL moved its syncs off the
+//!   write path), 0.45-0.53x on merges (`cargo bench -p intake-destination-sqlite`). The
+//!   limit is the bytes: in WAL mode every page crosses the page cache three times (WAL write,
+//!   checkpoint read, checkpoint write), where JSONL writes each record once.
 //! - **Durability.** WAL journal by default ([`Journal::Delete`] trades concurrent readers for
 //!   single writes). `synchronous = NORMAL` (the default) survives a process crash
 //!   at every commit and a power loss up to the last checkpoint of the WAL; `FULL` also
