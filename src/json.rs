@@ -203,19 +203,13 @@ impl<'a> Reader<'a> {
     /// Opens the object that comes next; read its members with [`Object::next_key`].
     pub fn object(&mut self) -> Checked<Object> {
         self.open(b'{', "expected an object")?;
-        Ok(Object {
-            first: true,
-            open: true,
-        })
+        Ok(Object(Open::new()))
     }
 
     /// Opens the array that comes next; step through its elements with [`Array::next`].
     pub fn array(&mut self) -> Checked<Array> {
         self.open(b'[', "expected an array")?;
-        Ok(Array {
-            first: true,
-            open: true,
-        })
+        Ok(Array(Open::new()))
     }
 
     fn open(&mut self, bracket: u8, problem: &'static str) -> Checked<()> {
@@ -286,12 +280,32 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// An open object of a [`Reader`].
+/// Where an object or array of a [`Reader`] stands: before its first member or element, and
+/// whether it has closed yet.
 #[derive(Debug)]
-pub struct Object {
+struct Open {
     first: bool,
     open: bool,
 }
+
+impl Open {
+    fn new() -> Open {
+        Open {
+            first: true,
+            open: true,
+        }
+    }
+
+    /// Takes the closing bracket `r` is at.
+    fn close(&mut self, r: &mut Reader<'_>) {
+        r.close();
+        self.open = false;
+    }
+}
+
+/// An open object of a [`Reader`].
+#[derive(Debug)]
+pub struct Object(Open);
 
 impl Object {
     /// The next member's name (unescaped, borrowed when it has no escapes), with the reader
@@ -314,14 +328,12 @@ impl Object {
 
     /// The next member name's byte range (inside its quotes) and whether it has escapes.
     fn next_member(&mut self, r: &mut Reader<'_>) -> Checked<Option<(usize, usize, bool)>> {
-        if !self.open {
+        if !self.0.open {
             return Ok(None);
         }
         let b = r.bytes();
         let mut c = r.peek();
-        if self.first {
-            self.first = false;
-        } else {
+        if !std::mem::take(&mut self.0.first) {
             match c {
                 Some(b',') => {
                     r.pos += 1;
@@ -336,8 +348,7 @@ impl Object {
         }
         match c {
             Some(b'}') => {
-                r.close();
-                self.open = false;
+                self.0.close(r);
                 Ok(None)
             }
             Some(b'"') => {
@@ -357,26 +368,22 @@ impl Object {
 
 /// An open array of a [`Reader`].
 #[derive(Debug)]
-pub struct Array {
-    first: bool,
-    open: bool,
-}
+pub struct Array(Open);
 
 impl Array {
     /// Whether another element follows (the reader is then at it, and the caller reads it
     /// next); `false` once the array has closed.
     pub fn next(&mut self, r: &mut Reader<'_>) -> Checked<bool> {
-        if !self.open {
+        if !self.0.open {
             return Ok(false);
         }
         let c = r.peek();
-        if std::mem::take(&mut self.first) && c != Some(b']') {
+        if std::mem::take(&mut self.0.first) && c != Some(b']') {
             return Ok(true);
         }
         match c {
             Some(b']') => {
-                r.close();
-                self.open = false;
+                self.0.close(r);
                 Ok(false)
             }
             Some(b',') => {

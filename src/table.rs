@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::catalog::{ConfiguredStream, DestinationSyncMode};
 use crate::error::{Error, Result};
@@ -553,12 +552,11 @@ impl<'a> Fields<'a> {
         {
             return Ok(Fields { entries });
         }
-        // Only text the scanner cannot follow gets here: the parser says what is wrong.
-        let map = serde_json::from_str::<RawObject<'a>>(text)
+        // Only text the scanner cannot follow gets here: the checking reader says what is
+        // wrong (or splits what the scanner gave up on).
+        let entries = checked_members(text)
             .map_err(|e| Error::system(format!("a record is not a JSON object: {e}")))?;
-        Ok(Fields {
-            entries: map.0.into_iter().map(|(k, v)| (k, v.get())).collect(),
-        })
+        Ok(Fields { entries })
     }
 
     /// The fields, in the record's order, each with its value's JSON text.
@@ -567,59 +565,40 @@ impl<'a> Fields<'a> {
     }
 }
 
-struct RawObject<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de> serde::Deserialize<'de> for RawObject<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawObject<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some((k, v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-                    out.push((k.0, v));
-                }
-                Ok(RawObject(out))
-            }
-        }
-        d.deserialize_map(V)
+/// The top-level members of the object `text`, split by the checking reader.
+fn checked_members(
+    text: &str,
+) -> std::result::Result<Vec<(Cow<'_, str>, &str)>, crate::json::JsonError> {
+    let mut r = crate::json::Reader::new(text);
+    let mut object = r.object()?;
+    let mut entries = Vec::new();
+    while let Some(key) = object.next_key(&mut r)? {
+        entries.push((key, r.value()?.get()));
     }
-}
-
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> serde::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(
-                self,
-                v: &'de str,
-            ) -> std::result::Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_string())))
-            }
-        }
-        d.deserialize_str(V)
-    }
+    r.finish()?;
+    Ok(entries)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_fallback_split_agrees_with_the_scanner() {
+        let text = r#"{"a\"b": [1, {"c": "}"}], "e": null, "f": "x\ny"}"#;
+        let mut scanned = Vec::new();
+        crate::scan::members(text, |k, v| {
+            scanned.push((k, v));
+            false
+        })
+        .unwrap();
+        assert_eq!(checked_members(text).unwrap(), scanned);
+        assert_eq!(checked_members("{}").unwrap(), []);
+        for bad in ["[1]", "{\"a\": 1", "{\"a\": tru}", "{} x"] {
+            assert!(checked_members(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn kinds_from_schemas() {
