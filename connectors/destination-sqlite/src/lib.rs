@@ -25,11 +25,13 @@
 //!   binding text straight from the records (`SQLITE_STATIC`, through SQLite's C API: the only
 //!   unsafe code of the crate, in `raw.rs`); new files get 32 KiB pages; bulk loads checkpoint
 //!   the WAL on a third thread, and the writer finishes that copy every 64 MiB so the WAL
-//!   stays near that size. About 800k-920k records/s on a full refresh on a 2-core machine,
-//!   0.34-0.40x the JSONL destination's records/s (0.6x before JSONL moved its syncs off the
-//!   write path), 0.45-0.53x on merges (`cargo bench -p intake-destination-sqlite`). The
-//!   limit is the bytes: in WAL mode every page crosses the page cache three times (WAL write,
-//!   checkpoint read, checkpoint write), where JSONL writes each record once.
+//!   stays near that size. About 1.0-1.4 M records/s on a full refresh on a 2-core machine,
+//!   0.38-0.95x the JSONL destination's records/s depending on the machine's spell (0.34-0.40x
+//!   on an earlier machine), 0.48-1.19x on merges; SQLite alone, loading the same rows
+//!   pre-built on one thread, takes 1.14-1.47x as long (`cargo bench -p
+//!   intake-destination-sqlite` times both). The limit is the bytes: in WAL mode every page
+//!   crosses the page cache three times (WAL write, checkpoint read, checkpoint write), where
+//!   JSONL writes each record once.
 //! - **Durability.** WAL journal by default ([`Journal::Delete`] trades concurrent readers for
 //!   single writes). `synchronous = NORMAL` (the default) survives a process crash
 //!   at every commit and a power loss up to the last checkpoint of the WAL; `FULL` also
@@ -82,8 +84,9 @@ pub enum Journal {
     /// Write-ahead log (the default): readers keep reading while a sync writes.
     #[default]
     Wal,
-    /// Rollback journal: new rows are written once instead of twice (WAL, then the file), about
-    /// 25% faster on bulk loads, but a sync blocks readers while it commits.
+    /// Rollback journal: new rows are written once instead of twice (WAL, then the file), but
+    /// every commit syncs twice and blocks readers while it runs. Measured on 1M-row bulk loads:
+    /// as fast as WAL on one machine, 18% faster on another.
     Delete,
 }
 
