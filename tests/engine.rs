@@ -891,3 +891,118 @@ async fn jsonl_reports_a_checkpoint_it_could_not_record_and_does_not_acknowledge
         "a checkpoint not recorded was acknowledged"
     );
 }
+
+/// Reads slowly (a pause every few messages) and records what arrives, acknowledging every
+/// checkpoint: the engine, waiting for room in the channel in bursts, must still deliver every
+/// batch and checkpoint once, in the order the source produced them.
+struct SlowRecorder {
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl Destination for SlowRecorder {
+    fn spec(&self) -> ConnectorSpec {
+        ConnectorSpec::from_schema(json!({"type": "object"}))
+    }
+    async fn check(&self, _: &Value) -> Result<()> {
+        Ok(())
+    }
+    async fn write(
+        &self,
+        _: &Value,
+        _: &ConfiguredCatalog,
+        mut input: DestinationInput,
+        acks: Acks,
+    ) -> Result<WriteSummary> {
+        let mut summary = WriteSummary::default();
+        let mut n = 0u64;
+        while let Some(message) = input.recv().await {
+            n += 1;
+            if n.is_multiple_of(3) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let entry = match message {
+                DestinationMessage::Records(batch) => {
+                    summary.stream_mut(&batch.stream).records += batch.len() as u64;
+                    let ids: Vec<String> = batch
+                        .records
+                        .iter()
+                        .map(|r| r.to_value().unwrap()["id"].to_string())
+                        .collect();
+                    format!("records {}", ids.join(","))
+                }
+                DestinationMessage::Checkpoint(cp) => {
+                    let entry = format!("checkpoint {}", cp.seq);
+                    acks.ack(cp)?;
+                    entry
+                }
+                DestinationMessage::StreamComplete(d) => format!("complete {d}"),
+            };
+            self.seen.lock().unwrap().push(entry);
+        }
+        Ok(summary)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_destination_gets_every_batch_and_checkpoint_in_order_at_any_channel_size() {
+    let mut expected: Option<Vec<String>> = None;
+    for capacity in [1, 2, 5, 16] {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let source = MemorySource {
+            streams: vec![Arc::new(
+                MemoryStream::new("contacts", records(300, 7))
+                    .cursor(Cursor::new("updatedAt"))
+                    .page_size(4),
+            )],
+        };
+        let report = intake::sync(source, json!({}))
+            .to(SlowRecorder { seen: seen.clone() })
+            .options(options(10))
+            .channel_capacity(capacity)
+            .run()
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(report.records_written(), 300, "capacity {capacity}");
+        // Pages of 4 from the source's order, checkpoints numbered 1, 2, ... between them.
+        let ids: Vec<String> = seen
+            .iter()
+            .filter_map(|e| e.strip_prefix("records "))
+            .flat_map(|ids| ids.split(','))
+            .map(str::to_string)
+            .collect();
+        let source_order: Vec<String> = records(300, 7)
+            .iter()
+            .map(|r| r["id"].to_string())
+            .collect();
+        assert_eq!(ids, source_order, "capacity {capacity}");
+        let checkpoints: Vec<u64> = seen
+            .iter()
+            .filter_map(|e| e.strip_prefix("checkpoint ")?.parse().ok())
+            .collect();
+        // One after every 12 records (10, rounded up to whole pages of 4) and one at the end.
+        assert_eq!(
+            checkpoints.len(),
+            26,
+            "capacity {capacity}: {checkpoints:?}"
+        );
+        assert!(
+            checkpoints.iter().zip(1..).all(|(&c, i)| c == i),
+            "capacity {capacity}: {checkpoints:?}"
+        );
+        assert_eq!(seen.last().map(String::as_str), Some("complete contacts"));
+        // Every channel size delivers exactly the same sequence.
+        match &expected {
+            None => expected = Some(seen),
+            Some(first) => assert_eq!(&seen, first, "capacity {capacity}"),
+        }
+        assert!(
+            report
+                .state
+                .stream(&StreamDescriptor::new("contacts"))
+                .is_some(),
+            "the acknowledged state reached the report"
+        );
+    }
+}
