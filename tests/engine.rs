@@ -1006,3 +1006,58 @@ async fn a_slow_destination_gets_every_batch_and_checkpoint_in_order_at_any_chan
         );
     }
 }
+
+/// Takes one message, then reads nothing more until the engine closes its input (a destination
+/// stuck on something outside the sync, a lock say), then ends cleanly.
+struct WedgedDestination;
+
+#[async_trait]
+impl Destination for WedgedDestination {
+    fn spec(&self) -> ConnectorSpec {
+        ConnectorSpec::from_schema(json!({"type": "object"}))
+    }
+    async fn check(&self, _: &Value) -> Result<()> {
+        Ok(())
+    }
+    async fn write(
+        &self,
+        _: &Value,
+        _: &ConfiguredCatalog,
+        mut input: DestinationInput,
+        _: Acks,
+    ) -> Result<WriteSummary> {
+        input.recv().await;
+        while !input.is_closed() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(WriteSummary::default())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_while_a_wedged_destination_has_no_room_stops_the_sync() {
+    let pages = Arc::new(AtomicU64::new(0));
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(
+        intake::sync(EndlessSource(pages.clone()), json!({}))
+            .to(WedgedDestination)
+            .channel_capacity(4)
+            .cancel_on(cancel.clone())
+            .run(),
+    );
+    // Wait until both channels are full and the engine is waiting for room.
+    while pages.load(Ordering::SeqCst) < 8 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cancel.cancel();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the sync ignored the cancellation while waiting for room")
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(Error::Cancelled)),
+        "{:?}",
+        outcome.err()
+    );
+}

@@ -3,7 +3,7 @@
 //! Exit codes: 0 success; 1 a system failure (a bug, a broken API contract); 2 a config or
 //! usage error (fix the config, the credentials or the command); 3 a transient failure (run it
 //! again later: the last committed state is kept); 130 interrupted (Ctrl-C; the last committed
-//! state is kept).
+//! state is kept; a second Ctrl-C exits without waiting for the destination to close).
 
 mod config;
 mod demo;
@@ -328,11 +328,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The first Ctrl-C stops the sync gracefully (what is uncommitted is rolled back, the
+/// destination closes cleanly); a second one exits at once, for a destination stuck on
+/// something outside the sync (a lock held by another session, an unresponsive server). Exiting
+/// then is as safe as a crash: state is only ever committed with its data.
 fn interrupt_on_ctrl_c(cancel: CancellationToken) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: stopping after the last committed checkpoint");
+            eprintln!(
+                "interrupted: stopping after the last committed checkpoint (Ctrl-C again to exit now)"
+            );
             cancel.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "interrupted again: exiting now; the last committed checkpoint and its data are kept"
+                );
+                std::process::exit(130);
+            }
         }
     });
 }

@@ -397,6 +397,102 @@ async fn the_demo_completes_against_its_sandboxes() {
     );
 }
 
+/// A destination wedged on a lock another session holds: the first Ctrl-C starts the graceful
+/// stop, which waits for the destination; the second exits at once. Nothing was committed, and
+/// once the lock is gone a rerun loads everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_exits_while_the_destination_waits_on_a_lock() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "mc.json", &sandbox.config());
+    let db = dir.path().join("out.db");
+    // Another session holds the write lock (WAL, as the destination uses): the destination
+    // waits on it for its busy timeout (30 s) before it can create its tables.
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    let mode: String = holder
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    holder
+        .execute_batch("BEGIN IMMEDIATE; CREATE TABLE held (x INTEGER);")
+        .unwrap();
+    let to = format!("sqlite:{}", db.display());
+    let args: Vec<String> = [
+        "sync",
+        "mailchimp",
+        "--config",
+        config.to_str().unwrap(),
+        "--to",
+        &to,
+        "--streams",
+        "list_members",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The source has reached the API: the interrupt handler is in place.
+    let waited = std::time::Instant::now();
+    while sandbox.api().requests() == 0 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(30),
+            "the sync never reached the API"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let interrupt = |pid: u32| {
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    interrupt(child.id());
+    // The graceful stop waits for the destination, which waits for the lock.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the sync ended although its destination could not have"
+    );
+    interrupt(child.id());
+    let stopped = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            stopped.elapsed() < std::time::Duration::from_secs(10),
+            "a second Ctrl-C did not exit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let out = child.wait_with_output().unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted again"), "{stderr}");
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    let out = intake(
+        &[
+            "-q",
+            "sync",
+            "mailchimp",
+            "--config",
+            config.to_str().unwrap(),
+            "--to",
+            &to,
+            "--streams",
+            "list_members",
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(count(&db, "list_members"), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_cleanly_with_the_interrupted_exit_code() {
     let sandbox = sandbox().await;

@@ -390,21 +390,28 @@ impl SyncBuilder {
                             }
                             // Full: wait until half the channel is free, so a destination slower
                             // than the source wakes this task once per several batches rather
-                            // than for each; keep draining acks meanwhile.
+                            // than for each; keep draining acks meanwhile, and stop waiting
+                            // when cancelled (a stuck destination must not hold up Ctrl-C).
                             let mut reserve = std::pin::pin!(tx.reserve_many(room));
                             let got = loop {
                                 tokio::select! {
-                                    got = &mut reserve => break got,
+                                    biased;
+                                    _ = self.cancel.cancelled() => break None,
+                                    got = &mut reserve => break Some(got),
                                     Some(cp) = ack_rx.recv(), if acks_open => self.acknowledged(report, cp).await?,
                                 }
                             };
                             match got {
-                                Ok(permits) => reserved = Some(permits),
-                                Err(_) => break false,
+                                Some(Ok(permits)) => reserved = Some(permits),
+                                Some(Err(_)) => break false,
+                                None => {
+                                    failure = Some(Error::Cancelled);
+                                    break false;
+                                }
                             }
                         };
                         if !delivered {
-                            // The destination stopped: its task has the error.
+                            // Cancelled, or the destination stopped (its task has the error).
                             break;
                         }
                     }
