@@ -1061,3 +1061,53 @@ async fn cancelling_while_a_wedged_destination_has_no_room_stops_the_sync() {
         outcome.err()
     );
 }
+
+/// Reads and drops everything it is given, acknowledging checkpoints.
+struct Sink;
+
+#[async_trait]
+impl Destination for Sink {
+    fn spec(&self) -> ConnectorSpec {
+        ConnectorSpec::from_schema(json!({"type": "object"}))
+    }
+    async fn check(&self, _: &Value) -> Result<()> {
+        Ok(())
+    }
+    async fn write(
+        &self,
+        _: &Value,
+        _: &ConfiguredCatalog,
+        mut input: DestinationInput,
+        acks: Acks,
+    ) -> Result<WriteSummary> {
+        while let Some(message) = input.recv().await {
+            if let DestinationMessage::Checkpoint(cp) = message {
+                acks.ack(cp)?;
+            }
+        }
+        Ok(WriteSummary::default())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_running_sync_stops_it() {
+    let pages = Arc::new(AtomicU64::new(0));
+    let run = intake::sync(EndlessSource(pages.clone()), json!({}))
+        .to(Sink)
+        .run();
+    // The sync never ends by itself: the timeout drops its future.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), run)
+            .await
+            .is_err()
+    );
+    assert!(pages.load(Ordering::SeqCst) > 0, "the sync never started");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after_drop = pages.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        pages.load(Ordering::SeqCst),
+        after_drop,
+        "the source kept reading after the sync was dropped"
+    );
+}

@@ -10,7 +10,7 @@
 //! [`SyncBuilder::channel_capacity`] times the batch size, whatever the data's size. When the
 //! destination's channel is full, the router waits until half of it is free and then fills it,
 //! so it is not woken for every batch a slower destination takes (measured on 1M records into
-//! SQLite: 21k context switches a run -> 13k; about half as many for JSONL). Checkpoints
+//! SQLite: 21k context switches a run -> 14k; about half as many for JSONL). Checkpoints
 //! go to the destination in order; the engine records a stream's state only when the destination
 //! acknowledges it, so a crash or cancellation at any point leaves the last acknowledged state
 //! valid and the next run resumes from it with no record lost.
@@ -102,6 +102,15 @@ pub fn sync<S: Source + 'static>(source: S, config: Value) -> SyncBuilder {
         channel_capacity: 16,
         cancel: CancellationToken::new(),
         progress: None,
+    }
+}
+
+/// Aborts the task when dropped, so dropping a sync's future stops it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -204,10 +213,27 @@ impl SyncBuilder {
     }
 
     /// Runs the sync and returns the report whether it failed or not, with the error if any.
+    ///
+    /// The sync runs as a task of the runtime rather than inside the caller's future: a caller
+    /// that blocks on it (`Runtime::block_on`, `#[tokio::main]`) would otherwise have its own
+    /// thread parked and woken for every batch the sync routes (measured on 1M records into
+    /// SQLite: 14.5k context switches a run -> 6.8k). Dropping the returned future still stops
+    /// the sync.
     pub async fn run_report(self) -> (SyncReport, Option<Error>) {
         let started = Instant::now();
-        let mut report = SyncReport::default();
-        let result = self.run_inner(&mut report).await;
+        let mut task = AbortOnDrop(tokio::spawn(async move {
+            let mut report = SyncReport::default();
+            let result = self.run_inner(&mut report).await;
+            (report, result)
+        }));
+        let (mut report, result) = match (&mut task.0).await {
+            Ok(done) => done,
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(join) => (
+                SyncReport::default(),
+                Err(Error::system(format!("the sync task stopped: {join}"))),
+            ),
+        };
         report.duration = started.elapsed();
         (report, result.err())
     }
