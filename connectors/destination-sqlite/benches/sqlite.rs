@@ -6,8 +6,8 @@
 //! the same table, page size, journal, `synchronous` and transactions, the rows already split
 //! into their values, one thread running the destination's 64-row inserts through rusqlite,
 //! SQLite's own WAL checkpoints. It shows what SQLite costs on the machine at hand, next to
-//! JSONL: on the 2-core machine it reached 0.27-1.16 of JSONL's records/s, and the destination
-//! (conversion and engine included) 1.14-1.47x its speed, by checkpointing on another thread.
+//! JSONL: on the 2-core machine it reached 0.27-1.15 of JSONL's records/s, and the destination
+//! (conversion and engine included) 1.05-1.47x its speed, by checkpointing on another thread.
 
 #[path = "../../../benches/support/contacts.rs"]
 mod contacts;

@@ -28,7 +28,7 @@
 //!   stays near that size. About 1.0-1.4 M records/s on a full refresh on a 2-core machine,
 //!   0.33-1.75x the JSONL destination's records/s depending on the machine's spell (median
 //!   0.57; 0.34-0.40x on an earlier machine), 0.48-1.47x on merges; SQLite alone, loading
-//!   the same rows pre-built on one thread, takes 1.14-1.47x as long (`cargo bench -p
+//!   the same rows pre-built on one thread, takes 1.05-1.47x as long (`cargo bench -p
 //!   intake-destination-sqlite` times both). The limit is the bytes: in WAL mode every page
 //!   crosses the page cache three times (WAL write, checkpoint read, checkpoint write), where
 //!   JSONL writes each record once.
