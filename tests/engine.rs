@@ -478,7 +478,9 @@ async fn a_sync_interrupted_anywhere_resumes_with_nothing_lost() {
     }
 }
 
-/// A destination that takes one message and then stops reading: the source must stall.
+/// A destination that takes one message and then stops reading until the engine closes its
+/// input (stuck on something outside the sync, a lock say), then ends cleanly: the source must
+/// stall, and a cancellation must still end the sync.
 struct StuckDestination;
 
 #[async_trait]
@@ -497,7 +499,9 @@ impl Destination for StuckDestination {
         _: Acks,
     ) -> Result<WriteSummary> {
         input.recv().await;
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+        while !input.is_closed() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         Ok(WriteSummary::default())
     }
 }
@@ -1007,40 +1011,13 @@ async fn a_slow_destination_gets_every_batch_and_checkpoint_in_order_at_any_chan
     }
 }
 
-/// Takes one message, then reads nothing more until the engine closes its input (a destination
-/// stuck on something outside the sync, a lock say), then ends cleanly.
-struct WedgedDestination;
-
-#[async_trait]
-impl Destination for WedgedDestination {
-    fn spec(&self) -> ConnectorSpec {
-        ConnectorSpec::from_schema(json!({"type": "object"}))
-    }
-    async fn check(&self, _: &Value) -> Result<()> {
-        Ok(())
-    }
-    async fn write(
-        &self,
-        _: &Value,
-        _: &ConfiguredCatalog,
-        mut input: DestinationInput,
-        _: Acks,
-    ) -> Result<WriteSummary> {
-        input.recv().await;
-        while !input.is_closed() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Ok(WriteSummary::default())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelling_while_a_wedged_destination_has_no_room_stops_the_sync() {
+async fn cancelling_while_a_stuck_destination_has_no_room_stops_the_sync() {
     let pages = Arc::new(AtomicU64::new(0));
     let cancel = CancellationToken::new();
     let run = tokio::spawn(
         intake::sync(EndlessSource(pages.clone()), json!({}))
-            .to(WedgedDestination)
+            .to(StuckDestination)
             .channel_capacity(4)
             .cancel_on(cancel.clone())
             .run(),
@@ -1062,38 +1039,13 @@ async fn cancelling_while_a_wedged_destination_has_no_room_stops_the_sync() {
     );
 }
 
-/// Reads and drops everything it is given, acknowledging checkpoints.
-struct Sink;
-
-#[async_trait]
-impl Destination for Sink {
-    fn spec(&self) -> ConnectorSpec {
-        ConnectorSpec::from_schema(json!({"type": "object"}))
-    }
-    async fn check(&self, _: &Value) -> Result<()> {
-        Ok(())
-    }
-    async fn write(
-        &self,
-        _: &Value,
-        _: &ConfiguredCatalog,
-        mut input: DestinationInput,
-        acks: Acks,
-    ) -> Result<WriteSummary> {
-        while let Some(message) = input.recv().await {
-            if let DestinationMessage::Checkpoint(cp) = message {
-                acks.ack(cp)?;
-            }
-        }
-        Ok(WriteSummary::default())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_running_sync_stops_it() {
     let pages = Arc::new(AtomicU64::new(0));
     let run = intake::sync(EndlessSource(pages.clone()), json!({}))
-        .to(Sink)
+        .to(SlowRecorder {
+            seen: Arc::default(),
+        })
         .run();
     // The sync never ends by itself: the timeout drops its future.
     assert!(

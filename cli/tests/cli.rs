@@ -29,6 +29,25 @@ async fn intake(args: &[&str], env: &[(&str, &str)]) -> Output {
     .unwrap()
 }
 
+/// Starts `intake` with piped output, for tests that signal it while it runs.
+fn spawn_intake(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends SIGINT (what Ctrl-C sends) to a running `intake`.
+fn interrupt(child: &std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -417,7 +436,8 @@ async fn a_second_ctrl_c_exits_while_the_destination_waits_on_a_lock() {
         .execute_batch("BEGIN IMMEDIATE; CREATE TABLE held (x INTEGER);")
         .unwrap();
     let to = format!("sqlite:{}", db.display());
-    let args: Vec<String> = [
+    let args = [
+        "-q",
         "sync",
         "mailchimp",
         "--config",
@@ -426,16 +446,8 @@ async fn a_second_ctrl_c_exits_while_the_destination_waits_on_a_lock() {
         &to,
         "--streams",
         "list_members",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_intake"))
-        .args(&args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    ];
+    let mut child = spawn_intake(&args);
     // The source has reached the API: the interrupt handler is in place.
     let waited = std::time::Instant::now();
     while sandbox.api().requests() == 0 {
@@ -445,21 +457,14 @@ async fn a_second_ctrl_c_exits_while_the_destination_waits_on_a_lock() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let interrupt = |pid: u32| {
-        let sent = std::process::Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    };
-    interrupt(child.id());
+    interrupt(&child);
     // The graceful stop waits for the destination, which waits for the lock.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(
         child.try_wait().unwrap().is_none(),
         "the sync ended although its destination could not have"
     );
-    interrupt(child.id());
+    interrupt(&child);
     let stopped = std::time::Instant::now();
     while child.try_wait().unwrap().is_none() {
         assert!(
@@ -474,21 +479,7 @@ async fn a_second_ctrl_c_exits_while_the_destination_waits_on_a_lock() {
     assert!(stderr.contains("interrupted again"), "{stderr}");
     holder.execute_batch("ROLLBACK").unwrap();
     drop(holder);
-    let out = intake(
-        &[
-            "-q",
-            "sync",
-            "mailchimp",
-            "--config",
-            config.to_str().unwrap(),
-            "--to",
-            &to,
-            "--streams",
-            "list_members",
-        ],
-        &[],
-    )
-    .await;
+    let out = intake(&args, &[]).await;
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(count(&db, "list_members"), 200);
 }
@@ -506,7 +497,7 @@ async fn ctrl_c_stops_cleanly_with_the_interrupted_exit_code() {
     let config = write_config(dir.path(), "mc.json", &config);
     let db = dir.path().join("out.db");
     let to = format!("sqlite:{}", db.display());
-    let args: Vec<String> = [
+    let child = spawn_intake(&[
         "sync",
         "mailchimp",
         "--config",
@@ -517,18 +508,9 @@ async fn ctrl_c_stops_cleanly_with_the_interrupted_exit_code() {
         "list_members",
         "--checkpoint-every",
         "20",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     let db_path = db.clone();
     let out = tokio::task::spawn_blocking(move || {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_intake"))
-            .args(&args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
         // Interrupt once the first checkpoint is committed (20 rows), not at a guessed time.
         let committed = |db: &Path| {
             rusqlite::Connection::open(db)
@@ -547,11 +529,7 @@ async fn ctrl_c_stops_cleanly_with_the_interrupted_exit_code() {
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let sent = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        interrupt(&child);
         child.wait_with_output().unwrap()
     })
     .await

@@ -137,6 +137,19 @@ fn bare(db: &std::path::Path, rows: &[[String; 4]]) -> Duration {
     started.elapsed()
 }
 
+/// The median over runs of `jsonl[i] / other[i]`: each run pairs a JSONL run with the one right
+/// after it, and the median of those ratios is steadier than the ratio of the medians when the
+/// machine has slow spells.
+fn paired_median(jsonl: &[Duration], other: &[Duration]) -> f64 {
+    median(
+        jsonl
+            .iter()
+            .zip(other)
+            .map(|(j, o)| j.as_secs_f64() / o.as_secs_f64())
+            .collect(),
+    )
+}
+
 fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
     v.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
     v[v.len() / 2]
@@ -220,15 +233,7 @@ fn main() {
             );
             continue;
         }
-        // Each run pairs a JSONL run with the SQLite run right after it; the median of those
-        // ratios is steadier than the ratio of the medians when the machine has slow spells.
-        let mut paired: Vec<f64> = jsonl
-            .iter()
-            .zip(&sqlite)
-            .map(|(j, s)| j.as_secs_f64() / s.as_secs_f64())
-            .collect();
-        paired.sort_by(f64::total_cmp);
-        let paired = paired[paired.len() / 2];
+        let paired = paired_median(&jsonl, &sqlite);
         let (j, s) = (median(jsonl.clone()), median(sqlite));
         let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64();
         println!(
@@ -245,19 +250,14 @@ fn main() {
         );
         results.push(rate(s) / rate(j));
         if !alone.is_empty() {
-            let mut paired: Vec<f64> = jsonl
-                .iter()
-                .zip(&alone)
-                .map(|(j, a)| j.as_secs_f64() / a.as_secs_f64())
-                .collect();
-            paired.sort_by(f64::total_cmp);
+            let paired = paired_median(&jsonl, &alone);
             let a = median(alone);
             println!(
                 "  SQLite alone (rows pre-built, one thread, SQLite's own checkpoints): {:.2} s = {:.0} records/s = {:.2} of JSONL's (paired: {:.2}); intake's SQLite sync took {:.2} of its time",
                 a.as_secs_f64(),
                 rate(a),
                 rate(a) / rate(j),
-                paired[paired.len() / 2],
+                paired,
                 s.as_secs_f64() / a.as_secs_f64()
             );
         }
