@@ -36,6 +36,7 @@ use serde_json::Value;
 use crate::catalog::{ConfiguredCatalog, DestinationSyncMode, StreamDescriptor};
 use crate::destination::{Acks, Destination, DestinationInput, DestinationMessage, WriteSummary};
 use crate::engine::write_atomically_blocking;
+use crate::destination::FolderLock;
 use crate::error::{Error, Result};
 use crate::source::Checkpoint;
 use crate::spec::{ConnectorSpec, parse_config};
@@ -211,6 +212,8 @@ struct JsonlWriter {
     state: State,
     committed: BTreeMap<String, u64>,
     summary: WriteSummary,
+    /// This writer is the folder's only one while it lives.
+    _lock: FolderLock,
 }
 
 /// Work for the committer thread, done in the order sent.
@@ -294,6 +297,7 @@ impl JsonlWriter {
         let dir = cfg.destination_path.clone();
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::config(format!("cannot create {}: {e}", dir.display())))?;
+        let lock = FolderLock::acquire(&dir)?;
         let (state, mut committed) = load_state_file(&dir)?.unwrap_or_default();
         let mut streams = HashMap::new();
         for s in &catalog.streams {
@@ -301,12 +305,13 @@ impl JsonlWriter {
             let name = stream_file_name(&d);
             let final_path = dir.join(&name);
             let mode = s.destination_sync_mode;
-            let (path, file_key, keep_staging) = match mode {
-                DestinationSyncMode::Append => (final_path.clone(), name.clone(), true),
+            let (path, file_key) = match mode {
+                DestinationSyncMode::Append => (final_path.clone(), name.clone()),
                 DestinationSyncMode::Overwrite => {
+                    // Kept as committed until the stream starts: only then is it known whether
+                    // the source resumes the interrupted overwrite staged here.
                     let staging = format!(".{name}.staging");
-                    // Continue an interrupted overwrite only if the source will resume it.
-                    (dir.join(&staging), staging, state.resumes(&d))
+                    (dir.join(&staging), staging)
                 }
                 other => {
                     return Err(Error::config(format!(
@@ -328,17 +333,14 @@ impl JsonlWriter {
             let len = file.metadata()?.len();
             // Records after the last acknowledged checkpoint are dropped: the source sends them again.
             // A file this folder's state never tracked (written before intake) is kept as it is.
-            let keep = if keep_staging {
-                committed.get(&file_key).copied().unwrap_or(
-                    if mode == DestinationSyncMode::Append {
-                        len
-                    } else {
-                        0
-                    },
-                )
-            } else {
-                0
-            };
+            let keep = committed
+                .get(&file_key)
+                .copied()
+                .unwrap_or(if mode == DestinationSyncMode::Append {
+                    len
+                } else {
+                    0
+                });
             if len > keep {
                 file.set_len(keep)?;
             }
@@ -364,6 +366,7 @@ impl JsonlWriter {
             state,
             committed,
             summary: WriteSummary::default(),
+            _lock: lock,
         };
         // Own the folder from the start: a crash before the first checkpoint is cut back too.
         writer.persist()?;
@@ -445,7 +448,33 @@ impl JsonlWriter {
                         })?,
                     }
                 }
-                DestinationMessage::StreamComplete(d) => {
+                DestinationMessage::StreamStart(d, start) => {
+                    let Some(f) = self.streams.get_mut(&d) else {
+                        continue;
+                    };
+                    if f.mode != DestinationSyncMode::Overwrite || start.resume {
+                        continue;
+                    }
+                    // The read starts over: what an earlier run staged goes, and so does the
+                    // resume point it was staged for (stored at once, so a crash now cannot
+                    // leave a resume token naming records that are gone).
+                    if let Acker::Committer(c) = acker {
+                        c.wait()?;
+                    }
+                    f.out.flush()?;
+                    f.out.get_ref().set_len(0)?;
+                    f.written = 0;
+                    f.dirty = false;
+                    self.committed.insert(f.file_key.clone(), 0);
+                    self.state.forget_resume(&d);
+                    self.persist()?;
+                }
+                DestinationMessage::StreamEnd(d, end) => {
+                    // Only a complete read replaces the old file; any other end keeps it, and
+                    // keeps the staged records for a resume.
+                    if !end.is_complete() {
+                        continue;
+                    }
                     // The checkpoints before it are on disk before its file is renamed.
                     if let Acker::Committer(c) = acker {
                         c.wait()?;

@@ -85,6 +85,7 @@ pub mod catalog;
 pub mod destination;
 pub mod engine;
 pub mod error;
+mod folder_lock;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
@@ -108,12 +109,15 @@ pub use catalog::{
     Catalog, CatalogStream, ConfiguredCatalog, ConfiguredStream, DestinationSyncMode,
     StreamDescriptor, SyncMode,
 };
-pub use destination::{Acks, Destination, DestinationInput, DestinationMessage, WriteSummary};
+pub use destination::{
+    Acks, Destination, DestinationInput, DestinationMessage, StreamEnd, StreamStart, WriteSummary,
+};
 pub use engine::{Progress, SyncBuilder, SyncReport, sync};
 pub use error::{Error, FailureType, Result};
 pub use record::{Record, RecordBatch, RecordBuilder};
 pub use source::{
-    Checkpoint, EventSender, Page, PageStream, Partition, ReadOptions, ReadRequest, Source,
+    Checkpoint, EventSender, Page, PageStream, Partition, PartitionEnd, ReadOptions, ReadRequest,
+    Skip, Source,
     SourceEvent, Stream, StreamContext, StreamMetrics, StreamStatus, read_streams,
 };
 pub use spec::{ConfigUpdate, ConnectorSpec};

@@ -42,12 +42,21 @@ impl fmt::Debug for Record {
 impl Record {
     /// Wraps raw JSON text that is known to be an object (for example, a slice of a page the
     /// HTTP toolkit already parsed). Fails with a system error if it is not an object.
+    ///
+    /// JSON copied from a pretty-printed response keeps its line breaks and tabs; a record's
+    /// text never does (a protocol message is one line), so such text is compacted here:
+    /// whitespace outside strings removed, strings untouched.
     pub fn from_raw(data: Box<RawValue>) -> Result<Self> {
         if data.get().as_bytes().first() != Some(&b'{') {
             return Err(Error::system(format!(
                 "a record must be a JSON object, got {}",
                 excerpt(data.get())
             )));
+        }
+        if has_control_bytes(data.get()) {
+            return Ok(Record {
+                data: compact_json(data.get()).into(),
+            });
         }
         Ok(Record { data: data.into() })
     }
@@ -404,7 +413,13 @@ impl RecordBuilder {
         value: impl Into<crate::json::RawJson<'v>>,
     ) -> &mut Self {
         self.name(name);
-        self.json.push_str(value.into().get());
+        let text = value.into().get();
+        if has_control_bytes(text) {
+            // Pretty-printed JSON from the API: a record is one line.
+            self.json.push_str(&compact_json(text));
+        } else {
+            self.json.push_str(text);
+        }
         self
     }
 
@@ -517,6 +532,25 @@ pub fn now_millis() -> i64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn scenario_8_a_record_from_a_pretty_printed_page_is_one_line() {
+        for page in [
+            "{\n  \"id\": \"1\",\n  \"email\": \"a b@x.io\",\n  \"teams\": [\n    {\"n\": \"x\\\"\\ny\"}\n  ]\n}",
+            "{\r\n\t\"id\": \"1\",\r\n\t\"email\": \"a b@x.io\",\r\n\t\"teams\": [{\"n\": \"x\\\"\\ny\"}]\r\n}",
+        ] {
+            let raw = RawValue::from_string(page.to_string()).unwrap();
+            let r = Record::from_raw(raw).unwrap();
+            assert!(!r.json().contains(['\n', '\r', '\t']), "{}", r.json());
+            assert_eq!(
+                r.json(),
+                r#"{"id":"1","email":"a b@x.io","teams":[{"n":"x\"\ny"}]}"#
+            );
+            let mut b = RecordBuilder::new();
+            b.raw("teams", &*RawValue::from_string("[\n 1,\n\t2 ]".into()).unwrap());
+            assert_eq!(b.build().json(), r#"{"teams":[1,2]}"#);
+        }
+    }
     use super::*;
 
     #[test]
@@ -647,4 +681,38 @@ mod tests {
         let missing = vec![vec!["nope".to_string()]];
         assert_eq!(r.primary_key(&missing).unwrap(), None);
     }
+}
+
+/// Whether JSON text holds a byte below 0x20: in valid JSON that can only be whitespace (a line
+/// break, a tab) between tokens, since strings must escape control characters. Checked 16
+/// bytes at a time so the common, compact case costs little.
+pub(crate) fn has_control_bytes(text: &str) -> bool {
+    text.as_bytes()
+        .chunks(16)
+        .any(|c| c.iter().fold(false, |any, &b| any | (b < 0x20)))
+}
+
+/// Valid JSON text without the whitespace between its tokens (strings are copied as they are).
+pub(crate) fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
+            out.push(c);
+        }
+    }
+    out
 }

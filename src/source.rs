@@ -16,6 +16,7 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, CatalogStream, ConfiguredCatalog, StreamDescriptor, SyncMode};
 use crate::error::{Error, Result};
@@ -118,11 +119,47 @@ struct ContextShared {
 
 /// A stream's line back to the sync while it reads: rate-limit statuses, metrics, config
 /// updates and log lines. Cheap to clone; every clone reports for the same stream.
+///
+/// It also carries the sync's cancellation: every wait a read makes (a rate-limit pause, a
+/// retry's backoff) goes through [`StreamContext::sleep`], which wakes when the sync is
+/// cancelled, so a cancelled sync stops at once instead of after an hour's pause.
 #[derive(Debug, Clone)]
 pub struct StreamContext {
     stream: Arc<StreamDescriptor>,
     out: Option<EventSender>,
     shared: Arc<ContextShared>,
+    cancel: CancellationToken,
+    /// How the current partition's read ended early, if it did (one slot per partition read).
+    ending: Arc<std::sync::Mutex<Option<PartitionEnd>>>,
+}
+
+/// Why a partition's pages stopped before its end without an error, as a stream reports it
+/// through [`StreamContext::end_early`] just before its page stream ends. The read driver
+/// decides what that means for the cursor and for the stream's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PartitionEnd {
+    /// The stream cannot be read with these credentials (a scope the token lacks): the stream
+    /// ends [`StreamStatus::Skipped`]; its old data and cursor stay as they were.
+    StreamSkipped(String),
+    /// The partition does not exist (any more), so it has no records: the stream may still
+    /// complete; the partition's cursor does not advance.
+    PartitionGone(String),
+    /// A development limit (`max_records`, `max_pages`) stopped the read: not a complete read,
+    /// so the stream ends [`StreamStatus::Skipped`] and the cursor does not advance past
+    /// records never read.
+    Limited(String),
+}
+
+impl PartitionEnd {
+    /// The warning the user sees.
+    pub fn message(&self) -> &str {
+        match self {
+            PartitionEnd::StreamSkipped(m)
+            | PartitionEnd::PartitionGone(m)
+            | PartitionEnd::Limited(m) => m,
+        }
+    }
 }
 
 impl StreamContext {
@@ -132,6 +169,8 @@ impl StreamContext {
             stream,
             out: Some(out),
             shared: Arc::default(),
+            cancel: CancellationToken::new(),
+            ending: Arc::default(),
         }
     }
 
@@ -141,7 +180,62 @@ impl StreamContext {
             stream: Arc::new(StreamDescriptor::new(stream)),
             out: None,
             shared: Arc::default(),
+            cancel: CancellationToken::new(),
+            ending: Arc::default(),
         }
+    }
+
+    /// The same context, cancelled with `token`.
+    pub fn cancelled_by(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// A context for one partition's read: the same stream, counters and cancellation, with
+    /// its own [`PartitionEnd`] slot.
+    pub fn for_partition(&self) -> Self {
+        StreamContext {
+            ending: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// The sync's cancellation token.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Whether the sync was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Sleeps for `duration`, or until the sync is cancelled ([`Error::Cancelled`]).
+    pub async fn sleep(&self, duration: Duration) -> Result<()> {
+        self.sleep_until(tokio::time::Instant::now() + duration)
+            .await
+    }
+
+    /// Sleeps until `deadline`, or until the sync is cancelled ([`Error::Cancelled`]).
+    pub async fn sleep_until(&self, deadline: tokio::time::Instant) -> Result<()> {
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(Error::Cancelled),
+            _ = tokio::time::sleep_until(deadline) => Ok(()),
+        }
+    }
+
+    /// Says that the partition being read stops early, and why; call it just before the page
+    /// stream ends. The first call wins.
+    pub fn end_early(&self, end: PartitionEnd) {
+        if let Ok(mut slot) = self.ending.lock() {
+            slot.get_or_insert(end);
+        }
+    }
+
+    /// Takes what [`StreamContext::end_early`] recorded for this partition.
+    pub fn take_end(&self) -> Option<PartitionEnd> {
+        self.ending.lock().ok().and_then(|mut slot| slot.take())
     }
 
     /// The stream this context reports for.
@@ -305,6 +399,9 @@ pub struct ReadOptions {
     pub checkpoint_interval: Duration,
     /// How many partitions (across all streams) are read at once. Default 4.
     pub max_concurrency: usize,
+    /// Cancelled when the read must stop (the sync was cancelled): every wait of the read
+    /// wakes on it. Default: never cancelled.
+    pub cancel: CancellationToken,
 }
 
 impl Default for ReadOptions {
@@ -313,6 +410,7 @@ impl Default for ReadOptions {
             checkpoint_records: 10_000,
             checkpoint_interval: Duration::from_secs(30),
             max_concurrency: 4,
+            cancel: CancellationToken::new(),
         }
     }
 }
@@ -331,6 +429,10 @@ pub enum StreamStatus {
     },
     /// Every partition was read to its end.
     Complete,
+    /// The stream ended without an error but without being read completely: skipped on an
+    /// error its connector recognizes (a scope the token lacks), or stopped at a development
+    /// limit. Its old data and cursor are kept; on the Airbyte protocol it is `INCOMPLETE`.
+    Skipped,
     /// The stream stopped on an error.
     Incomplete,
 }
@@ -462,12 +564,24 @@ impl<S: Source + ?Sized> Source for Arc<S> {
     }
 }
 
-type SkipFn = Arc<dyn Fn(&Error, &Partition) -> Option<String> + Send + Sync>;
+/// What a [`SkipOnError`] closure decided about an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// The whole stream cannot be read (a scope the token lacks): the stream ends
+    /// [`StreamStatus::Skipped`], keeping its old data and cursor.
+    Stream(String),
+    /// This partition does not exist (any more; the report of a campaign never sent): it is
+    /// read as empty and the stream may still complete.
+    Partition(String),
+}
+
+type SkipFn = Arc<dyn Fn(&Error, &Partition) -> Option<Skip> + Send + Sync>;
 
 /// A stream whose partition reads end, with a warning instead of an error, on the failures
-/// `skip` recognizes: it returns the warning (a stream the token has no scope for, the report
-/// of a campaign that was never sent), or `None` to fail as usual. The warning goes through the
-/// stream's context, so the sync logs it and lists it in its report.
+/// `skip` recognizes: it returns what the error means ([`Skip`]), or `None` to fail as usual.
+/// The warning goes through the stream's context, so the sync logs it and lists it in its
+/// report. A skipped stream is never taken for a complete one: an `overwrite` keeps the old
+/// table, an unordered cursor does not advance past pages never read.
 pub struct SkipOnError<S> {
     inner: S,
     skip: SkipFn,
@@ -477,7 +591,7 @@ impl<S> SkipOnError<S> {
     /// Wraps `inner`.
     pub fn new(
         inner: S,
-        skip: impl Fn(&Error, &Partition) -> Option<String> + Send + Sync + 'static,
+        skip: impl Fn(&Error, &Partition) -> Option<Skip> + Send + Sync + 'static,
     ) -> Self {
         SkipOnError {
             inner,
@@ -518,8 +632,12 @@ impl<S: Stream> Stream for SkipOnError<S> {
                 match pages.next().await? {
                     Ok(page) => Some((Ok(page), Some(pages))),
                     Err(e) => match skip(&e, &partition) {
-                        Some(warning) => {
-                            let _ = ctx.log(LogLevel::Warn, warning).await;
+                        Some(Skip::Stream(warning)) => {
+                            ctx.end_early(PartitionEnd::StreamSkipped(warning));
+                            None
+                        }
+                        Some(Skip::Partition(warning)) => {
+                            ctx.end_early(PartitionEnd::PartitionGone(warning));
                             None
                         }
                         None => Some((Err(e), None)),
@@ -621,14 +739,16 @@ pub async fn read_streams(
             async move {
                 let result =
                     read_stream(&d, stream, incremental, saved, options, &out, permits).await;
-                let status = if result.is_ok() {
-                    StreamStatus::Complete
-                } else {
-                    StreamStatus::Incomplete
+                let status = match &result {
+                    Ok(StreamOutcome::Complete) => StreamStatus::Complete,
+                    Ok(StreamOutcome::Skipped) => StreamStatus::Skipped,
+                    Err(_) => StreamStatus::Incomplete,
                 };
                 // A closed channel means the consumer stopped; report the stream's own error first.
                 let _ = out.send(SourceEvent::Status(d.clone(), status)).await;
-                result.map_err(|e| e.in_stream(&d.to_string()))
+                result
+                    .map(|_| ())
+                    .map_err(|e| e.in_stream(&d.to_string()))
             }
         }))
         .await;
@@ -642,6 +762,14 @@ struct StreamProgress {
     last_checkpoint: Instant,
     running: bool,
     missing_cursor: u64,
+    /// A partition ended early in a way that leaves the stream incomplete.
+    skipped: bool,
+}
+
+/// How a stream's read ended without an error.
+enum StreamOutcome {
+    Complete,
+    Skipped,
 }
 
 async fn read_stream(
@@ -652,7 +780,7 @@ async fn read_stream(
     options: &ReadOptions,
     out: &EventSender,
     permits: Arc<Semaphore>,
-) -> Result<()> {
+) -> Result<StreamOutcome> {
     out.send(SourceEvent::Status(d.clone(), StreamStatus::Started))
         .await?;
     let partitions = stream.partitions().await?;
@@ -674,13 +802,14 @@ async fn read_stream(
         }
         fresh
     };
-    let context = StreamContext::new(d.clone(), out.clone());
+    let context = StreamContext::new(d.clone(), out.clone()).cancelled_by(options.cancel.clone());
     let progress = Mutex::new(StreamProgress {
         state: initial,
         pending: 0,
         last_checkpoint: Instant::now(),
         running: false,
         missing_cursor: 0,
+        skipped: false,
     });
     futures::stream::iter(partitions.into_iter().map(Ok::<_, Error>))
         .try_for_each_concurrent(None, |partition| {
@@ -693,7 +822,7 @@ async fn read_stream(
                 let part = PartitionRead {
                     partition,
                     incremental,
-                    context,
+                    context: context.for_partition(),
                 };
                 read_partition(d, &*stream, part, options, out, progress).await
             }
@@ -714,7 +843,8 @@ async fn read_stream(
         ))
         .await?;
     }
-    // The final checkpoint: every stream that was read ends with a state.
+    // The final checkpoint: every stream that was read ends with a state (a skipped one with
+    // the state of what it did read, its unfinished partitions not advanced).
     let records = std::mem::take(&mut p.pending);
     out.send(SourceEvent::Checkpoint(Checkpoint {
         seq: 0,
@@ -722,7 +852,12 @@ async fn read_stream(
         state: p.state.to_value(),
         records,
     }))
-    .await
+    .await?;
+    Ok(if p.skipped {
+        StreamOutcome::Skipped
+    } else {
+        StreamOutcome::Complete
+    })
 }
 
 struct PartitionRead {
@@ -765,11 +900,18 @@ async fn read_partition(
         },
         start: tracker.as_ref().and_then(|t| t.pass_start().cloned()),
         resume: saved.resume.as_ref().map(|r| r.token.clone()),
-        context,
+        context: context.clone(),
     };
     let mut pages = stream.read(request);
     let mut reported_missing = 0;
-    while let Some(page) = pages.next().await {
+    loop {
+        // A cancelled sync stops here too, whatever the stream is waiting on.
+        let page = tokio::select! {
+            biased;
+            _ = context.cancellation().cancelled() => return Err(Error::Cancelled),
+            page = pages.next() => page,
+        };
+        let Some(page) = page else { break };
         let page = page?;
         let mut records = page.records;
         if let Some(t) = tracker.as_mut() {
@@ -834,15 +976,34 @@ async fn read_partition(
             out.send(SourceEvent::Checkpoint(checkpoint)).await?;
         }
     }
-    let finished = match &tracker {
-        Some(t) => t.checkpoint(true, None),
-        None => CursorState::default(),
+    drop(pages);
+    let ended_early = context.take_end();
+    let mut p = progress.lock().await;
+    let finished = match &ended_early {
+        // Read to its end: the cursor may advance to the maximum delivered.
+        None => match &tracker {
+            Some(t) => t.checkpoint(true, None),
+            None => CursorState::default(),
+        },
+        // Not read to its end: the cursor stays where it was, past nothing unread.
+        Some(PartitionEnd::PartitionGone(_) | PartitionEnd::Limited(_)) => match &tracker {
+            Some(t) => t.checkpoint(false, None),
+            None => CursorState::default(),
+        },
+        // The stream is skipped: this partition keeps the progress of its last page (a resume
+        // token covering only what was delivered), so a later run can continue it.
+        Some(PartitionEnd::StreamSkipped(_)) => {
+            p.state.partition(partition.key()).cloned().unwrap_or_default()
+        }
     };
-    progress
-        .lock()
-        .await
-        .state
-        .set_partition(partition.key(), finished);
+    if let Some(end) = &ended_early {
+        if !matches!(end, PartitionEnd::PartitionGone(_)) {
+            p.skipped = true;
+        }
+        out.send(SourceEvent::Log(LogLevel::Warn, end.message().to_string()))
+            .await?;
+    }
+    p.state.set_partition(partition.key(), finished);
     Ok(())
 }
 

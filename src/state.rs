@@ -968,6 +968,22 @@ impl State {
             })
     }
 
+    /// Drops the resume tokens of `stream` (at its root and in every partition), so its next
+    /// read starts over instead of continuing an interrupted one. Cursors are kept.
+    pub fn forget_resume(&mut self, stream: &StreamDescriptor) {
+        let Some(mut st) = self
+            .stream(stream)
+            .and_then(|b| StreamState::from_value(stream, b).ok())
+        else {
+            return;
+        };
+        st.root.resume = None;
+        for p in &mut st.partitions {
+            p.state.resume = None;
+        }
+        self.set_stream(stream.clone(), st.to_value());
+    }
+
     /// The blob of one stream.
     pub fn stream(&self, stream: &StreamDescriptor) -> Option<&Value> {
         self.streams.get(stream)

@@ -27,7 +27,7 @@ use serde_json::Value;
 use crate::catalog::{ConfiguredStream, DestinationSyncMode};
 use crate::error::{Error, Result};
 use crate::record::Record;
-use crate::state::{State, parse_datetime};
+use crate::state::parse_datetime;
 
 /// A column's logical type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -342,15 +342,12 @@ pub struct TablePlan {
     pub primary_key: Vec<String>,
     /// The cursor field, when it is a top-level column (what `append_dedup` compares).
     pub cursor: Option<String>,
-    /// For `overwrite`: the stored state resumes an interrupted read, so the staged data of
-    /// the earlier run must be kept.
-    pub resume_staging: bool,
 }
 
 impl TablePlan {
     /// The plan for a configured stream. `append_dedup` needs a top-level primary key: a
     /// missing or nested one is a config error naming `destination`.
-    pub fn new(stream: &ConfiguredStream, stored: &State, destination: &str) -> Result<TablePlan> {
+    pub fn new(stream: &ConfiguredStream, destination: &str) -> Result<TablePlan> {
         let d = stream.descriptor();
         let mode = stream.destination_sync_mode;
         let mut schema = TableSchema::from_json_schema(&stream.stream.json_schema);
@@ -393,7 +390,6 @@ impl TablePlan {
             mode,
             primary_key,
             cursor,
-            resume_staging: mode == DestinationSyncMode::Overwrite && stored.resumes(&d),
         })
     }
 }

@@ -940,7 +940,10 @@ impl Destination for SlowRecorder {
                     acks.ack(cp)?;
                     entry
                 }
-                DestinationMessage::StreamComplete(d) => format!("complete {d}"),
+                DestinationMessage::StreamStart(d, start) => {
+                    format!("start {d} resume={}", start.resume)
+                }
+                DestinationMessage::StreamEnd(d, end) => format!("end {d} {end:?}"),
             };
             self.seen.lock().unwrap().push(entry);
         }
@@ -995,7 +998,11 @@ async fn a_slow_destination_gets_every_batch_and_checkpoint_in_order_at_any_chan
             checkpoints.iter().zip(1..).all(|(&c, i)| c == i),
             "capacity {capacity}: {checkpoints:?}"
         );
-        assert_eq!(seen.last().map(String::as_str), Some("complete contacts"));
+        assert_eq!(
+            seen.first().map(String::as_str),
+            Some("start contacts resume=false")
+        );
+        assert_eq!(seen.last().map(String::as_str), Some("end contacts Complete"));
         // Every channel size delivers exactly the same sequence.
         match &expected {
             None => expected = Some(seen),

@@ -580,3 +580,74 @@ async fn the_runner_prints_rate_limited_while_the_connector_waits() {
     );
     assert_eq!(messages.iter().filter(|m| m["type"] == "RECORD").count(), 3);
 }
+
+/// Answers `/x` with `n` 429s carrying `Retry-After: <retry_after>`, then the page.
+async fn limited(n: usize, retry_after: &'static str) -> (support::mock::MockServer, Arc<AtomicU64>) {
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = calls.clone();
+    let body = pages("x", 1);
+    let server = serve(move |req| {
+        if (c.fetch_add(1, Ordering::Relaxed) as usize) < n {
+            return Resp::json(429, r#"{"message":"slow down"}"#).header("retry-after", retry_after);
+        }
+        page_for(&req, &body)
+    })
+    .await;
+    (server, calls)
+}
+
+#[tokio::test(start_paused = true)]
+async fn scenario_6_a_cancel_wakes_a_read_paused_by_a_long_retry_after() {
+    // Eight minutes: within the retry budget, so the read pauses rather than giving up.
+    let (server, _) = limited(1, "480").await;
+    let stream = contacts(&api(&server.uri()), "x", "/x");
+    let cancel = intake::CancellationToken::new();
+    let mut request = ReadRequest::full_refresh("x", Partition::whole());
+    request.context = intake::StreamContext::detached("x").cancelled_by(cancel.clone());
+    let start = Instant::now();
+    let read = async {
+        let mut pages = stream.read(request);
+        pages.next().await.expect("an answer")
+    };
+    let (page, ()) = tokio::join!(read, async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        cancel.cancel();
+    });
+    assert!(matches!(page, Err(intake::Error::Cancelled)), "{page:?}");
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn scenario_10_retry_after_zero_still_backs_off() {
+    let (server, calls) = limited(2, "0").await;
+    let start = Instant::now();
+    assert_eq!(count_records(&contacts(&api(&server.uri()), "x", "/x")).await.unwrap(), 3);
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+    // The longer of the server's 0 s and the backoff's 1 s, then 2 s: never a burst.
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn scenario_10_a_429_storm_named_by_the_server_is_waited_out_within_the_budget() {
+    // Eight 429s with Retry-After: 1 (more than the 6 attempts): the server keeps naming a
+    // wait, so the 10-minute wait budget decides, and the read succeeds.
+    let (server, calls) = limited(8, "1").await;
+    let api = api(&server.uri()).retry(
+        RetryPolicy::default()
+            .jitter(false)
+            .max_delay(Duration::from_secs(2)),
+    );
+    assert_eq!(count_records(&contacts(&api, "x", "/x")).await.unwrap(), 3);
+    assert_eq!(calls.load(Ordering::Relaxed), 9);
+    // Without a named wait the count still decides.
+    let (server, calls) = scripted(vec![500; 20]).await;
+    let err = count_records(&contacts(&api_at(&server.uri()), "x", "/x"))
+        .await
+        .unwrap_err();
+    assert_eq!(calls.load(Ordering::Relaxed), 6);
+    assert!(err.to_string().contains("gave up after 6 attempts"), "{err}");
+}
+
+fn api_at(uri: &str) -> HttpApi {
+    api(uri)
+}

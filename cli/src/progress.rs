@@ -109,11 +109,11 @@ impl Display {
                         s.waited += now - t;
                     }
                 }
-                StreamStatus::Complete | StreamStatus::Incomplete => {
-                    let how = if *status == StreamStatus::Complete {
-                        "done"
-                    } else {
-                        "incomplete"
+                StreamStatus::Complete | StreamStatus::Incomplete | StreamStatus::Skipped => {
+                    let how = match status {
+                        StreamStatus::Complete => "done",
+                        StreamStatus::Skipped => "skipped (old data kept)",
+                        _ => "incomplete",
                     };
                     line = Some(format!(
                         "{name}: {how}, {} records in {}",
@@ -146,7 +146,9 @@ impl Display {
                 if matches!(
                     event,
                     Progress::Status {
-                        status: StreamStatus::Complete | StreamStatus::Incomplete,
+                        status: StreamStatus::Complete
+                            | StreamStatus::Incomplete
+                            | StreamStatus::Skipped,
                         ..
                     }
                 ) {
@@ -182,6 +184,7 @@ pub fn summary(report: &SyncReport) {
         let status = match &s.status {
             Some(StreamStatus::Complete) => "complete",
             Some(StreamStatus::Incomplete) => "incomplete",
+            Some(StreamStatus::Skipped) => "skipped",
             Some(_) => "running",
             None => "not read",
         };

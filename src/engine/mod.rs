@@ -79,7 +79,9 @@ type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 use crate::catalog::StreamDescriptor;
 use crate::catalog::{ConfiguredCatalog, DestinationSyncMode};
-use crate::destination::{Acks, Destination, DestinationMessage, WriteSummary};
+use crate::destination::{
+    Acks, Destination, DestinationMessage, StreamEnd, StreamStart, WriteSummary,
+};
 use crate::error::{Error, Result};
 use crate::record::{RecordBatch, excerpt};
 use crate::source::{
@@ -103,6 +105,16 @@ pub fn sync<S: Source + 'static>(source: S, config: Value) -> SyncBuilder {
         cancel: CancellationToken::new(),
         progress: None,
     }
+}
+
+/// Why the router stopped.
+enum Routed {
+    /// The source ended its events.
+    SourceDone,
+    /// The destination stopped reading (its task has the error).
+    DestinationGone,
+    /// The sync must stop with this error (cancelled, a record it cannot write).
+    Stopped(Error),
 }
 
 /// Aborts the task when dropped, so dropping a sync's future stops it.
@@ -260,7 +272,13 @@ impl SyncBuilder {
             catalog = catalog.select(&names)?;
         }
         catalog.validate()?;
-        let state = match (&self.state, &self.state_file) {
+        // What the destination holds decides whether an interrupted overwrite can resume: its
+        // staged records belong to the state it stored, not to a state file or one given here.
+        let stored = destination
+            .stored_state(&self.destination_config)
+            .await?
+            .unwrap_or_default();
+        let mut state = match (&self.state, &self.state_file) {
             (Some(s), _) => s.clone(),
             (None, Some(path)) if path.exists() => {
                 let text = tokio::fs::read_to_string(path).await.map_err(|e| {
@@ -269,25 +287,43 @@ impl SyncBuilder {
                 State::parse(&text)
                     .map_err(|e| e.context(format!("state file {}", path.display())))?
             }
-            _ => destination
-                .stored_state(&self.destination_config)
-                .await?
-                .unwrap_or_default(),
+            _ => stored.clone(),
         };
-        report.state = state.clone();
+        let mut starts = std::collections::HashMap::new();
         for s in &catalog.streams {
-            report.stream_mut(&s.descriptor());
+            let d = s.descriptor();
+            let mut resume = state.resumes(&d);
+            if resume
+                && s.destination_sync_mode == DestinationSyncMode::Overwrite
+                && state.stream(&d) != stored.stream(&d)
+            {
+                // The source would continue at page N into a staging area that does not hold
+                // pages 1..N (a new folder) or holds another run's: start the stream over.
+                let warning = format!(
+                    "stream \"{d}\": the state resumes an interrupted overwrite that the destination did not stage; reading it from the start"
+                );
+                tracing::warn!("{warning}");
+                report.warnings.push(warning);
+                state.forget_resume(&d);
+                resume = false;
+            }
+            starts.insert(d.clone(), StreamStart { resume });
+            report.stream_mut(&d);
         }
+        report.state = state.clone();
 
-        let (src_tx, mut src_rx) = mpsc::channel(self.channel_capacity);
+        let (src_tx, src_rx) = mpsc::channel(self.channel_capacity);
         let (dst_tx, dst_rx) = mpsc::channel(self.channel_capacity);
         let (acks, mut ack_rx) = Acks::channel();
 
-        let source_task = {
+        // Both tasks are aborted if this future is dropped or returns early: no reader or
+        // writer outlives the sync that started it.
+        let mut source_task = AbortOnDrop({
             let source = self.source.clone();
             let config = self.source_config.clone();
             let catalog = catalog.clone();
-            let options = self.options.clone();
+            let mut options = self.options.clone();
+            options.cancel = self.cancel.clone();
             let state = state.clone();
             tokio::spawn(async move {
                 source
@@ -300,159 +336,29 @@ impl SyncBuilder {
                     )
                     .await
             })
-        };
-        let destination_task = {
+        });
+        let mut destination_task = AbortOnDrop({
             let destination = destination.clone();
             let config = self.destination_config.clone();
             let catalog = catalog.clone();
             tokio::spawn(async move { destination.write(&config, &catalog, dst_rx, acks).await })
-        };
+        });
 
-        // Streams merged on their key: a record without one cannot be merged (it would pile up
-        // as a duplicate), so it stops the sync instead of slipping in.
-        let dedup_keys: std::collections::HashMap<StreamDescriptor, Vec<Vec<String>>> = catalog
-            .streams
-            .iter()
-            .filter(|s| s.destination_sync_mode == DestinationSyncMode::AppendDedup)
-            .map(|s| (s.descriptor(), s.effective_primary_key()))
-            .filter(|(_, k)| !k.is_empty())
-            .collect();
-        let mut dst_tx = Some(dst_tx);
-        // Slots of the destination's channel reserved ahead, `room` at a time.
-        let room = (self.channel_capacity / 2).max(1);
-        let mut reserved: Option<mpsc::PermitIterator<'_, DestinationMessage>> = None;
-        let mut seq = 0u64;
-        let mut failure: Option<Error> = None;
-        let mut acks_open = true;
-        loop {
-            tokio::select! {
-                biased;
-                _ = self.cancel.cancelled(), if failure.is_none() => {
-                    failure = Some(Error::Cancelled);
-                    break;
-                }
-                ack = ack_rx.recv(), if acks_open => match ack {
-                    Some(cp) => self.acknowledged(report, cp).await?,
-                    None => acks_open = false,
-                },
-                event = src_rx.recv() => {
-                    let Some(event) = event else { break };
-                    let forward = match event {
-                        SourceEvent::Records(batch) => {
-                            if let Some(key) = dedup_keys.get(&batch.stream)
-                                && let Some(e) = keyless(&batch, key, report.stream_mut(&batch.stream).records_read)
-                            {
-                                failure = Some(e);
-                                break;
-                            }
-                            let s = report.stream_mut(&batch.stream);
-                            s.records_read += batch.len() as u64;
-                            s.bytes_read += batch.bytes();
-                            s.pages += 1;
-                            self.notify(|| Progress::Records {
-                                stream: batch.stream.clone(),
-                                records: batch.len() as u64,
-                                bytes: batch.bytes(),
-                            });
-                            Some(DestinationMessage::Records(batch))
-                        }
-                        SourceEvent::Checkpoint(mut cp) => {
-                            seq += 1;
-                            cp.seq = seq;
-                            Some(DestinationMessage::Checkpoint(cp))
-                        }
-                        SourceEvent::Status(d, status) => {
-                            let s = report.stream_mut(&d);
-                            match &status {
-                                StreamStatus::Started => s.started = Some(Instant::now()),
-                                StreamStatus::Complete | StreamStatus::Incomplete => {
-                                    s.duration = s.started.map(|t| t.elapsed()).unwrap_or_default();
-                                }
-                                StreamStatus::RateLimited { .. } | StreamStatus::Running => {}
-                            }
-                            s.status = Some(status.clone());
-                            self.notify(|| Progress::Status { stream: d.clone(), status: status.clone() });
-                            (status == StreamStatus::Complete).then_some(DestinationMessage::StreamComplete(d))
-                        }
-                        SourceEvent::Metrics(d, metrics) => {
-                            let s = report.stream_mut(&d);
-                            s.requests += metrics.requests;
-                            s.retries += metrics.retries;
-                            s.rate_limit_wait += metrics.rate_limit_wait;
-                            self.notify(|| Progress::Metrics { stream: d.clone(), metrics: metrics.clone() });
-                            None
-                        }
-                        SourceEvent::ConfigUpdate(update) => {
-                            let config = report.updated_config.get_or_insert_with(|| self.source_config.clone());
-                            update.apply(config)?;
-                            None
-                        }
-                        SourceEvent::Log(level, message) => {
-                            match level {
-                                LogLevel::Error => tracing::error!("{message}"),
-                                LogLevel::Warn => tracing::warn!("{message}"),
-                                LogLevel::Info => tracing::info!("{message}"),
-                                LogLevel::Debug => tracing::debug!("{message}"),
-                            }
-                            if level == LogLevel::Warn {
-                                report.warnings.push(message);
-                            }
-                            None
-                        }
-                    };
-                    if let (Some(msg), Some(tx)) = (forward, dst_tx.as_ref()) {
-                        let delivered = loop {
-                            if let Some(permit) = reserved.as_mut().and_then(Iterator::next) {
-                                permit.send(msg);
-                                break true;
-                            }
-                            match tx.try_reserve() {
-                                Ok(permit) => {
-                                    permit.send(msg);
-                                    break true;
-                                }
-                                Err(mpsc::error::TrySendError::Closed(())) => break false,
-                                Err(mpsc::error::TrySendError::Full(())) => {}
-                            }
-                            // Full: wait until half the channel is free, so a destination slower
-                            // than the source wakes this task once per several batches rather
-                            // than for each; keep draining acks meanwhile, and stop waiting
-                            // when cancelled (a stuck destination must not hold up Ctrl-C).
-                            let mut reserve = std::pin::pin!(tx.reserve_many(room));
-                            let got = loop {
-                                tokio::select! {
-                                    biased;
-                                    _ = self.cancel.cancelled() => break None,
-                                    got = &mut reserve => break Some(got),
-                                    Some(cp) = ack_rx.recv(), if acks_open => self.acknowledged(report, cp).await?,
-                                }
-                            };
-                            match got {
-                                Some(Ok(permits)) => reserved = Some(permits),
-                                Some(Err(_)) => break false,
-                                None => {
-                                    failure = Some(Error::Cancelled);
-                                    break false;
-                                }
-                            }
-                        };
-                        if !delivered {
-                            // Cancelled, or the destination stopped (its task has the error).
-                            break;
-                        }
-                    }
-                }
-            }
+        let routed = self
+            .route(report, &catalog, starts, src_rx, dst_tx, &mut ack_rx)
+            .await;
+        // The router has stopped (and dropped both channels). A source still running is
+        // stopped now: it may be asleep in an hour's rate-limit pause, and nothing reads it.
+        let source_done = matches!(routed, Ok(Routed::SourceDone));
+        if !source_done {
+            source_task.0.abort();
         }
-        // Stop the source (if it is still running) and let the destination finish.
-        drop(src_rx);
-        drop(reserved);
-        drop(dst_tx.take());
-        let source_result = match source_task.await {
+        let source_result = match (&mut source_task.0).await {
             Ok(r) => r,
+            Err(join) if join.is_cancelled() => Err(Error::Cancelled),
             Err(join) => Err(Error::system(format!("the source task panicked: {join}"))),
         };
-        let destination_result = match destination_task.await {
+        let destination_result = match (&mut destination_task.0).await {
             Ok(r) => r,
             Err(join) => Err(Error::system(format!(
                 "the destination task panicked: {join}"
@@ -461,6 +367,11 @@ impl SyncBuilder {
         while let Some(cp) = ack_rx.recv().await {
             self.acknowledged(report, cp).await?;
         }
+        let failure = match routed {
+            Ok(Routed::Stopped(e)) => Some(e),
+            Ok(Routed::SourceDone | Routed::DestinationGone) => None,
+            Err(e) => Some(e),
+        };
         match destination_result {
             Ok(summary) => merge_write_summary(report, summary),
             Err(e) => {
@@ -475,6 +386,182 @@ impl SyncBuilder {
             Err(Error::Cancelled) if self.cancel.is_cancelled() => Err(Error::Cancelled),
             Err(e) => Err(e),
             Ok(()) => Ok(()),
+        }
+    }
+
+    /// Moves the source's events to the destination until the source is done, the destination
+    /// stops, the sync is cancelled or a record must stop it. Acknowledgements are recorded
+    /// meanwhile. Each stream's start reaches the destination before its first record, and its
+    /// end as the source reported it; a stream the source never ended is not complete.
+    async fn route(
+        &self,
+        report: &mut SyncReport,
+        catalog: &ConfiguredCatalog,
+        mut starts: std::collections::HashMap<StreamDescriptor, StreamStart>,
+        mut src_rx: mpsc::Receiver<SourceEvent>,
+        dst_tx: mpsc::Sender<DestinationMessage>,
+        ack_rx: &mut mpsc::UnboundedReceiver<crate::source::Checkpoint>,
+    ) -> Result<Routed> {
+        // Streams merged on their key: a record without one cannot be merged (it would pile up
+        // as a duplicate), so it stops the sync instead of slipping in.
+        let dedup_keys: std::collections::HashMap<StreamDescriptor, Vec<Vec<String>>> = catalog
+            .streams
+            .iter()
+            .filter(|s| s.destination_sync_mode == DestinationSyncMode::AppendDedup)
+            .map(|s| (s.descriptor(), s.effective_primary_key()))
+            .filter(|(_, k)| !k.is_empty())
+            .collect();
+        // Slots of the destination's channel reserved ahead, `room` at a time.
+        let room = (self.channel_capacity / 2).max(1);
+        let mut reserved: Option<mpsc::PermitIterator<'_, DestinationMessage>> = None;
+        let mut seq = 0u64;
+        let mut acks_open = true;
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Ok(Routed::Stopped(Error::Cancelled)),
+                ack = ack_rx.recv(), if acks_open => {
+                    match ack {
+                        Some(cp) => self.acknowledged(report, cp).await?,
+                        None => acks_open = false,
+                    }
+                    continue;
+                }
+                event = src_rx.recv() => event,
+            };
+            let Some(event) = event else {
+                return Ok(Routed::SourceDone);
+            };
+            // The stream this event is about, and whether it still has to be started.
+            let about = match &event {
+                SourceEvent::Records(b) => Some(&b.stream),
+                SourceEvent::Checkpoint(cp) => Some(&cp.stream),
+                SourceEvent::Status(d, _) => Some(d),
+                _ => None,
+            };
+            let start = about.and_then(|d| {
+                let start = starts.remove(&**d)?;
+                Some(DestinationMessage::StreamStart(d.clone(), start))
+            });
+            let forward = match event {
+                SourceEvent::Records(batch) => {
+                    if let Some(key) = dedup_keys.get(&batch.stream)
+                        && let Some(e) = keyless(
+                            &batch,
+                            key,
+                            report.stream_mut(&batch.stream).records_read,
+                        )
+                    {
+                        return Ok(Routed::Stopped(e));
+                    }
+                    let s = report.stream_mut(&batch.stream);
+                    s.records_read += batch.len() as u64;
+                    s.bytes_read += batch.bytes();
+                    s.pages += 1;
+                    self.notify(|| Progress::Records {
+                        stream: batch.stream.clone(),
+                        records: batch.len() as u64,
+                        bytes: batch.bytes(),
+                    });
+                    Some(DestinationMessage::Records(batch))
+                }
+                SourceEvent::Checkpoint(mut cp) => {
+                    seq += 1;
+                    cp.seq = seq;
+                    Some(DestinationMessage::Checkpoint(cp))
+                }
+                SourceEvent::Status(d, status) => {
+                    let s = report.stream_mut(&d);
+                    match &status {
+                        StreamStatus::Started => s.started = Some(Instant::now()),
+                        StreamStatus::Complete
+                        | StreamStatus::Incomplete
+                        | StreamStatus::Skipped => {
+                            s.duration = s.started.map(|t| t.elapsed()).unwrap_or_default();
+                        }
+                        StreamStatus::RateLimited { .. } | StreamStatus::Running => {}
+                    }
+                    s.status = Some(status.clone());
+                    self.notify(|| Progress::Status {
+                        stream: d.clone(),
+                        status: status.clone(),
+                    });
+                    let end = match status {
+                        StreamStatus::Complete => Some(StreamEnd::Complete),
+                        StreamStatus::Skipped => Some(StreamEnd::Skipped),
+                        StreamStatus::Incomplete => Some(StreamEnd::Failed),
+                        _ => None,
+                    };
+                    end.map(|end| DestinationMessage::StreamEnd(d, end))
+                }
+                SourceEvent::Metrics(d, metrics) => {
+                    let s = report.stream_mut(&d);
+                    s.requests += metrics.requests;
+                    s.retries += metrics.retries;
+                    s.rate_limit_wait += metrics.rate_limit_wait;
+                    self.notify(|| Progress::Metrics {
+                        stream: d.clone(),
+                        metrics: metrics.clone(),
+                    });
+                    None
+                }
+                SourceEvent::ConfigUpdate(update) => {
+                    let config = report
+                        .updated_config
+                        .get_or_insert_with(|| self.source_config.clone());
+                    update.apply(config)?;
+                    None
+                }
+                SourceEvent::Log(level, message) => {
+                    match level {
+                        LogLevel::Error => tracing::error!("{message}"),
+                        LogLevel::Warn => tracing::warn!("{message}"),
+                        LogLevel::Info => tracing::info!("{message}"),
+                        LogLevel::Debug => tracing::debug!("{message}"),
+                    }
+                    if level == LogLevel::Warn {
+                        report.warnings.push(message);
+                    }
+                    None
+                }
+            };
+            for msg in [start, forward].into_iter().flatten() {
+                loop {
+                    if let Some(permit) = reserved.as_mut().and_then(Iterator::next) {
+                        permit.send(msg);
+                        break;
+                    }
+                    match dst_tx.try_reserve() {
+                        Ok(permit) => {
+                            permit.send(msg);
+                            break;
+                        }
+                        // The destination stopped; its task has the error.
+                        Err(mpsc::error::TrySendError::Closed(())) => {
+                            return Ok(Routed::DestinationGone);
+                        }
+                        Err(mpsc::error::TrySendError::Full(())) => {}
+                    }
+                    // Full: wait until half the channel is free, so a destination slower than
+                    // the source wakes this task once per several batches rather than for
+                    // each; keep draining acks meanwhile, and stop waiting when cancelled (a
+                    // stuck destination must not hold up Ctrl-C).
+                    let mut reserve = std::pin::pin!(dst_tx.reserve_many(room));
+                    let got = loop {
+                        tokio::select! {
+                            biased;
+                            _ = self.cancel.cancelled() => break None,
+                            got = &mut reserve => break Some(got),
+                            Some(cp) = ack_rx.recv(), if acks_open => self.acknowledged(report, cp).await?,
+                        }
+                    };
+                    match got {
+                        Some(Ok(permits)) => reserved = Some(permits),
+                        Some(Err(_)) => return Ok(Routed::DestinationGone),
+                        None => return Ok(Routed::Stopped(Error::Cancelled)),
+                    }
+                }
+            }
         }
     }
 

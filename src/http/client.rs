@@ -286,6 +286,8 @@ impl HttpApi {
         let mut delays = self.retry.delays();
         let mut waited = Duration::ZERO;
         let mut attempt = 0u32;
+        // Failed attempts counted against the policy's attempts (see below).
+        let mut counted = 0u32;
         let mut reauthorized = false;
         loop {
             attempt += 1;
@@ -367,14 +369,25 @@ impl HttpApi {
             if !self.retry.should_retry(&error) {
                 return Err(error);
             }
+            // While the server names a wait (Retry-After, a rate-limit reset), the wait budget
+            // decides when to give up, not the attempt count: a 429 storm answered with
+            // `Retry-After: 1` is waited out as long as the budget allows. Failures without
+            // a named wait count against the attempts.
+            if retry_after.is_none() {
+                counted += 1;
+            }
             let computed = delays.next();
-            if attempt >= self.retry.attempts() || computed.is_none() {
+            let no_retries = self.retry.attempts() <= 1;
+            if no_retries
+                || counted >= self.retry.attempts()
+                || (retry_after.is_none() && computed.is_none())
+            {
                 return Err(error.context(format!("gave up after {attempt} attempts")));
             }
-            let delay = match retry_after {
-                Some(ra) => ra,
-                None => computed.unwrap_or_default(),
-            };
+            // The longer of the server's wait and the computed backoff (a `Retry-After: 0`
+            // must not turn into a burst of immediate retries).
+            let backoff = computed.unwrap_or(self.retry.longest_delay());
+            let delay = retry_after.map_or(backoff, |ra| ra.max(backoff));
             if waited + delay > self.retry.total_wait() {
                 return Err(error.context(format!(
                     "gave up after {attempt} attempts: waiting {:.0}s more would pass the {:.0}s retry budget",
@@ -385,18 +398,17 @@ impl HttpApi {
             waited += delay;
             ctx.count_retry();
             tracing::warn!(
-                "{}; retrying in {:.1}s (attempt {} of {})",
+                "{}; retrying in {:.1}s (attempt {})",
                 error.message(),
                 delay.as_secs_f64(),
                 attempt + 1,
-                self.retry.attempts()
             );
             // A rate-limit answer holds back the whole connector; other failures only this
-            // request.
+            // request. Either wait wakes when the sync is cancelled.
             if matches!(status, Some(429)) || (status == Some(503) && retry_after.is_some()) {
                 self.limiter.pause_until(Instant::now() + delay);
             } else {
-                tokio::time::sleep(delay).await;
+                ctx.sleep(delay).await?;
             }
         }
     }

@@ -305,7 +305,7 @@ impl Limiter {
             if let Some(until) = self.paused_until() {
                 reported = true;
                 ctx.rate_limited(Some(epoch_ms_at(until))).await?;
-                tokio::time::sleep_until(until).await;
+                ctx.sleep_until(until).await?;
                 continue;
             }
             let Some(bucket) = self.bucket(class) else {
@@ -320,7 +320,7 @@ impl Limiter {
                         ctx.rate_limited(Some(epoch_ms_at(Instant::now() + wait)))
                             .await?;
                     }
-                    tokio::time::sleep(wait).await;
+                    ctx.sleep(wait).await?;
                 }
             }
         }
@@ -329,12 +329,11 @@ impl Limiter {
             ctx.rate_limit_cleared().await?;
         }
         let permit = match &self.concurrency {
-            Some(sem) => Some(
-                sem.clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| Error::Cancelled)?,
-            ),
+            Some(sem) => Some(tokio::select! {
+                biased;
+                _ = ctx.cancellation().cancelled() => return Err(Error::Cancelled),
+                permit = sem.clone().acquire_owned() => permit.map_err(|_| Error::Cancelled)?,
+            }),
             None => None,
         };
         Ok(Admission { _permit: permit })

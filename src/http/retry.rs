@@ -10,8 +10,10 @@ use crate::error::Error;
 /// When and how often a failed request is tried again.
 ///
 /// Retried: HTTP 408, 429 and 5xx, timeouts, connection failures and truncated bodies
-/// ([`Error::is_retryable`]). A `Retry-After` from the server replaces the computed delay
-/// when it is longer. Anything else fails at once.
+/// ([`Error::is_retryable`]). When the server names a wait (`Retry-After`), the longer of it
+/// and the computed delay is waited, and such an attempt does not count against
+/// [`RetryPolicy::max_attempts`]: the wait budget ([`RetryPolicy::max_total_wait`]) decides.
+/// With one attempt ([`RetryPolicy::none`]) nothing is retried. Anything else fails at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     max_attempts: u32,
@@ -44,7 +46,8 @@ impl RetryPolicy {
         }
     }
 
-    /// Attempts in total, the first included. Default 6.
+    /// Attempts in total, the first included, counting only failures for which the server
+    /// named no wait. Default 6.
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n.max(1);
         self
@@ -89,6 +92,12 @@ impl RetryPolicy {
     /// The wait budget.
     pub fn total_wait(&self) -> Duration {
         self.max_total_wait
+    }
+
+    /// The longest computed delay (used once the computed delays run out while the server
+    /// keeps naming waits).
+    pub fn longest_delay(&self) -> Duration {
+        self.max_delay
     }
 
     /// The computed delays between attempts (at most `max_attempts - 1`).

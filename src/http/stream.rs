@@ -30,7 +30,7 @@ use super::response::{Pointer, extract};
 use super::template::{Escape, Vars, render, render_json};
 use crate::error::{Error, Result};
 use crate::record::Record;
-use crate::source::{Page, PageStream, Partition, ReadRequest, Stream};
+use crate::source::{Page, PageStream, Partition, PartitionEnd, ReadRequest, Stream};
 use crate::state::Cursor;
 
 /// A per-record transform: gets the record as JSON, returns the record to keep (`None`
@@ -590,14 +590,31 @@ async fn produce(def: &Def, request: ReadRequest, tx: &mpsc::Sender<Result<Page>
             },
         )?;
         records_total += records.len() as u64;
+        // A development limit that stops the read before its end says so: the read driver
+        // must not take the partition for read to its end (its cursor would pass records
+        // never read, an overwrite would swap a sample in).
         if let Some(max) = def.max_records
             && records_total >= max
         {
             let over = (records_total - max) as usize;
             records.truncate(records.len() - over);
+            if over > 0 || next.is_some() {
+                ctx.end_early(PartitionEnd::Limited(format!(
+                    "stream \"{}\": stopped at max_records ({max}); the read is not complete, so its cursor does not advance and an overwrite keeps the old data",
+                    def.name
+                )));
+            }
             next = None;
         }
-        if def.max_pages.is_some_and(|max| pages >= max) {
+        if let Some(max) = def.max_pages
+            && pages >= max
+        {
+            if next.is_some() {
+                ctx.end_early(PartitionEnd::Limited(format!(
+                    "stream \"{}\": stopped at max_pages ({max}); the read is not complete, so its cursor does not advance and an overwrite keeps the old data",
+                    def.name
+                )));
+            }
             next = None;
         }
         if let Some(n) = &next

@@ -123,7 +123,8 @@ impl<W: Write> MessageWriter<W> {
             StreamStatus::Started => ("STARTED", None),
             StreamStatus::Running => ("RUNNING", None),
             StreamStatus::Complete => ("COMPLETE", None),
-            StreamStatus::Incomplete => ("INCOMPLETE", None),
+            // The protocol has no "skipped": a skipped stream was not read completely.
+            StreamStatus::Incomplete | StreamStatus::Skipped => ("INCOMPLETE", None),
             StreamStatus::RateLimited { reset_at_ms } => {
                 let mut limited = json!({});
                 if let Some(at) = reset_at_ms {

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::message::{InputMessage, MessageWriter, state_message};
 use crate::catalog::{ConfiguredCatalog, StreamDescriptor};
-use crate::destination::{Acks, Destination, DestinationMessage};
+use crate::destination::{Acks, Destination, DestinationMessage, StreamEnd, StreamStart};
 use crate::error::{Error, Result};
 use crate::record::{Record, RecordBatch, excerpt};
 use crate::source::{Checkpoint, EventSender, LogLevel, ReadOptions, Source, SourceEvent};
@@ -326,9 +326,18 @@ where
         Command::Write { config, catalog } => {
             let config = read_json(&config, "config").await?;
             let catalog = read_catalog(&catalog).await?;
+            // The state the destination stored is the one an orchestrator hands the source (it
+            // is what this command echoed): an overwrite resumes only where it says so.
+            let stored = destination.stored_state(&config).await?.unwrap_or_default();
+            let resuming: HashSet<StreamDescriptor> = catalog
+                .streams
+                .iter()
+                .map(|s| s.descriptor())
+                .filter(|d| stored.resumes(d))
+                .collect();
             let (tx, rx) = mpsc::channel(16);
             let (acks, mut ack_rx) = Acks::channel();
-            let feed = feed_destination(input, &catalog, tx, MAX_MESSAGE_BYTES);
+            let feed = feed_destination(input, &catalog, &resuming, tx, MAX_MESSAGE_BYTES);
             let write = destination.write(&config, &catalog, rx, acks);
             let echo = async {
                 while let Some(cp) = ack_rx.recv().await {
@@ -363,7 +372,10 @@ pub(crate) async fn feed_for_fuzzing(input: &[u8], catalog: &ConfiguredCatalog) 
         }
         n
     };
-    let (fed, n) = tokio::join!(feed_destination(input, catalog, tx, 1 << 20), drain);
+    let (fed, n) = tokio::join!(
+        feed_destination(input, catalog, &HashSet::new(), tx, 1 << 20),
+        drain
+    );
     fed.map(|()| n)
 }
 
@@ -372,12 +384,16 @@ pub(crate) async fn feed_for_fuzzing(input: &[u8], catalog: &ConfiguredCatalog) 
 pub const MAX_MESSAGE_BYTES: u64 = 64 << 20;
 
 /// Reads protocol messages and turns them into destination messages: consecutive records of a
-/// stream become batches, STATE messages become checkpoints, STREAM_STATUS COMPLETE completes a
-/// stream. At the end of the input every stream that was neither completed nor reported
-/// INCOMPLETE is completed (older sources send no statuses).
+/// stream become batches, STATE messages become checkpoints. A stream starts at its
+/// STREAM_STATUS STARTED (or its first record or state), resuming if it is in `resuming`; it
+/// ends at COMPLETE or INCOMPLETE. The end of the input is not a stream's end: a stream that
+/// started without a COMPLETE was not read completely (its source died), and an overwrite keeps
+/// the old table. Only an input without any STREAM_STATUS (a source older than statuses)
+/// completes its streams at the end of the input.
 async fn feed_destination<R: AsyncBufRead + Unpin>(
     mut input: R,
     catalog: &ConfiguredCatalog,
+    resuming: &HashSet<StreamDescriptor>,
     tx: mpsc::Sender<DestinationMessage>,
     max_line: u64,
 ) -> Result<()> {
@@ -392,7 +408,15 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
         .collect();
     let mut pending: Option<RecordBatch> = None;
     let mut counts: HashMap<StreamDescriptor, u64> = HashMap::new();
+    let mut started: HashSet<StreamDescriptor> = HashSet::new();
     let mut done: HashSet<StreamDescriptor> = HashSet::new();
+    let mut statuses_seen = false;
+    // Sends a stream's start once, before anything else of it.
+    let start = |started: &mut HashSet<StreamDescriptor>, stream: &Arc<StreamDescriptor>| {
+        let first = started.insert((**stream).clone());
+        let resume = resuming.contains(&**stream);
+        first.then(|| DestinationMessage::StreamStart(stream.clone(), StreamStart { resume }))
+    };
     let mut seq = 0u64;
     let mut line = String::new();
     let mut line_no = 0u64;
@@ -444,6 +468,9 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
                     if let Some(b) = pending.take() {
                         send(DestinationMessage::Records(b)).await?;
                     }
+                    if let Some(m) = start(&mut started, &stream) {
+                        send(m).await?;
+                    }
                     let mut batch = RecordBatch::new(stream, Vec::with_capacity(INPUT_BATCH));
                     if let Some(at) = r.emitted_at {
                         batch.emitted_at = at as i64;
@@ -473,6 +500,11 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
                         .get(&s.stream_descriptor)
                         .cloned()
                         .unwrap_or_else(|| Arc::new(s.stream_descriptor.clone()));
+                    if descriptors.contains_key(&*stream)
+                        && let Some(m) = start(&mut started, &stream)
+                    {
+                        send(m).await?;
+                    }
                     send(DestinationMessage::Checkpoint(Checkpoint {
                         seq,
                         stream,
@@ -493,21 +525,34 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
                 else {
                     continue;
                 };
-                match status["status"].as_str() {
-                    Some("COMPLETE") => {
-                        if let Some(b) = pending.take() {
-                            send(DestinationMessage::Records(b)).await?;
+                statuses_seen = true;
+                let Some(stream) = descriptors.get(&d).cloned() else {
+                    continue;
+                };
+                let end = match status["status"].as_str() {
+                    Some("COMPLETE") => StreamEnd::Complete,
+                    Some("INCOMPLETE") => StreamEnd::Failed,
+                    Some("STARTED") => {
+                        if let Some(m) = start(&mut started, &stream) {
+                            if let Some(b) = pending.take() {
+                                send(DestinationMessage::Records(b)).await?;
+                            }
+                            send(m).await?;
                         }
-                        if let Some(stream) = descriptors.get(&d) {
-                            send(DestinationMessage::StreamComplete(stream.clone())).await?;
-                        }
-                        done.insert(d);
+                        continue;
                     }
-                    Some("INCOMPLETE") => {
-                        done.insert(d);
-                    }
-                    _ => {}
+                    _ => continue,
+                };
+                if let Some(b) = pending.take() {
+                    send(DestinationMessage::Records(b)).await?;
                 }
+                if !done.insert(d) {
+                    continue;
+                }
+                if let Some(m) = start(&mut started, &stream) {
+                    send(m).await?;
+                }
+                send(DestinationMessage::StreamEnd(stream, end)).await?;
             }
             // LOG, CONTROL and anything newer carry nothing a destination writes.
             _ => {}
@@ -516,12 +561,18 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
     if let Some(b) = pending.take() {
         send(DestinationMessage::Records(b)).await?;
     }
+    if statuses_seen {
+        // Streams that started and did not end were not read completely: they get no end.
+        return Ok(());
+    }
+    // A source that sends no statuses at all ends its streams only by ending its output.
     for s in &catalog.streams {
         let d = s.descriptor();
-        if !done.contains(&d)
-            && let Some(stream) = descriptors.get(&d)
-        {
-            send(DestinationMessage::StreamComplete(stream.clone())).await?;
+        if let Some(stream) = descriptors.get(&d) {
+            if let Some(m) = start(&mut started, stream) {
+                send(m).await?;
+            }
+            send(DestinationMessage::StreamEnd(stream.clone(), StreamEnd::Complete)).await?;
         }
     }
     Ok(())
@@ -580,7 +631,7 @@ mod tests {
         let input = format!("{ok}\n{big}\n{ok}\n");
         let (tx, mut rx) = mpsc::channel(16);
         let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-        let err = feed_destination(input.as_bytes(), &catalog, tx, 1_000)
+        let err = feed_destination(input.as_bytes(), &catalog, &HashSet::new(), tx, 1_000)
             .await
             .unwrap_err();
         drain.await.unwrap();
@@ -592,7 +643,13 @@ mod tests {
         // Invalid UTF-8 is a typed error too.
         let (tx, mut rx) = mpsc::channel(16);
         tokio::spawn(async move { while rx.recv().await.is_some() {} });
-        let err = feed_destination(&b"{\"type\": \"\xff\"}\n"[..], &catalog, tx, 1_000)
+        let err = feed_destination(
+            &b"{\"type\": \"\xff\"}\n"[..],
+            &catalog,
+            &HashSet::new(),
+            tx,
+            1_000,
+        )
             .await
             .unwrap_err();
         assert!(err.to_string().contains("reading message 1"), "{err}");

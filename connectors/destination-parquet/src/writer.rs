@@ -12,7 +12,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use intake::destination::{Acks, DestinationInput, DestinationMessage, WriteSummary};
+use intake::destination::{Acks, DestinationInput, DestinationMessage, FolderLock, WriteSummary};
 use intake::table::{Cell, ColumnKind, Fields, TableSchema};
 use intake::{ConfiguredCatalog, DestinationSyncMode, Error, Result, State, StreamDescriptor};
 use parquet::arrow::ArrowWriter;
@@ -244,6 +244,8 @@ pub(crate) struct Writer {
     streams: HashMap<StreamDescriptor, StreamFiles>,
     sidecar: Sidecar,
     state: State,
+    /// This writer is the folder's only one while it lives.
+    _lock: FolderLock,
 }
 
 impl Writer {
@@ -251,7 +253,8 @@ impl Writer {
         let root = cfg.destination_path.clone();
         std::fs::create_dir_all(&root)
             .map_err(|e| Error::config(format!("cannot create {}: {e}", root.display())))?;
-        let mut sidecar = read_sidecar(&root)?;
+        let lock = FolderLock::acquire(&root)?;
+        let sidecar = read_sidecar(&root)?;
         let state = if sidecar.state.is_null() {
             State::new()
         } else {
@@ -262,15 +265,9 @@ impl Writer {
             let d = cs.stream.descriptor();
             let folder = folder_name(&d);
             let target = match cs.destination_sync_mode {
-                DestinationSyncMode::Overwrite => {
-                    let staging = format!(".{folder}.staging");
-                    // Continue an interrupted overwrite only if the source will resume it.
-                    if !state.resumes(&d) {
-                        let _ = std::fs::remove_dir_all(root.join(&staging));
-                        sidecar.files.remove(&staging);
-                    }
-                    staging
-                }
+                // Kept as committed until the stream starts: only then is it known whether the
+                // source resumes the interrupted overwrite staged there.
+                DestinationSyncMode::Overwrite => format!(".{folder}.staging"),
                 _ => folder.clone(),
             };
             let dir = root.join(&target);
@@ -321,6 +318,7 @@ impl Writer {
             streams,
             sidecar,
             state,
+            _lock: lock,
         })
     }
 
@@ -417,11 +415,31 @@ impl Writer {
                     self.save()?;
                     acks.ack(cp)?;
                 }
-                DestinationMessage::StreamComplete(d) => {
+                DestinationMessage::StreamStart(d, start) => {
+                    let Some(s) = self
+                        .streams
+                        .get(&*d)
+                        .filter(|s| s.mode == DestinationSyncMode::Overwrite && !start.resume)
+                    else {
+                        continue;
+                    };
+                    // The read starts over: the earlier run's staged files go, and so does the
+                    // resume point they were staged for (stored at once, so a crash now cannot
+                    // leave a resume token naming files that are gone).
+                    let dir = self.root.join(&s.target);
+                    let staged = self.sidecar.files.remove(&s.target).unwrap_or_default();
+                    for name in staged {
+                        let _ = std::fs::remove_file(dir.join(name));
+                    }
+                    self.state.forget_resume(&d);
+                    self.save()?;
+                }
+                DestinationMessage::StreamEnd(d, end) => {
+                    // Only a complete read replaces the old files.
                     let swap = self
                         .streams
                         .get(&*d)
-                        .filter(|s| s.mode == DestinationSyncMode::Overwrite)
+                        .filter(|s| s.mode == DestinationSyncMode::Overwrite && end.is_complete())
                         .map(|s| (s.folder.clone(), s.target.clone()));
                     if let Some((folder, staging)) = swap {
                         self.commit_files(&d)?;

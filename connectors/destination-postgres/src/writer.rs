@@ -399,7 +399,6 @@ pub(crate) async fn write(
         "creating the state table",
     )
     .await?;
-    let stored = stored_state(client, &cfg.schema).await?.unwrap_or_default();
     let mut tables: HashMap<StreamDescriptor, Table> = HashMap::new();
     for cs in &catalog.streams {
         let d = cs.stream.descriptor();
@@ -419,23 +418,11 @@ pub(crate) async fn write(
             .chars()
             .map(|c| if c.is_control() { '_' } else { c })
             .collect();
-        let plan = TablePlan::new(cs, &stored, "PostgreSQL")?;
+        let plan = TablePlan::new(cs, "PostgreSQL")?;
+        // An overwrite's staging table is kept as it is until the stream starts: only then is
+        // it known whether the source resumes the interrupted overwrite staged there.
         let target = if plan.mode == DestinationSyncMode::Overwrite {
-            let staging = format!("{STAGING_PREFIX}{name}");
-            // Continue an interrupted overwrite only if the source will resume it.
-            if !plan.resume_staging {
-                exec(
-                    client,
-                    &format!(
-                        "DROP TABLE IF EXISTS {}.{}",
-                        quote(&schema_name),
-                        quote(&staging)
-                    ),
-                    "clearing a staging table",
-                )
-                .await?;
-            }
-            staging
+            format!("{STAGING_PREFIX}{name}")
         } else {
             name.clone()
         };
@@ -498,9 +485,31 @@ pub(crate) async fn write(
                 in_txn = false;
                 acks.ack(cp)?;
             }
-            DestinationMessage::StreamComplete(d) => {
+            // A read that starts over empties what an earlier run staged, in the transaction
+            // that stores the stream's next state (so a crash cannot leave a resume token
+            // naming rows that are gone).
+            DestinationMessage::StreamStart(d, start) => {
                 if let Some(t) = tables.get(&d)
                     && t.mode == DestinationSyncMode::Overwrite
+                    && !start.resume
+                {
+                    if !in_txn {
+                        exec(client, "BEGIN", "starting a transaction").await?;
+                        in_txn = true;
+                    }
+                    exec(
+                        client,
+                        &format!("TRUNCATE {}", t.qualified(&t.target)),
+                        "clearing a staging table",
+                    )
+                    .await?;
+                }
+            }
+            // Only a complete read replaces the old table.
+            DestinationMessage::StreamEnd(d, end) => {
+                if let Some(t) = tables.get(&d)
+                    && t.mode == DestinationSyncMode::Overwrite
+                    && end.is_complete()
                 {
                     let sql = format!(
                         "{}DROP TABLE IF EXISTS {}; ALTER TABLE {} RENAME TO {}; COMMIT;",

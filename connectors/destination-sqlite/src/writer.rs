@@ -699,24 +699,17 @@ impl Writer {
     /// Opens the database and prepares every configured stream's table.
     pub(crate) fn start(cfg: &SqliteConfig, catalog: &ConfiguredCatalog) -> Result<Writer> {
         let conn = open(cfg)?;
-        let stored = stored_state(&conn)?.unwrap_or_default();
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(sql_error("starting a transaction"))?;
         let mut tables = HashMap::new();
         for cs in &catalog.streams {
             let d = cs.stream.descriptor();
             let name = table_name(&d);
-            let plan = TablePlan::new(cs, &stored, "SQLite")?;
+            let plan = TablePlan::new(cs, "SQLite")?;
             let target = match plan.mode {
-                DestinationSyncMode::Overwrite => {
-                    let staging = format!("{STAGING_PREFIX}{name}");
-                    // Continue an interrupted overwrite only if the source will resume it.
-                    if !plan.resume_staging {
-                        conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote(&staging)))
-                            .map_err(sql_error("clearing a staging table"))?;
-                    }
-                    staging
-                }
+                // Kept as it is until the stream starts: only then is it known whether the
+                // source resumes the interrupted overwrite staged there.
+                DestinationSyncMode::Overwrite => format!("{STAGING_PREFIX}{name}"),
                 _ => name.clone(),
             };
             let mut table = Table {
@@ -813,8 +806,21 @@ impl Writer {
                         continue;
                     }
                     DestinationMessage::Checkpoint(cp) => Op::Checkpoint(cp),
-                    DestinationMessage::StreamComplete(d) => match tables.get(&d) {
-                        Some(t) if t.mode == DestinationSyncMode::Overwrite => {
+                    // A read that starts over empties what an earlier run staged, in the
+                    // transaction that stores the stream's next state (so a crash cannot
+                    // leave a resume token naming rows that are gone).
+                    DestinationMessage::StreamStart(d, start) => match tables.get(&d) {
+                        Some(t) if t.mode == DestinationSyncMode::Overwrite && !start.resume => {
+                            Op::Sql(
+                                format!("DELETE FROM {}", quote(&t.target)),
+                                "clearing a staging table",
+                            )
+                        }
+                        _ => continue,
+                    },
+                    // Only a complete read replaces the old table.
+                    DestinationMessage::StreamEnd(d, end) => match tables.get(&d) {
+                        Some(t) if t.mode == DestinationSyncMode::Overwrite && end.is_complete() => {
                             let (name, staging) = (quote(&t.name), quote(&t.target));
                             Op::Commit(
                                 format!(

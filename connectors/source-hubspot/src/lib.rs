@@ -47,7 +47,7 @@ use futures::StreamExt;
 use intake::http::{
     Auth, ErrorAction, HttpApi, HttpError, OAuth2, Paginator, Quota, RateLimit, RateLimitHeaders,
 };
-use intake::source::{SkipOnError, StreamContext};
+use intake::source::{Skip, SkipOnError, StreamContext};
 use intake::spec::parse_config;
 use intake::{
     ConnectorSpec, Cursor, Error, PageStream, Partition, ReadRequest, Result, Source, Stream,
@@ -364,7 +364,7 @@ fn guarded(stream: impl Stream + 'static) -> Arc<dyn Stream> {
     let name = stream.name().to_string();
     Arc::new(SkipOnError::new(stream, move |e, _| {
         missing_scopes(e).map(|scopes| {
-            format!("stream \"{name}\" skipped: the token lacks the scope(s) {scopes}; add them to sync it")
+            Skip::Stream(format!("stream \"{name}\" skipped: the token lacks the scope(s) {scopes}; add them to sync it (its table and state are kept as they were)"))
         })
     }))
 }

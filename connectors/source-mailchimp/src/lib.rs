@@ -33,7 +33,7 @@ use chrono::{DateTime, Utc};
 use intake::http::{
     Auth, ErrorAction, HttpApi, HttpError, HttpStream, Paginator, RateLimit, RateLimitHeaders,
 };
-use intake::source::{SkipOnError, StreamContext};
+use intake::source::{Skip, SkipOnError, StreamContext};
 use intake::spec::parse_config;
 use intake::state::{Boundary, CursorOrder};
 use intake::{ConnectorSpec, Cursor, CursorKind, Error, Result, Source, Stream, async_trait};
@@ -775,10 +775,10 @@ fn skip_missing_report(stream: HttpStream) -> Arc<dyn Stream> {
     let name = Stream::name(&stream).to_string();
     Arc::new(SkipOnError::new(stream, move |e, partition| {
         (HttpError::find(e)?.status() == Some(404)).then(|| {
-            format!(
+            Skip::Partition(format!(
                 "stream \"{name}\": campaign {} has no report (404): skipped",
                 partition.key()["campaign_id"]
-            )
+            ))
         })
     }))
 }
