@@ -34,9 +34,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::{ConfiguredCatalog, DestinationSyncMode, StreamDescriptor};
+use crate::destination::FolderLock;
 use crate::destination::{Acks, Destination, DestinationInput, DestinationMessage, WriteSummary};
 use crate::engine::write_atomically_blocking;
-use crate::destination::FolderLock;
 use crate::error::{Error, Result};
 use crate::source::Checkpoint;
 use crate::spec::{ConnectorSpec, parse_config};
@@ -333,14 +333,13 @@ impl JsonlWriter {
             let len = file.metadata()?.len();
             // Records after the last acknowledged checkpoint are dropped: the source sends them again.
             // A file this folder's state never tracked (written before intake) is kept as it is.
-            let keep = committed
-                .get(&file_key)
-                .copied()
-                .unwrap_or(if mode == DestinationSyncMode::Append {
+            let keep = committed.get(&file_key).copied().unwrap_or(
+                if mode == DestinationSyncMode::Append {
                     len
                 } else {
                     0
-                });
+                },
+            );
             if len > keep {
                 file.set_len(keep)?;
             }

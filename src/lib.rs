@@ -117,8 +117,7 @@ pub use error::{Error, FailureType, Result};
 pub use record::{Record, RecordBatch, RecordBuilder};
 pub use source::{
     Checkpoint, EventSender, Page, PageStream, Partition, PartitionEnd, ReadOptions, ReadRequest,
-    Skip, Source,
-    SourceEvent, Stream, StreamContext, StreamMetrics, StreamStatus, read_streams,
+    Skip, Source, SourceEvent, Stream, StreamContext, StreamMetrics, StreamStatus, read_streams,
 };
 pub use spec::{ConfigUpdate, ConnectorSpec};
 pub use state::{Cursor, CursorKind, State};

@@ -547,7 +547,10 @@ mod tests {
                 r#"{"id":"1","email":"a b@x.io","teams":[{"n":"x\"\ny"}]}"#
             );
             let mut b = RecordBuilder::new();
-            b.raw("teams", &*RawValue::from_string("[\n 1,\n\t2 ]".into()).unwrap());
+            b.raw(
+                "teams",
+                &*RawValue::from_string("[\n 1,\n\t2 ]".into()).unwrap(),
+            );
             assert_eq!(b.build().json(), r#"{"teams":[1,2]}"#);
         }
     }

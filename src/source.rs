@@ -746,9 +746,7 @@ pub async fn read_streams(
                 };
                 // A closed channel means the consumer stopped; report the stream's own error first.
                 let _ = out.send(SourceEvent::Status(d.clone(), status)).await;
-                result
-                    .map(|_| ())
-                    .map_err(|e| e.in_stream(&d.to_string()))
+                result.map(|_| ()).map_err(|e| e.in_stream(&d.to_string()))
             }
         }))
         .await;
@@ -837,7 +835,7 @@ async fn read_stream(
         out.send(SourceEvent::Log(
             LogLevel::Warn,
             format!(
-                "stream \"{d}\": {} records had no usable cursor value; they were delivered but did not move the cursor",
+                "stream \"{d}\": {} records had no usable cursor value (missing, null, blank, or not of the kind of the stream's other cursor values); they were delivered but did not move the cursor",
                 p.missing_cursor
             ),
         ))
@@ -992,9 +990,11 @@ async fn read_partition(
         },
         // The stream is skipped: this partition keeps the progress of its last page (a resume
         // token covering only what was delivered), so a later run can continue it.
-        Some(PartitionEnd::StreamSkipped(_)) => {
-            p.state.partition(partition.key()).cloned().unwrap_or_default()
-        }
+        Some(PartitionEnd::StreamSkipped(_)) => p
+            .state
+            .partition(partition.key())
+            .cloned()
+            .unwrap_or_default(),
     };
     if let Some(end) = &ended_early {
         if !matches!(end, PartitionEnd::PartitionGone(_)) {

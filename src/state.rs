@@ -297,6 +297,8 @@ impl CursorValue {
 
     fn parse_str(s: &str, kind: CursorKind) -> Option<CursorValue> {
         match kind {
+            // A blank string is no value at all (APIs send "" for "never").
+            CursorKind::Auto if s.trim().is_empty() => None,
             CursorKind::Auto => Some(
                 parse_datetime(s)
                     .map(CursorValue::DateTime)
@@ -323,7 +325,7 @@ impl CursorValue {
         match self {
             CursorValue::Number(_) => 0,
             CursorValue::DateTime(_) => 1,
-            CursorValue::Text(_) => 2,
+            CursorValue::Text(_) => TEXT_RANK,
         }
     }
 }
@@ -335,6 +337,8 @@ fn number(n: &serde_json::Number) -> Option<Number> {
         n.as_f64().filter(|f| f.is_finite()).map(Number::Float)
     }
 }
+
+const TEXT_RANK: u8 = 2;
 
 /// Parses the date-time formats APIs use: RFC 3339, `YYYY-MM-DD HH:MM:SS[.f]` (taken as UTC),
 /// and `YYYY-MM-DD` (midnight UTC).
@@ -609,6 +613,14 @@ pub struct CursorTracker {
     max_keys: Vec<Value>,
     max_keys_overflow: bool,
     missing: u64,
+    /// Under [`CursorKind::Auto`], the kind of the stream's cursor values (the rank of the
+    /// saved cursor or of the first value seen): a value of another kind (`"N/A"` among dates)
+    /// is not a cursor value. A text kind gives way to the first date or number, since text
+    /// ranks above both and one stray string would otherwise become the cursor for good.
+    established: Option<u8>,
+    /// Text values taken while the kind was text (counted as missing if a date or number
+    /// re-establishes it).
+    text_values: u64,
 }
 
 impl CursorTracker {
@@ -640,16 +652,68 @@ impl CursorTracker {
             max_keys: Vec::new(),
             max_keys_overflow: false,
             missing: 0,
+            established: None,
+            text_values: 0,
         };
+        tracker.established = tracker.saved.as_ref().map(|(v, _)| v.rank());
         if let Some(resume) = &state.resume {
             tracker.pass_start = resume.start.clone();
             if let Some(v) = &resume.max {
                 tracker.max = tracker.cursor.parse(v).map(|c| (c, v.clone()));
                 tracker.max_text = tracker.max.as_ref().map(|_| v.to_string());
                 tracker.max_keys = resume.max_keys.clone();
+                if let Some((m, _)) = &tracker.max {
+                    tracker.established.get_or_insert(m.rank());
+                }
             }
         }
         tracker
+    }
+
+    /// Whether `value` is of the stream's cursor kind (always, except under
+    /// [`CursorKind::Auto`]); a first date or number after text values re-establishes the kind
+    /// and forgets the text maximum and a text saved cursor.
+    fn of_established_kind(&mut self, value: &CursorValue) -> bool {
+        if self.cursor.kind != CursorKind::Auto {
+            return true;
+        }
+        let rank = value.rank();
+        if rank == TEXT_RANK && matches!(self.established, None | Some(TEXT_RANK)) {
+            self.text_values += 1;
+        }
+        match self.established {
+            None => {
+                self.established = Some(rank);
+                true
+            }
+            Some(r) if r == rank => true,
+            Some(TEXT_RANK) => {
+                self.established = Some(rank);
+                self.missing += std::mem::take(&mut self.text_values);
+                if self
+                    .max
+                    .as_ref()
+                    .is_some_and(|(m, _)| m.rank() == TEXT_RANK)
+                {
+                    self.max = None;
+                    self.max_text = None;
+                    self.max_keys.clear();
+                    self.max_keys_overflow = false;
+                }
+                if self
+                    .saved
+                    .as_ref()
+                    .is_some_and(|(v, _)| v.rank() == TEXT_RANK)
+                {
+                    self.saved = None;
+                    self.saved_text = None;
+                    self.saved_keys.clear();
+                    self.saved_key_list.clear();
+                }
+                true
+            }
+            Some(_) => false,
+        }
     }
 
     /// The start value this pass reads from (lookback and configured start applied).
@@ -673,8 +737,8 @@ impl CursorTracker {
         let parsed = match raw {
             Some(_) if same_as_max => None,
             Some(text) => match CursorValue::parse_json_text(text, self.cursor.kind) {
-                Some(v) => Some(v),
-                None => return self.missing_cursor(record),
+                Some(v) if self.of_established_kind(&v) => Some(v),
+                _ => return self.missing_cursor(record),
             },
             None => return self.missing_cursor(record),
         };
@@ -744,7 +808,7 @@ impl CursorTracker {
                 Ok(Observed::Keep)
             }
             MissingCursor::Fail => Err(Error::system(format!(
-                "record has no usable cursor value in field \"{}\": {}",
+                "record has no usable cursor value in field \"{}\" (missing, null, blank, or not of the kind of the stream's other cursor values): {}",
                 self.cursor.field().join("."),
                 excerpt(record.json())
             ))),
@@ -1189,6 +1253,73 @@ mod tests {
             t.checkpoint(false, None).cursor,
             Some(json!("2024-05-01T00:00:00Z"))
         );
+    }
+
+    #[test]
+    fn scenario_5_a_stray_cursor_value_cannot_poison_the_default_cursor_kind() {
+        let cursor = Cursor::new("updatedAt");
+        for poison in ["", "N/A", "   "] {
+            // The stray value first, then dates; and dates, then the stray value.
+            for order in [0, 1] {
+                let mut t = CursorTracker::new(cursor.clone(), pk(), &CursorState::default());
+                let mut rows = vec![
+                    rec(1, "2024-01-01T00:00:00Z"),
+                    rec(2, poison),
+                    rec(3, "2024-03-01T00:00:00Z"),
+                ];
+                if order == 1 {
+                    rows.swap(0, 1);
+                }
+                for r in &rows {
+                    assert_eq!(
+                        t.observe(r).unwrap(),
+                        Observed::Keep,
+                        "delivered all the same"
+                    );
+                }
+                let st = t.checkpoint(true, None);
+                assert_eq!(
+                    st.cursor,
+                    Some(json!("2024-03-01T00:00:00Z")),
+                    "{poison:?} {order}"
+                );
+                assert_eq!(t.missing(), 1, "{poison:?} {order}: counted as a warning");
+            }
+        }
+        // A state poisoned before this fix recovers at the first date.
+        let poisoned = CursorState {
+            cursor: Some(json!("N/A")),
+            ..Default::default()
+        };
+        let mut t = CursorTracker::new(cursor.clone(), pk(), &poisoned);
+        t.observe(&rec(1, "2024-05-01T00:00:00Z")).unwrap();
+        assert_eq!(
+            t.checkpoint(true, None).cursor,
+            Some(json!("2024-05-01T00:00:00Z"))
+        );
+        // Against an established date cursor a stray value is never stored.
+        let saved = CursorState {
+            cursor: Some(json!("2024-05-01T00:00:00Z")),
+            ..Default::default()
+        };
+        let mut t = CursorTracker::new(cursor.clone(), pk(), &saved);
+        t.observe(&rec(9, "N/A")).unwrap();
+        assert_eq!(
+            t.checkpoint(true, None).cursor,
+            Some(json!("2024-05-01T00:00:00Z"))
+        );
+        // Under MissingCursor::Fail it is a typed error naming the field.
+        let strict = cursor.on_missing(MissingCursor::Fail);
+        let mut t = CursorTracker::new(strict, pk(), &saved);
+        let err = t.observe(&rec(9, "N/A")).unwrap_err();
+        assert!(err.to_string().contains("updatedAt"), "{err}");
+        // An all-text cursor still works.
+        let mut t = CursorTracker::new(Cursor::new("v"), pk(), &CursorState::default());
+        for (i, v) in ["b", "c", "a"].iter().enumerate() {
+            t.observe(&Record::from_value(&json!({"id": i, "v": v})).unwrap())
+                .unwrap();
+        }
+        assert_eq!(t.checkpoint(true, None).cursor, Some(json!("c")));
     }
 
     #[test]

@@ -1002,7 +1002,10 @@ async fn a_slow_destination_gets_every_batch_and_checkpoint_in_order_at_any_chan
             seen.first().map(String::as_str),
             Some("start contacts resume=false")
         );
-        assert_eq!(seen.last().map(String::as_str), Some("end contacts Complete"));
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some("end contacts Complete")
+        );
         // Every channel size delivers exactly the same sequence.
         match &expected {
             None => expected = Some(seen),

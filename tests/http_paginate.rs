@@ -393,3 +393,58 @@ async fn a_resume_token_continues_from_the_page_after_it() {
         .unwrap_err();
     assert!(err.to_string().contains("resume token"), "{err}");
 }
+
+#[tokio::test]
+async fn scenario_9_an_absurd_total_is_a_typed_error_naming_the_field_not_a_silent_stop() {
+    for (total, at) in [
+        (json!(1e20), "/total_pages"),
+        (json!(-3), "/total_pages"),
+        (json!(2.5), "/total_pages"),
+        (json!(u64::MAX), "/total_pages"),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(path("/campaigns"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "items": rows(0, 2), "total_pages": total.clone(), "total_items": total.clone(),
+            })))
+            .mount(&server)
+            .await;
+        let by_pages = api(&server)
+            .stream("campaigns")
+            .get("/campaigns")
+            .records_at("/items")
+            .paginate(Paginator::page_number("page").total_pages_at(at));
+        let err = read_all(&by_pages).await.unwrap_err();
+        assert_eq!(
+            err.failure_type(),
+            intake::FailureType::SystemError,
+            "{err}"
+        );
+        assert!(err.to_string().contains("total_pages"), "{total}: {err}");
+        let by_offset = api(&server)
+            .stream("campaigns")
+            .get("/campaigns")
+            .records_at("/items")
+            .paginate(Paginator::offset("offset", "count", 2).total_at("/total_items"));
+        let err = read_all(&by_offset).await.unwrap_err();
+        assert!(err.to_string().contains("total_items"), "{total}: {err}");
+    }
+    // An offset at the edge of u64 cannot wrap to 0 and start over.
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": rows(0, 2)})))
+        .mount(&server)
+        .await;
+    let edge = api(&server)
+        .stream("items")
+        .get("/items")
+        .records_at("/items")
+        .paginate(Paginator::offset("offset", "count", 2));
+    let err = read_from(
+        &edge,
+        Some(json!({"query": [["offset", u64::MAX.to_string()]]})),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("overflows"), "{err}");
+}

@@ -582,13 +582,17 @@ async fn the_runner_prints_rate_limited_while_the_connector_waits() {
 }
 
 /// Answers `/x` with `n` 429s carrying `Retry-After: <retry_after>`, then the page.
-async fn limited(n: usize, retry_after: &'static str) -> (support::mock::MockServer, Arc<AtomicU64>) {
+async fn limited(
+    n: usize,
+    retry_after: &'static str,
+) -> (support::mock::MockServer, Arc<AtomicU64>) {
     let calls = Arc::new(AtomicU64::new(0));
     let c = calls.clone();
     let body = pages("x", 1);
     let server = serve(move |req| {
         if (c.fetch_add(1, Ordering::Relaxed) as usize) < n {
-            return Resp::json(429, r#"{"message":"slow down"}"#).header("retry-after", retry_after);
+            return Resp::json(429, r#"{"message":"slow down"}"#)
+                .header("retry-after", retry_after);
         }
         page_for(&req, &body)
     })
@@ -614,14 +618,23 @@ async fn scenario_6_a_cancel_wakes_a_read_paused_by_a_long_retry_after() {
         cancel.cancel();
     });
     assert!(matches!(page, Err(intake::Error::Cancelled)), "{page:?}");
-    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn scenario_10_retry_after_zero_still_backs_off() {
     let (server, calls) = limited(2, "0").await;
     let start = Instant::now();
-    assert_eq!(count_records(&contacts(&api(&server.uri()), "x", "/x")).await.unwrap(), 3);
+    assert_eq!(
+        count_records(&contacts(&api(&server.uri()), "x", "/x"))
+            .await
+            .unwrap(),
+        3
+    );
     assert_eq!(calls.load(Ordering::Relaxed), 3);
     // The longer of the server's 0 s and the backoff's 1 s, then 2 s: never a burst.
     assert_eq!(start.elapsed(), Duration::from_secs(3));
@@ -645,7 +658,10 @@ async fn scenario_10_a_429_storm_named_by_the_server_is_waited_out_within_the_bu
         .await
         .unwrap_err();
     assert_eq!(calls.load(Ordering::Relaxed), 6);
-    assert!(err.to_string().contains("gave up after 6 attempts"), "{err}");
+    assert!(
+        err.to_string().contains("gave up after 6 attempts"),
+        "{err}"
+    );
 }
 
 fn api_at(uri: &str) -> HttpApi {

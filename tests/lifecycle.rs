@@ -139,7 +139,11 @@ async fn scenario_1_end_of_input_after_a_dead_source_keeps_the_overwrite_table()
         record(12),
     ];
     assert_eq!(write(dir.path(), &died).await, 0);
-    assert_eq!(ids(dir.path()), [1, 2, 3], "a partial read replaced the table");
+    assert_eq!(
+        ids(dir.path()),
+        [1, 2, 3],
+        "a partial read replaced the table"
+    );
 
     // The rerun resumes from the token: the staged records are kept, and the complete read
     // replaces the table with every record once.
@@ -294,7 +298,10 @@ async fn scenario_3_a_state_file_resuming_into_a_new_folder_reads_the_stream_fro
         .unwrap_err();
     assert!(err.to_string().contains("injected"), "{err}");
     let saved = State::parse(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
-    assert!(saved.resumes(&d("contacts")), "the test needs a resume token");
+    assert!(
+        saved.resumes(&d("contacts")),
+        "the test needs a resume token"
+    );
 
     let report = intake::sync(interrupted(-1), json!({}))
         .to(JsonlDestination::new(&new))
@@ -483,7 +490,10 @@ async fn scenario_7_a_failed_sync_leaves_no_task_running() {
     .unwrap_err();
     assert!(err.to_string().contains("state file"), "{err}");
     // When run returns, the destination has finished and the source is stopped.
-    assert!(finished.load(Ordering::SeqCst), "the destination outlived the sync");
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "the destination outlived the sync"
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(
         !woke.load(Ordering::SeqCst),

@@ -446,11 +446,8 @@ impl SyncBuilder {
             let forward = match event {
                 SourceEvent::Records(batch) => {
                     if let Some(key) = dedup_keys.get(&batch.stream)
-                        && let Some(e) = keyless(
-                            &batch,
-                            key,
-                            report.stream_mut(&batch.stream).records_read,
-                        )
+                        && let Some(e) =
+                            keyless(&batch, key, report.stream_mut(&batch.stream).records_read)
                     {
                         return Ok(Routed::Stopped(e));
                     }

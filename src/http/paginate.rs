@@ -382,7 +382,11 @@ impl Paginator {
                     .query_value(offset_param)
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
-                let next = offset + page.records as u64;
+                let next = offset.checked_add(page.records as u64).ok_or_else(|| {
+                    Error::system(format!(
+                        "the next offset after {offset} ({offset_param}) overflows; the API's paging cannot be followed"
+                    ))
+                })?;
                 if page.records == 0 {
                     return Ok(None);
                 }
@@ -419,13 +423,17 @@ impl Paginator {
                     && let Some(total) = number(page.values.first(), at)?
                 {
                     // Pages count from `start`; the last page's number is start + total - 1.
-                    if number_now + 1 >= start + total {
+                    let end = start.checked_add(total).ok_or_else(|| absurd(at, total))?;
+                    if number_now.saturating_add(1) >= end {
                         return Ok(None);
                     }
                 }
-                Ok(Some(
-                    current.with_query(param, (number_now + 1).to_string()),
-                ))
+                let next = number_now.checked_add(1).ok_or_else(|| {
+                    Error::system(format!(
+                        "the page number after {number_now} ({param}) overflows; the API's paging cannot be followed"
+                    ))
+                })?;
+                Ok(Some(current.with_query(param, next.to_string())))
             }
         }
     }
@@ -448,16 +456,32 @@ fn token(raw: Option<&Option<Box<RawValue>>>, at: &Pointer) -> Result<Option<Str
     }
 }
 
+/// The largest total a page may claim: more records or pages than any API holds (2^53, the
+/// largest integer a JSON number carries exactly). Past it the total is refused, never
+/// wrapped or saturated into a paging that stops after one page.
+const MAX_TOTAL: f64 = 9_007_199_254_740_992.0;
+
 fn number(raw: Option<&Option<Box<RawValue>>>, at: &Pointer) -> Result<Option<u64>> {
     match token(raw, at)? {
         None => Ok(None),
-        Some(s) => s
-            .parse::<f64>()
-            .map(|n| Some(n.max(0.0) as u64))
-            .map_err(|_| {
+        Some(s) => {
+            let n = s.parse::<f64>().map_err(|_| {
                 Error::system(format!("the pagination total at {at} is not a number: {s}"))
-            }),
+            })?;
+            if !(0.0..=MAX_TOTAL).contains(&n) || n.fract() != 0.0 {
+                return Err(Error::system(format!(
+                    "the pagination total at {at} is {s}, not a count of records or pages; the API's paging cannot be trusted"
+                )));
+            }
+            Ok(Some(n as u64))
+        }
     }
+}
+
+fn absurd(at: &Pointer, total: u64) -> Error {
+    Error::system(format!(
+        "the pagination total at {at} is {total}, past what paging can count; the API's paging cannot be trusted"
+    ))
 }
 
 fn resolve(base: &Url, next: &str) -> Result<String> {

@@ -572,7 +572,11 @@ async fn feed_destination<R: AsyncBufRead + Unpin>(
             if let Some(m) = start(&mut started, stream) {
                 send(m).await?;
             }
-            send(DestinationMessage::StreamEnd(stream.clone(), StreamEnd::Complete)).await?;
+            send(DestinationMessage::StreamEnd(
+                stream.clone(),
+                StreamEnd::Complete,
+            ))
+            .await?;
         }
     }
     Ok(())
@@ -650,8 +654,8 @@ mod tests {
             tx,
             1_000,
         )
-            .await
-            .unwrap_err();
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("reading message 1"), "{err}");
     }
 

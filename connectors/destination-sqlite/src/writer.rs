@@ -820,7 +820,9 @@ impl Writer {
                     },
                     // Only a complete read replaces the old table.
                     DestinationMessage::StreamEnd(d, end) => match tables.get(&d) {
-                        Some(t) if t.mode == DestinationSyncMode::Overwrite && end.is_complete() => {
+                        Some(t)
+                            if t.mode == DestinationSyncMode::Overwrite && end.is_complete() =>
+                        {
                             let (name, staging) = (quote(&t.name), quote(&t.target));
                             Op::Commit(
                                 format!(

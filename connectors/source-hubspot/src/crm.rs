@@ -80,20 +80,48 @@ struct RawPage {
     paging: Option<Value>,
 }
 
-/// `paging.next.after`: the next page's cursor, if any.
-fn next_after(paging: Option<&Value>) -> Option<String> {
-    match paging?.pointer("/next/after")? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// `paging.next.after`: the next page's cursor, if any. No `paging` (or no `paging.next`)
+/// is the last page; a `paging.next.after` that is not a non-empty string or a number is a
+/// broken page, never the end of the data (taking it for the end loses every page after it).
+fn next_after(paging: Option<&Value>) -> Result<Option<String>> {
+    let next = match paging {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(p)) => match p.get("next") {
+            None | Some(Value::Null) => return Ok(None),
+            Some(next) => next,
+        },
+        Some(other) => return Err(bad_paging("paging", other)),
+    };
+    match next.get("after") {
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(bad_paging("paging.next.after", other)),
+        None => Err(bad_paging("paging.next.after", &Value::Null)),
     }
+}
+
+fn bad_paging(field: &str, value: &Value) -> Error {
+    Error::system(format!(
+        "HubSpot sent a page whose {field} is {}, not a paging cursor; stopping rather than taking it for the last page",
+        {
+            let text = value.to_string();
+            let mut end = text.len().min(80);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text[..end].to_string()
+        }
+    ))
 }
 
 /// A list page's records, read from its body with intake's checking reader: every byte is
 /// checked, the values the records need are borrowed, nothing else is built (measured: serde's
 /// borrowed parse of a page was the connector's largest cost, about 16% of an end-to-end sync's
 /// CPU samples).
-fn parse_chunk(body: &[u8]) -> Result<Vec<ApiObject<'_>>> {
+///
+/// A page without results (`null` or absent) is the empty last page; beside a next-page
+/// cursor (`has_next`) it is a broken page, refused rather than skipped.
+fn parse_chunk(body: &[u8], has_next: bool) -> Result<Vec<ApiObject<'_>>> {
     // Checked as UTF-8 once here (the reader works on text).
     let text = std::str::from_utf8(body)
         .map_err(|e| Error::system(format!("HubSpot sent a list page that is not UTF-8 ({e})")))?;
@@ -104,12 +132,14 @@ fn parse_chunk(body: &[u8]) -> Result<Vec<ApiObject<'_>>> {
     };
     let mut r = Reader::new(text);
     let mut objects = Vec::new();
+    let mut listed = false;
     let mut top = r.object().map_err(page)?;
     while let Some(key) = top.next_key(&mut r).map_err(page)? {
         if key != "results" || r.peek() == Some(b'n') {
             r.value().map_err(page)?;
             continue;
         }
+        listed = true;
         let mut results = r.array().map_err(|e| {
             Error::system(format!(
                 "HubSpot sent a list page whose results are not CRM objects ({e})"
@@ -122,6 +152,11 @@ fn parse_chunk(body: &[u8]) -> Result<Vec<ApiObject<'_>>> {
         }
     }
     r.finish().map_err(page)?;
+    if !listed && has_next {
+        return Err(Error::system(
+            "HubSpot sent a list page without results (null or absent) but with a next-page cursor; refusing it rather than skipping its records",
+        ));
+    }
     Ok(objects)
 }
 
@@ -187,8 +222,21 @@ fn read_object<'a>(r: &mut Reader<'a>) -> std::result::Result<ApiObject<'a>, Obj
             }
         }
     }
+    let id = id.ok_or(ObjectError::Shape("it has no id"))?;
+    // The id names the record in every table: null, "", an object or a list would write the
+    // record under an id the source does not have.
+    let usable = match id.get().as_bytes().first() {
+        Some(b'"') => id.get() != "\"\"",
+        Some(b'-' | b'0'..=b'9') => true,
+        _ => false,
+    };
+    if !usable {
+        return Err(ObjectError::Shape(
+            "its id is not a non-empty string or a number",
+        ));
+    }
     Ok(ApiObject {
-        id: id.ok_or(ObjectError::Shape("it has no id"))?,
+        id,
         properties,
         created_at,
         updated_at,
@@ -454,9 +502,10 @@ impl Inner {
                     // followed structurally (a truncated one is refused and retried here); the
                     // records are parsed, and checked, once, by `parse_chunk`.
                     let paging: Option<Value> = r.json_member("paging")?;
-                    Ok((r.body_bytes(), next_after(paging.as_ref())))
+                    Ok((r.body_bytes(), paging))
                 })
                 .await?;
+            let after = next_after(after.as_ref())?;
             if i == 0 {
                 next = after;
             }
@@ -501,9 +550,19 @@ impl Inner {
         let page: RawPage = self
             .hub
             .api
-            .send_with(request, Some(SEARCH_CLASS), ctx, |r| r.json())
+            .send_with(request, Some(SEARCH_CLASS), ctx, |r| {
+                // A struct also reads from a JSON array (its fields by position): a page that
+                // is not an object must be refused, not read as a short last page.
+                if r.body().iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                    return Err(intake::http::HttpErrorKind::Decode {
+                        detail: "the search page is not a JSON object".into(),
+                        truncated: false,
+                    });
+                }
+                r.json()
+            })
             .await?;
-        let next = match next_after(page.paging.as_ref()) {
+        let next = match next_after(page.paging.as_ref())? {
             None => None,
             Some(text) => Some(text.parse::<u64>().map_err(|_| {
                 Error::system(format!(
@@ -511,7 +570,13 @@ impl Inner {
                 ))
             })?),
         };
-        Ok((page.results.unwrap_or_default(), next))
+        match page.results {
+            Some(results) => Ok((results, next)),
+            None if next.is_none() => Ok((Vec::new(), None)),
+            None => Err(Error::system(
+                "HubSpot sent a search page without results (null or absent) but with a next-page cursor; refusing it rather than skipping its records",
+            )),
+        }
     }
 
     /// The ids associated with each of `ids`, per associated object type.
@@ -578,7 +643,7 @@ impl Inner {
         let lists: Vec<Vec<ApiObject<'_>>> = match &page.objects {
             Objects::Chunks(bodies) => bodies
                 .iter()
-                .map(|b| parse_chunk(b))
+                .map(|b| parse_chunk(b, page.has_next))
                 .collect::<Result<_>>()?,
             Objects::Raw(raws) => vec![
                 raws.iter()
@@ -639,7 +704,7 @@ impl Inner {
                 let (bodies, next) = this
                     .list_page(&chunks, position.archived, position.after.as_deref(), &ctx)
                     .await?;
-                let following = match next {
+                let following = match next.clone() {
                     Some(after) => {
                         // An API that repeats a cursor would have us read the same pages forever.
                         if !seen.insert((position.archived, after.clone())) {
@@ -660,6 +725,7 @@ impl Inner {
                     None => None,
                 };
                 let fetched = Fetched {
+                    has_next: next.is_some(),
                     objects: Objects::Chunks(bodies),
                     properties,
                     // Archived records carry no associations worth reading.
@@ -701,6 +767,8 @@ impl Inner {
                 let objects = window.take(objects, &this.object.modified_property)?;
                 window.advance(next, &this.object.stream)?;
                 let fetched = Fetched {
+                    // Checked by `search_page` already.
+                    has_next: false,
                     objects: Objects::Raw(objects),
                     properties,
                     associations: true,
@@ -737,6 +805,8 @@ impl Inner {
 /// A page as fetched, before its records are written.
 struct Fetched {
     objects: Objects,
+    /// The API named a next page (a page without results beside one is broken).
+    has_next: bool,
     properties: Arc<Vec<Property>>,
     associations: bool,
     resume: Option<Value>,
@@ -845,7 +915,8 @@ impl SearchWindow {
                 self.after
             )));
         }
-        if next + SEARCH_LIMIT as u64 <= SEARCH_CAP {
+        // Saturating: an absurd offset from the API restarts the window rather than wrapping.
+        if next.saturating_add(SEARCH_LIMIT as u64) <= SEARCH_CAP {
             self.after = next;
             return Ok(());
         }
@@ -1006,7 +1077,7 @@ mod tests {
               "archived": false, "associations": {"deals": {"results": []}}, "url": "x"},
             {"id": 2, "properties": null, "archived": null}
           ], "paging": {"next": {"after": "2", "link": "?after=2"}}}"#;
-        let objects = parse_chunk(page).unwrap();
+        let objects = parse_chunk(page, true).unwrap();
         assert_eq!(objects.len(), 2);
         let (a, b) = (&objects[0], &objects[1]);
         assert_eq!((a.id(), b.id()), ("1".into(), "2".into()));
@@ -1030,8 +1101,18 @@ mod tests {
         assert!(a.updated_at.is_none() && a.archived_at.is_none());
         assert_eq!((a.archived, b.archived), (Some(false), None));
         assert!(b.properties.is_none());
-        assert!(parse_chunk(br#"{"results": null}"#).unwrap().is_empty());
-        assert!(parse_chunk(br#"{"paging": {}}"#).unwrap().is_empty());
+        assert!(
+            parse_chunk(br#"{"results": null}"#, false)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(parse_chunk(br#"{"paging": {}}"#, false).unwrap().is_empty());
+        // Beside a next page, a page without results is broken, not empty.
+        let err = parse_chunk(
+            br#"{"results": null, "paging": {"next": {"after": "9"}}}"#,
+            true,
+        );
+        assert!(err.is_err());
     }
 
     #[test]
@@ -1065,7 +1146,7 @@ mod tests {
             (b"<html>maintenance</html>", "not valid JSON"),
             (b"{\"results\": [{\"id\": \"\xff\"}]}", "not UTF-8"),
         ] {
-            let err = match parse_chunk(page) {
+            let err = match parse_chunk(page, false) {
                 Ok(_) => panic!("accepted {}", String::from_utf8_lossy(page)),
                 Err(e) => e.to_string(),
             };
@@ -1076,7 +1157,10 @@ mod tests {
             r#"{{"results": [{{"x": "{}", "id": tru}}]}}"#,
             "é".repeat(150)
         );
-        let err = parse_chunk(long.as_bytes()).err().unwrap().to_string();
+        let err = parse_chunk(long.as_bytes(), false)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("not a CRM object"), "{err}");
     }
 }

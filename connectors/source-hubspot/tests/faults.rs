@@ -167,3 +167,109 @@ async fn revoked_credentials_are_a_config_error() {
     let expect = Expect::Error(FailureType::ConfigError, "invalid or expired");
     case(Fault::Unauthorized, None, expect).await;
 }
+
+fn raw_page(body: Value) -> Fault {
+    Fault::Json { status: 200, body }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_11_a_paging_cursor_that_is_blank_or_an_object_is_a_system_error_not_the_end() {
+    let one = json!([{"id": "1", "updatedAt": "2024-01-02T00:00:00Z", "properties": {}}]);
+    for after in [json!(""), json!({"x": 1}), json!(null), json!(true)] {
+        let body = json!({"results": one, "paging": {"next": {"after": after}}});
+        let expect = Expect::Error(FailureType::SystemError, "paging.next.after");
+        case(raw_page(body), Some(1), expect).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_11_null_results_beside_a_next_cursor_is_a_system_error_not_a_skipped_page() {
+    let body = json!({"results": null, "paging": {"next": {"after": "100"}}});
+    let expect = Expect::Error(FailureType::SystemError, "without results");
+    case(raw_page(body), Some(1), expect).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_11_a_record_whose_id_is_null_blank_or_an_object_is_a_system_error() {
+    for id in [json!(null), json!(""), json!({"value": 1}), json!([1])] {
+        let broken = json!([{"id": id, "updatedAt": "2024-01-02T00:00:00Z", "properties": {}}]);
+        let expect = Expect::Error(FailureType::SystemError, "not a CRM object");
+        case(page(broken, None), Some(1), expect).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_11_a_search_page_whose_top_level_is_an_array_is_a_system_error() {
+    let sandbox = Sandbox::start(SandboxSpec {
+        contacts: 250,
+        requests_per_10_seconds: 10_000,
+        ..SandboxSpec::small()
+    })
+    .await;
+    let stream = contacts(&sandbox).await;
+    stream.json_schema().await.unwrap();
+    let array = json!([{"id": "1", "updatedAt": "2024-01-02T00:00:00Z", "properties": {}}]);
+    let _guard = sandbox.api().inject_at("/search", raw_page(array), 1);
+    let request = ReadRequest::full_refresh("contacts", Partition::whole())
+        .starting_at(Some(json!("2020-01-01T00:00:00Z")));
+    let err = read_to_end(stream.as_ref(), request, Duration::from_secs(120))
+        .await
+        .unwrap_err();
+    assert_eq!(err.failure_type(), FailureType::SystemError, "{err}");
+    assert!(err.chain().contains("not a JSON object"), "{}", err.chain());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_8_owners_from_a_pretty_printed_page_are_one_line_records() {
+    let sandbox = Sandbox::start(SandboxSpec::small()).await;
+    let owners = HubSpotSource::new()
+        .streams(&sandbox.config())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name() == "owners")
+        .unwrap();
+    let page = json!({"results": [
+        {"id": "9", "email": "o@x.io", "firstName": "A", "lastName": "B", "userId": 1,
+         "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-02T00:00:00Z",
+         "archived": false, "teams": [{"id": "1", "name": "T\tab", "primary": true}]}
+    ]});
+    for body in [
+        serde_json::to_string_pretty(&page).unwrap(),
+        serde_json::to_string_pretty(&page)
+            .unwrap()
+            .replace('\n', "\r\n"),
+        serde_json::to_string_pretty(&page)
+            .unwrap()
+            .replace("  ", "\t"),
+    ] {
+        let _guard = sandbox.api().inject_at(
+            "/crm/v3/owners",
+            Fault::Raw {
+                status: 200,
+                content_type: "application/json".into(),
+                body,
+            },
+            1,
+        );
+        let mut records = Vec::new();
+        for p in owners.partitions().await.unwrap() {
+            let request = ReadRequest::full_refresh("owners", p);
+            records.extend(
+                read_to_end(owners.as_ref(), request, Duration::from_secs(60))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let injected = records
+            .iter()
+            .find(|r| r.to_value().unwrap()["id"] == "9")
+            .expect("the injected owner");
+        assert!(
+            !injected.json().contains(['\n', '\r', '\t']),
+            "{}",
+            injected.json()
+        );
+        assert_eq!(injected.to_value().unwrap()["teams"][0]["name"], "T\tab");
+    }
+}
