@@ -1,5 +1,6 @@
 //! The writer: binary COPY per batch, one transaction between checkpoints.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::{BufMut, BytesMut};
@@ -95,7 +96,28 @@ fn cast(column: &str, to: ColumnKind) -> String {
 
 /// A cell bound in a binary COPY.
 #[derive(Debug)]
-struct PgCell<'a>(Cell<'a>);
+enum PgCell<'a> {
+    Cell(Cell<'a>),
+    /// JSON text rewritten to be storable (see [`jsonb_safe`]).
+    Json(String),
+}
+
+impl<'a> PgCell<'a> {
+    /// The cell as PostgreSQL can store it: NUL characters (which it refuses in text and
+    /// JSONB) replaced by U+FFFD.
+    fn storable(cell: Cell<'a>) -> PgCell<'a> {
+        match cell {
+            Cell::Text(s) if s.contains('\0') => {
+                PgCell::Cell(Cell::Text(Cow::Owned(s.replace('\0', "\u{FFFD}"))))
+            }
+            Cell::Json(s) => match jsonb_safe(s) {
+                Cow::Owned(json) => PgCell::Json(json),
+                Cow::Borrowed(_) => PgCell::Cell(Cell::Json(s)),
+            },
+            other => PgCell::Cell(other),
+        }
+    }
+}
 
 impl ToSql for PgCell<'_> {
     fn to_sql(
@@ -110,7 +132,11 @@ impl ToSql for PgCell<'_> {
             out.extend_from_slice(s.as_bytes());
             Ok(IsNull::No)
         };
-        match &self.0 {
+        let cell = match self {
+            PgCell::Cell(cell) => cell,
+            PgCell::Json(json) => return text(json, out),
+        };
+        match cell {
             Cell::Null => Ok(IsNull::Yes),
             Cell::Text(s) if *ty == Type::JSONB => {
                 // A string value in a JSON column is a JSON string.
@@ -555,7 +581,8 @@ async fn write_batch(
         .timestamp_millis_opt(batch.emitted_at)
         .single()
         .unwrap_or_else(chrono::Utc::now);
-    let mut rows: Vec<(Vec<Cell<'_>>, Option<String>)> = Vec::with_capacity(batch.records.len());
+    let mut rows: Vec<(Vec<Cell<'_>>, Option<String>, bool)> =
+        Vec::with_capacity(batch.records.len());
     for record in &batch.records {
         let fields = Fields::of(record)?;
         for column in t
@@ -578,13 +605,26 @@ async fn write_batch(
         for m in &misfits {
             *t.misfits.entry(m.to_string()).or_default() += 1;
         }
-        let error = misfits.first().map(ToString::to_string);
-        if error.is_some() {
+        let mut error = misfits.first().map(ToString::to_string);
+        let raw = error.is_some();
+        if raw {
             t.rejected += 1;
+        }
+        // PostgreSQL stores no NUL character in text or JSONB: a value holding one would fail
+        // the COPY on every rerun, so the sync could never finish while the source holds it.
+        // It is kept with U+FFFD in its place, and the row says so.
+        if let Some(field) = first_nul(&cells, t.columns.columns()) {
+            let note = format!(
+                "field \"{field}\" held a NUL character, which PostgreSQL cannot store; it was replaced by U+FFFD"
+            );
+            error = Some(match error {
+                Some(e) => format!("{e}; {note}"),
+                None => note,
+            });
         }
         t.records += 1;
         t.bytes += record.len() as u64;
-        rows.push((cells, error));
+        rows.push((cells, error, raw));
     }
     // Earlier rows may predate a column added later in the batch.
     let width = t.columns.len();
@@ -609,7 +649,7 @@ async fn write_batch(
         .map_err(pg_error("starting a COPY"))?;
     let writer = BinaryCopyInWriter::new(sink, &types);
     pin_mut!(writer);
-    for (record, (mut cells, error)) in batch.records.iter().zip(rows) {
+    for (record, (mut cells, error, raw)) in batch.records.iter().zip(rows) {
         cells.resize(width, Cell::Null);
         // A cell converted before its column was widened is converted again.
         for (c, kind) in cells.iter_mut().zip(&kinds) {
@@ -617,19 +657,20 @@ async fn write_batch(
                 *c = Cell::Number(*i as f64);
             }
         }
-        let mut row: Vec<PgCell<'_>> = cells.into_iter().map(PgCell).collect();
-        row.push(PgCell(Cell::DateTime(extracted)));
-        row.push(PgCell(match &error {
-            Some(_) => Cell::Json(record.json()),
-            None => Cell::Null,
-        }));
-        row.push(PgCell(match error {
+        let mut row: Vec<PgCell<'_>> = cells.into_iter().map(PgCell::storable).collect();
+        row.push(PgCell::Cell(Cell::DateTime(extracted)));
+        row.push(if raw {
+            PgCell::storable(Cell::Json(record.json()))
+        } else {
+            PgCell::Cell(Cell::Null)
+        });
+        row.push(PgCell::Cell(match error {
             Some(e) => Cell::Text(e.into()),
             None => Cell::Null,
         }));
         if t.stage.is_some() {
             *seq += 1;
-            row.push(PgCell(Cell::Integer(*seq)));
+            row.push(PgCell::Cell(Cell::Integer(*seq)));
         }
         let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
         writer
@@ -674,4 +715,41 @@ async fn write_batch(
         exec(client, &sql, "merging a batch").await?;
     }
     Ok(())
+}
+
+/// The first field whose value holds a NUL character (stored with U+FFFD in its place).
+fn first_nul(cells: &[Cell<'_>], columns: &[Column]) -> Option<String> {
+    cells.iter().zip(columns).find_map(|(cell, column)| {
+        let nul = match cell {
+            Cell::Text(s) => s.contains('\0'),
+            Cell::Json(s) => matches!(jsonb_safe(s), Cow::Owned(_)),
+            _ => false,
+        };
+        nul.then(|| column.name.clone())
+    })
+}
+
+/// JSON text without the `\u0000` escape, which JSONB refuses: each one (not an escaped
+/// backslash followed by `u0000`) becomes `\ufffd`.
+fn jsonb_safe(json: &str) -> Cow<'_, str> {
+    if !json.contains("\\u0000") {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let escape = &rest[i..];
+        if escape.starts_with("\\u0000") {
+            out.push_str("\\ufffd");
+            rest = &escape[6..];
+        } else {
+            // Any other escape is two characters (`\uXXXX` keeps its digits as text).
+            let len = escape[1..].chars().next().map_or(1, |c| 1 + c.len_utf8());
+            out.push_str(&escape[..len]);
+            rest = &escape[len..];
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }

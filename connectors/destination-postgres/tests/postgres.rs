@@ -332,7 +332,30 @@ async fn every_mode_evolution_crashes_and_the_protocol_path() {
     assert_eq!(states_out, states_in);
     assert_eq!(ids(&url).await, (1..=42).collect::<Vec<_>>());
 
+    // Scenario 11 (lifecycle issue): a NUL character, which PostgreSQL stores in neither text
+    // nor JSONB, must not fail the COPY on every rerun: it is kept as U+FFFD and the row says so.
+    let url = pg.database("nul").await;
+    let mut poisoned = row(1, &day(1));
+    poisoned["name"] = json!("a\u{0}b");
+    poisoned["address"] = json!({"city": "O\u{0}slo", "note": "\\u0000 stays"});
+    let rows = Arc::new(Mutex::new(vec![poisoned, row(2, &day(2))]));
+    let report = sync(&url, source(&rows, schema(), None), DestinationSyncMode::Append)
+        .await
+        .unwrap();
+    assert_eq!(report.records_written(), 2);
+    let got = query(
+        &url,
+        "SELECT name, address, _intake_error FROM public.contacts ORDER BY id",
+    )
+    .await;
+    assert_eq!(got[0][0], json!("a\u{FFFD}b"));
+    assert_eq!(got[0][1], json!({"city": "O\u{FFFD}slo", "note": "\\u0000 stays"}));
+    let error = got[0][2].as_str().unwrap();
+    assert!(error.contains("NUL") && error.contains("U+FFFD"), "{error}");
+    assert_eq!(got[1][2], Value::Null);
+
     // A wrong password is a config error that never repeats the URL.
+    let url = pg.database("password").await;
     let bad = url.replace("postgres@", "nobody:secret-pw@");
     let err = intake::Destination::check(&PostgresDestination::connect(&bad), &json!({}))
         .await
