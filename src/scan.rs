@@ -448,8 +448,10 @@ pub(crate) fn members<'a>(
 }
 
 /// Where the value of the top-level member `name` of the object in `b` lies: `Some(None)`
-/// when it has none, `None` when the bytes cannot be followed. The first of repeated keys wins.
-/// Keys are compared as bytes; only a key with escapes is decoded.
+/// when it has none, `None` when the bytes cannot be followed. The whole object is followed,
+/// not just up to the member: a body cut short after the member is refused (and retried), and
+/// of repeated keys the last wins, as in `serde_json::Value` and the table code (cursor, key
+/// and column values agree). Keys are compared as bytes; only a key with escapes is decoded.
 fn member_range(b: &[u8], name: &str) -> Option<Option<std::ops::Range<usize>>> {
     let mut found = None;
     member_ranges(b, |key, escaped, value| {
@@ -462,13 +464,13 @@ fn member_range(b: &[u8], name: &str) -> Option<Option<std::ops::Range<usize>>> 
         if hit {
             found = Some(value);
         }
-        Some(hit)
+        Some(false)
     })?;
     Some(found)
 }
 
 /// The value of the top-level member `name` of the object `text`: `Some(None)` when it has
-/// none, `None` when the text cannot be followed. The first of repeated keys wins.
+/// none, `None` when the text cannot be followed. The last of repeated keys wins.
 pub(crate) fn member<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
     match member_range(text.as_bytes(), name)? {
         Some(range) => text.get(range).map(Some),
@@ -601,10 +603,13 @@ mod tests {
     }
 
     #[test]
-    fn member_finds_the_first_top_level_key_only() {
+    fn member_finds_the_last_top_level_key_only() {
+        // The last of repeated keys, as serde_json's Value (and so the table code) reads it.
         let text =
             r#"{"properties":{"updatedAt":"inner"},"updatedAt":"outer","updatedAt":"again"}"#;
-        assert_eq!(member(text, "updatedAt"), Some(Some(r#""outer""#)));
+        assert_eq!(member(text, "updatedAt"), Some(Some(r#""again""#)));
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(value["updatedAt"], "again");
         assert_eq!(member(text, "missing"), Some(None));
         assert_eq!(member(r#"{"a\u0062":1}"#, "ab"), Some(Some("1")));
         assert_eq!(member("[1]", "a"), None);

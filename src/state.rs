@@ -519,9 +519,24 @@ pub struct StreamState {
     /// The state of the whole stream when it is not partitioned.
     #[serde(flatten)]
     pub root: CursorState,
-    /// Per-partition states.
+    /// Per-partition states. Change them through [`StreamState::set_partition`], which keeps
+    /// the lookup index current.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partitions: Vec<PartitionState>,
+    /// Where each partition sits in `partitions`, by its key's JSON text: a stream with
+    /// thousands of partitions is read with one lookup per page, not a scan of the list.
+    #[serde(skip)]
+    index: PartitionIndex,
+}
+
+/// The partition lookup of a [`StreamState`]; not part of its value (always equal).
+#[derive(Debug, Clone, Default)]
+struct PartitionIndex(std::collections::HashMap<String, usize>);
+
+impl PartialEq for PartitionIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl StreamState {
@@ -538,8 +553,30 @@ impl StreamState {
                 value,
             ));
         }
-        serde_json::from_value(value.clone())
-            .map_err(|e| corrupt(stream, &format!("unreadable stream state ({e})"), value))
+        let mut state: StreamState = serde_json::from_value(value.clone())
+            .map_err(|e| corrupt(stream, &format!("unreadable stream state ({e})"), value))?;
+        state.reindex();
+        Ok(state)
+    }
+
+    fn reindex(&mut self) {
+        self.index.0 = self
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.partition.to_string(), i))
+            .collect();
+    }
+
+    fn position(&self, partition: &Value) -> Option<usize> {
+        if self.index.0.len() == self.partitions.len() {
+            let i = *self.index.0.get(&partition.to_string())?;
+            return (self.partitions.get(i)?.partition == *partition).then_some(i);
+        }
+        // Partitions pushed without the index (a caller editing the list): look them up.
+        self.partitions
+            .iter()
+            .position(|p| &p.partition == partition)
     }
 
     /// The blob as JSON.
@@ -552,27 +589,29 @@ impl StreamState {
         if partition.is_null() {
             return Some(&self.root);
         }
-        self.partitions
-            .iter()
-            .find(|p| &p.partition == partition)
-            .map(|p| &p.state)
+        self.position(partition).map(|i| &self.partitions[i].state)
     }
 
     /// Replaces a partition's state.
     pub fn set_partition(&mut self, partition: &Value, state: CursorState) {
         if partition.is_null() {
             self.root = state;
-        } else if let Some(p) = self
-            .partitions
-            .iter_mut()
-            .find(|p| &p.partition == partition)
-        {
-            p.state = state;
-        } else {
-            self.partitions.push(PartitionState {
-                partition: partition.clone(),
-                state,
-            });
+            return;
+        }
+        if self.index.0.len() != self.partitions.len() {
+            self.reindex();
+        }
+        match self.position(partition) {
+            Some(i) => self.partitions[i].state = state,
+            None => {
+                self.index
+                    .0
+                    .insert(partition.to_string(), self.partitions.len());
+                self.partitions.push(PartitionState {
+                    partition: partition.clone(),
+                    state,
+                });
+            }
         }
     }
 }

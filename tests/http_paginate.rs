@@ -448,3 +448,35 @@ async fn scenario_9_an_absurd_total_is_a_typed_error_naming_the_field_not_a_sile
     .unwrap_err();
     assert!(err.to_string().contains("overflows"), "{err}");
 }
+
+#[tokio::test]
+async fn scenario_10_pages_that_repeat_identical_records_under_moving_cursors_are_read() {
+    // A metrics API: every page holds the same zero rows, its cursor moves on each time.
+    let server = MockServer::start().await;
+    for (after, next) in [
+        (None, Some("p2")),
+        (Some("p2"), Some("p3")),
+        (Some("p3"), None),
+    ] {
+        let mut body = json!({"results": [{"metric": 0}, {"metric": 0}]});
+        if let Some(n) = next {
+            body["next"] = json!(n);
+        }
+        let m = Mock::given(path("/metrics"));
+        let m = match after {
+            None => m.and(query_param_is_missing("after")),
+            Some(a) => m.and(query_param("after", a)),
+        };
+        m.respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&server)
+            .await;
+    }
+    let stream = api(&server)
+        .stream("metrics")
+        .get("/metrics")
+        .records_at("/results")
+        .paginate(Paginator::cursor_from_body("/next").into_query("after"));
+    let pages = read_all(&stream).await.unwrap();
+    assert_eq!(pages.len(), 3);
+    assert_eq!(pages.iter().map(|p| p.records.len()).sum::<usize>(), 6);
+}

@@ -442,6 +442,28 @@ mod tests {
     }
 
     #[test]
+    fn scenario_10_a_body_cut_after_the_member_is_refused_and_the_last_repeated_key_wins() {
+        let json = "application/json";
+        // Paging first, then the body stops: not a page to trust.
+        let cut = response(
+            json,
+            br#"{"paging":{"next":{"after":"7"}},"results":[{"id":"1"},{"id":"#,
+        );
+        match cut.json_member::<serde_json::Value>("paging") {
+            Err(HttpErrorKind::Decode { truncated, .. }) => assert!(truncated),
+            other => panic!("trusted a truncated body: {other:?}"),
+        }
+        // A repeated key reads as serde_json reads it: the last one.
+        let twice = response(json, br#"{"next":"a","results":[],"next":"b"}"#);
+        assert_eq!(
+            twice.json_member::<String>("next").unwrap().as_deref(),
+            Some("b")
+        );
+        let whole: serde_json::Value = serde_json::from_slice(&twice.body).unwrap();
+        assert_eq!(whole["next"], "b");
+    }
+
+    #[test]
     fn one_member_is_read_and_a_broken_body_refused_as_the_parser_would() {
         let json = "application/json";
         let page = response(

@@ -571,7 +571,10 @@ async fn produce(def: &Def, request: ReadRequest, tx: &mpsc::Sender<Result<Page>
         }
         let mut records = to_records(def, extracted.records, pages, &partition)?;
         if !records.is_empty() {
-            let fingerprint = fingerprint(&records);
+            // The same records under the same paging values (the next cursor, the links, the
+            // totals) mean the API ignores the paging parameter; the same records with paging
+            // that moves on are an API that legitimately repeats rows.
+            let fingerprint = fingerprint(&records, &extracted.values);
             if !seen_pages.insert(fingerprint) {
                 return Err(Error::system(format!(
                     "stream \"{}\": page {pages} ({}) repeats the records of an earlier page; the API ignores the paging parameter, stopping instead of reading the same page forever",
@@ -732,13 +735,16 @@ fn to_records(
     }
 }
 
-/// Identifies a page by its first and last records and its size.
-fn fingerprint(records: &[Record]) -> u64 {
+/// Identifies a page by its first and last records, its size and the paging values it carried.
+fn fingerprint(records: &[Record], paging: &[Option<Box<RawValue>>]) -> u64 {
     let mut h = DefaultHasher::new();
     records.len().hash(&mut h);
     if let (Some(first), Some(last)) = (records.first(), records.last()) {
         first.json().hash(&mut h);
         last.json().hash(&mut h);
+    }
+    for value in paging {
+        value.as_ref().map(|v| v.get()).hash(&mut h);
     }
     h.finish()
 }

@@ -389,6 +389,29 @@ impl Writer {
         sync_dir(&dir)
     }
 
+    /// Replaces the live folder with the staged one. Readers see the old files or the new,
+    /// never no folder: on Linux the two folders are exchanged in one `renameat2` call.
+    /// Before it, the sidecar lists both runs' files under both folders, so a crash on either
+    /// side of the exchange loses neither (the next start clears what the staging holds).
+    fn swap_in(&mut self, folder: &str, staging: &str) -> Result<()> {
+        let (live, staged) = (self.root.join(folder), self.root.join(staging));
+        let new_files = self.sidecar.files.get(staging).cloned().unwrap_or_default();
+        let old_files = self.sidecar.files.get(folder).cloned().unwrap_or_default();
+        let both: Vec<String> = old_files.iter().chain(&new_files).cloned().collect();
+        self.sidecar.files.insert(folder.to_string(), both.clone());
+        self.sidecar.files.insert(staging.to_string(), both);
+        self.save()?;
+        exchange_dirs(&staged, &live).map_err(io(format!("replacing {folder}")))?;
+        self.sidecar.files.insert(folder.to_string(), new_files);
+        self.sidecar.files.insert(staging.to_string(), Vec::new());
+        self.save()?;
+        // The staging folder now holds the old files.
+        for name in old_files {
+            let _ = std::fs::remove_file(staged.join(name));
+        }
+        Ok(())
+    }
+
     fn save(&mut self) -> Result<()> {
         self.sidecar.state = Value::Array(self.state.to_messages());
         write_sidecar(&self.root, &self.sidecar)
@@ -443,21 +466,7 @@ impl Writer {
                         .map(|s| (s.folder.clone(), s.target.clone()));
                     if let Some((folder, staging)) = swap {
                         self.commit_files(&d)?;
-                        let (live, old) = (
-                            self.root.join(&folder),
-                            self.root.join(format!(".{folder}.old")),
-                        );
-                        let _ = std::fs::remove_dir_all(&old);
-                        if live.exists() {
-                            std::fs::rename(&live, &old)
-                                .map_err(io(format!("moving {folder} aside")))?;
-                        }
-                        std::fs::rename(self.root.join(&staging), &live)
-                            .map_err(io(format!("replacing {folder}")))?;
-                        let files = self.sidecar.files.remove(&staging).unwrap_or_default();
-                        self.sidecar.files.insert(folder.clone(), files);
-                        self.save()?;
-                        let _ = std::fs::remove_dir_all(&old);
+                        self.swap_in(&folder, &staging)?;
                     }
                 }
             }
@@ -542,5 +551,59 @@ impl Writer {
             self.flush(d)?;
         }
         Ok(())
+    }
+}
+
+/// Swaps two paths atomically; `live` may not exist yet (then `staged` is renamed to it).
+#[cfg(target_os = "linux")]
+fn exchange_dirs(staged: &Path, live: &Path) -> std::io::Result<()> {
+    if !live.exists() {
+        std::fs::rename(staged, live)?;
+        return std::fs::create_dir_all(staged);
+    }
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, staged, CWD, live, RenameFlags::EXCHANGE).map_err(std::io::Error::from)
+}
+
+/// Without an atomic exchange: the live folder is moved aside, then the staged one renamed
+/// over it (a reader may find no folder for that instant).
+#[cfg(not(target_os = "linux"))]
+fn exchange_dirs(staged: &Path, live: &Path) -> std::io::Result<()> {
+    let aside = live.with_extension("old");
+    let _ = std::fs::remove_dir_all(&aside);
+    if live.exists() {
+        std::fs::rename(live, &aside)?;
+    }
+    std::fs::rename(staged, live)?;
+    if aside.exists() {
+        std::fs::rename(&aside, staged)?;
+    } else {
+        std::fs::create_dir_all(staged)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_10_the_overwrite_swap_exchanges_the_folders_in_one_step() {
+        let root = tempfile::tempdir().unwrap();
+        let (live, staged) = (
+            root.path().join("contacts"),
+            root.path().join(".contacts.staging"),
+        );
+        // No live folder yet: the staged one becomes it.
+        std::fs::create_dir_all(&staged).unwrap();
+        std::fs::write(staged.join("a.parquet"), b"1").unwrap();
+        exchange_dirs(&staged, &live).unwrap();
+        assert!(live.join("a.parquet").exists() && staged.is_dir());
+        // Both exist: their contents trade places, and the live path is never missing.
+        std::fs::write(staged.join("b.parquet"), b"2").unwrap();
+        exchange_dirs(&staged, &live).unwrap();
+        assert!(live.join("b.parquet").exists() && !live.join("a.parquet").exists());
+        assert!(staged.join("a.parquet").exists());
+        assert!(!root.path().join("contacts.old").exists());
     }
 }

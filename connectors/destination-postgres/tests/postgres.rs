@@ -339,9 +339,13 @@ async fn every_mode_evolution_crashes_and_the_protocol_path() {
     poisoned["name"] = json!("a\u{0}b");
     poisoned["address"] = json!({"city": "O\u{0}slo", "note": "\\u0000 stays"});
     let rows = Arc::new(Mutex::new(vec![poisoned, row(2, &day(2))]));
-    let report = sync(&url, source(&rows, schema(), None), DestinationSyncMode::Append)
-        .await
-        .unwrap();
+    let report = sync(
+        &url,
+        source(&rows, schema(), None),
+        DestinationSyncMode::Append,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.records_written(), 2);
     let got = query(
         &url,
@@ -349,7 +353,10 @@ async fn every_mode_evolution_crashes_and_the_protocol_path() {
     )
     .await;
     assert_eq!(got[0][0], json!("a\u{FFFD}b"));
-    assert_eq!(got[0][1], json!({"city": "O\u{FFFD}slo", "note": "\\u0000 stays"}));
+    assert_eq!(
+        got[0][1],
+        json!({"city": "O\u{FFFD}slo", "note": "\\u0000 stays"})
+    );
     let error = got[0][2].as_str().unwrap();
     assert!(error.contains("NUL") && error.contains("U+FFFD"), "{error}");
     assert_eq!(got[1][2], Value::Null);
