@@ -15,7 +15,10 @@
 //! is replaced atomically (write, sync, rename) with the new state and the file's committed
 //! length, and only then is the checkpoint acknowledged. When a write starts, each file is cut
 //! back to its committed length, so records written after the last checkpoint of a crashed
-//! run are dropped and read again: even `append` is exactly-once across crashes.
+//! run are dropped and read again: even `append` is exactly-once across crashes, for a source
+//! that resumes from the acknowledged state exactly (a resume token or an inclusive cursor with
+//! its boundary keys, as intake's read driver keeps them). `cli/tests/crash.rs` asserts it under
+//! SIGKILL: 20 kills, each after a committed checkpoint and before the end, 0 duplicates.
 //!
 //! The syncs run on a thread of their own, checkpoint after checkpoint in order, while the
 //! records that follow a checkpoint are already being written: a slow `fsync` holds back the
