@@ -532,3 +532,68 @@ fn overwrite_is_the_mode_of_these_streams() {
         DestinationSyncMode::Overwrite
     );
 }
+
+// --- scenario 4 ------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_4_development_limits_end_a_stream_skipped_without_finalizing_its_cursor() {
+    use wiremock::matchers::{path, query_param, query_param_is_missing};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    // Two pages, unordered: the newest record is on the second page.
+    let first = json!({"results": [
+        {"id": 1, "updatedAt": "2024-01-01T00:00:00Z"},
+        {"id": 2, "updatedAt": "2024-01-02T00:00:00Z"}], "next": "p2"});
+    let second = json!({"results": [{"id": 3, "updatedAt": "2024-06-01T00:00:00Z"}]});
+    Mock::given(path("/deals"))
+        .and(query_param_is_missing("after"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(first))
+        .mount(&server)
+        .await;
+    Mock::given(path("/deals"))
+        .and(query_param("after", "p2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(second))
+        .mount(&server)
+        .await;
+    let api = intake::http::HttpApi::parse(&server.uri()).unwrap();
+    let deals = || {
+        api.stream("deals")
+            .get("/deals")
+            .records_at("/results")
+            .paginate(intake::http::Paginator::cursor_from_body("/next").into_query("after"))
+            .primary_key("id")
+            .cursor("updatedAt", None::<String>)
+            .schema(json!({"type": "object", "properties": {"id": {"type": "integer"}}}))
+    };
+    for limited in [deals().max_records(1), deals().max_pages(1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let report = intake::sync(Streams(vec![Arc::new(limited)]), json!({}))
+            .to(JsonlDestination::new(dir.path()))
+            .run()
+            .await
+            .unwrap();
+        let s = report.stream("deals").unwrap();
+        assert_eq!(s.status, Some(StreamStatus::Skipped), "{report:?}");
+        assert!(
+            report.warnings.iter().any(|w| w.contains("max_")),
+            "{:?}",
+            report.warnings
+        );
+        let blob = report.state.stream(&d("deals")).unwrap();
+        let st = StreamState::from_value(&d("deals"), blob).unwrap();
+        assert_eq!(st.root.cursor, None, "advanced past unread records: {blob}");
+    }
+    // The same stream without a limit completes and advances to the newest record.
+    let dir = tempfile::tempdir().unwrap();
+    let report = intake::sync(Streams(vec![Arc::new(deals())]), json!({}))
+        .to(JsonlDestination::new(dir.path()))
+        .run()
+        .await
+        .unwrap();
+    let blob = report.state.stream(&d("deals")).unwrap();
+    assert_eq!(blob["cursor"], "2024-06-01T00:00:00Z");
+    assert_eq!(
+        report.stream("deals").unwrap().status,
+        Some(StreamStatus::Complete)
+    );
+}

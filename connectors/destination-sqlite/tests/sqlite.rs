@@ -558,3 +558,63 @@ async fn within_one_batch_the_newest_cursor_wins_and_ties_go_to_the_later_record
         ]
     );
 }
+
+/// Feeds protocol lines to the `destination-sqlite write` binary; its exit code.
+fn write_lines(dir: &Path, db: &Path, lines: &[Value]) -> i32 {
+    use std::io::Write;
+    let config = dir.join("config.json");
+    let catalog = dir.join("catalog.json");
+    std::fs::write(&config, json!({"path": db}).to_string()).unwrap();
+    std::fs::write(
+        &catalog,
+        json!({"streams": [{
+            "stream": {"name": "contacts", "json_schema": {"type": "object", "properties": {"id": {"type": "integer"}}},
+                       "supported_sync_modes": ["full_refresh"]},
+            "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_destination-sqlite"))
+        .args(["write", "--config"])
+        .arg(&config)
+        .arg("--catalog")
+        .arg(&catalog)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for l in lines {
+        writeln!(stdin, "{l}").unwrap();
+    }
+    drop(stdin);
+    child.wait().unwrap().code().unwrap()
+}
+
+#[test]
+fn scenario_1_the_binary_keeps_an_overwrite_table_when_its_source_dies_after_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("out.db");
+    let status = |s: &str| {
+        json!({"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": 1.0,
+            "stream_status": {"stream_descriptor": {"name": "contacts"}, "status": s}}})
+    };
+    let record = |id: i64| {
+        json!({"type": "RECORD", "record": {"stream": "contacts", "data": {"id": id}, "emitted_at": 1}})
+    };
+    let state = json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
+        "stream_descriptor": {"name": "contacts"}, "stream_state": {}}}});
+    let full = [
+        status("STARTED"),
+        record(1),
+        record(2),
+        record(3),
+        state.clone(),
+        status("COMPLETE"),
+    ];
+    assert_eq!(write_lines(dir.path(), &db, &full), 0);
+    assert_eq!(ids(&db), [1, 2, 3]);
+    // STARTED, one record, end of input: the source died; the table keeps its 3 rows.
+    assert_eq!(write_lines(dir.path(), &db, &[status("STARTED"), record(9)]), 0);
+    assert_eq!(ids(&db), [1, 2, 3]);
+}

@@ -633,3 +633,42 @@ async fn the_binary_speaks_the_protocol() {
     assert_eq!(records, sandbox.owners());
     assert!(read.iter().any(|m| m["type"] == "STATE"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_2_a_deals_full_refresh_refused_for_a_missing_scope_keeps_the_table() {
+    let sandbox = Sandbox::start(SandboxSpec::small()).await;
+    let config = sandbox.config();
+    let mut catalog = HubSpotSource::new()
+        .discover(&config)
+        .await
+        .unwrap()
+        .configure_all()
+        .select(&["deals"])
+        .unwrap();
+    catalog.streams[0].sync_mode = SyncMode::FullRefresh;
+    catalog.streams[0].destination_sync_mode = intake::DestinationSyncMode::Overwrite;
+    let dir = tempfile_dir();
+    let sync = || {
+        intake::sync(HubSpotSource::new(), config.clone())
+            .catalog(catalog.clone())
+            .to(JsonlDestination::new(&dir))
+    };
+    let first = sync().run().await.unwrap();
+    let deals = sandbox.count("deals", false) + sandbox.count("deals", true);
+    assert_eq!(first.stream("deals").unwrap().records_written as usize, deals);
+    let lines = || {
+        std::fs::read_to_string(dir.join("deals.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(lines(), deals);
+    // The token loses the deals scope: the run succeeds with a warning, the table stays.
+    sandbox.deny_scope("deals");
+    let second = sync().run().await.unwrap();
+    assert_eq!(
+        second.stream("deals").unwrap().status,
+        Some(intake::StreamStatus::Skipped)
+    );
+    assert_eq!(lines(), deals, "a skipped stream replaced the table");
+}
