@@ -81,6 +81,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod buffer;
 pub mod catalog;
 pub mod destination;
 pub mod engine;

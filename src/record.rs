@@ -497,6 +497,9 @@ pub struct RecordBatch {
     pub records: Vec<Record>,
     /// When the batch was read, in milliseconds since the Unix epoch.
     pub emitted_at: i64,
+    /// The batch's share of the sync's memory budget, returned when it is dropped (see
+    /// [`crate::buffer`]). Default: none.
+    pub held: crate::buffer::BufferPermit,
 }
 
 impl RecordBatch {
@@ -506,6 +509,7 @@ impl RecordBatch {
             stream,
             records,
             emitted_at: now_millis(),
+            held: Default::default(),
         }
     }
 

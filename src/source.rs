@@ -481,20 +481,34 @@ pub enum SourceEvent {
     ConfigUpdate(ConfigUpdate),
 }
 
-/// Where a source sends its events. Sending waits when the consumer is behind (backpressure).
+/// Where a source sends its events. Sending waits when the consumer is behind (backpressure):
+/// for room in the channel and, in a sync, for room in its memory budget
+/// ([`crate::buffer::ByteBudget`]).
 #[derive(Debug, Clone)]
 pub struct EventSender {
     tx: mpsc::Sender<SourceEvent>,
+    budget: Option<Arc<crate::buffer::ByteBudget>>,
 }
 
 impl EventSender {
     /// Wraps a channel sender.
     pub fn new(tx: mpsc::Sender<SourceEvent>) -> Self {
-        EventSender { tx }
+        EventSender { tx, budget: None }
+    }
+
+    /// Record batches sent through this take their bytes from `budget` first.
+    pub fn with_budget(mut self, budget: Arc<crate::buffer::ByteBudget>) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// Sends one event; fails with [`Error::Cancelled`] when the consumer is gone.
-    pub async fn send(&self, event: SourceEvent) -> Result<()> {
+    pub async fn send(&self, mut event: SourceEvent) -> Result<()> {
+        if let (Some(budget), SourceEvent::Records(batch)) = (&self.budget, &mut event)
+            && !batch.held.is_held()
+        {
+            batch.held = budget.take(batch.bytes()).await;
+        }
         self.tx.send(event).await.map_err(|_| Error::Cancelled)
     }
 }

@@ -794,6 +794,7 @@ impl DrivenJsonl {
             stream: self.stream.clone(),
             records,
             emitted_at: 0,
+            held: Default::default(),
         };
         self.input
             .send(DestinationMessage::Records(batch))

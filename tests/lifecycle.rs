@@ -597,3 +597,119 @@ async fn scenario_4_development_limits_end_a_stream_skipped_without_finalizing_i
         Some(StreamStatus::Complete)
     );
 }
+
+// --- scenario 10: memory is bounded in bytes ---------------------------------------------------
+
+/// A source that sends `pages` batches of about 1 MiB and notes, after each send, how many
+/// bytes have been sent but not yet dropped by the destination.
+struct BigPages {
+    pages: usize,
+    dropped: Arc<AtomicI64>,
+    peak: Arc<AtomicI64>,
+}
+
+#[async_trait]
+impl Source for BigPages {
+    fn spec(&self) -> ConnectorSpec {
+        ConnectorSpec::from_schema(json!({"type": "object", "properties": {}}))
+    }
+    async fn check(&self, _config: &Value) -> Result<()> {
+        Ok(())
+    }
+    async fn streams(&self, _config: &Value) -> Result<Vec<Arc<dyn Stream>>> {
+        Ok(vec![Arc::new(MemoryStream::new("big", Vec::new()))])
+    }
+    async fn read(
+        &self,
+        _config: &Value,
+        _catalog: &ConfiguredCatalog,
+        _state: &State,
+        _options: &ReadOptions,
+        out: intake::EventSender,
+    ) -> Result<()> {
+        let d = Arc::new(d("big"));
+        let record = intake::Record::from_value(&json!({"id": 1, "pad": "x".repeat(1 << 16)}))?;
+        let mut sent = 0i64;
+        for _ in 0..self.pages {
+            let batch = intake::RecordBatch::new(d.clone(), vec![record.clone(); 16]);
+            sent += batch.bytes() as i64;
+            out.send(intake::SourceEvent::Records(batch)).await?;
+            let outstanding = sent - self.dropped.load(Ordering::SeqCst);
+            self.peak.fetch_max(outstanding, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// Drops each batch after a pause (slower than the source), counting its bytes; or keeps them
+/// all (`hoard`), as a destination that writes at the end would.
+struct Slow {
+    dropped: Arc<AtomicI64>,
+    hoard: bool,
+}
+
+#[async_trait]
+impl Destination for Slow {
+    fn spec(&self) -> ConnectorSpec {
+        ConnectorSpec::from_schema(json!({"type": "object", "properties": {}}))
+    }
+    async fn check(&self, _config: &Value) -> Result<()> {
+        Ok(())
+    }
+    async fn write(
+        &self,
+        _config: &Value,
+        _catalog: &ConfiguredCatalog,
+        mut input: DestinationInput,
+        _acks: Acks,
+    ) -> Result<WriteSummary> {
+        let mut kept = Vec::new();
+        let mut summary = WriteSummary::default();
+        while let Some(m) = input.recv().await {
+            if let DestinationMessage::Records(batch) = m {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                summary.stream_mut(&batch.stream).records += batch.len() as u64;
+                let bytes = batch.bytes() as i64;
+                if self.hoard {
+                    kept.push(batch);
+                } else {
+                    drop(batch);
+                }
+                self.dropped.fetch_add(bytes, Ordering::SeqCst);
+            }
+        }
+        Ok(summary)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_10_the_channels_hold_at_most_the_byte_budget_whatever_the_page_size() {
+    let page = 16 * (1 << 16) as i64; // about 1 MiB a batch
+    for hoard in [false, true] {
+        let (dropped, peak) = (Arc::new(AtomicI64::new(0)), Arc::new(AtomicI64::new(0)));
+        let report = intake::sync(
+            BigPages {
+                pages: 60,
+                dropped: dropped.clone(),
+                peak: peak.clone(),
+            },
+            json!({}),
+        )
+        .to(Slow {
+            dropped: dropped.clone(),
+            hoard,
+        })
+        .channel_capacity(16)
+        .buffer_bytes(4 << 20)
+        .run()
+        .await
+        .unwrap();
+        assert_eq!(report.stream("big").unwrap().records_written, 60 * 16);
+        if !hoard {
+            // 16 + 16 batches of 1 MiB would be 32 MiB in the channels; the budget keeps it
+            // to 4 MiB plus the batch being sent and the one being written.
+            let peak = peak.load(Ordering::SeqCst);
+            assert!(peak <= (4 << 20) + 2 * page + 4096, "{peak} bytes in flight");
+        }
+    }
+}

@@ -102,6 +102,7 @@ pub fn sync<S: Source + 'static>(source: S, config: Value) -> SyncBuilder {
         state_file: None,
         options: ReadOptions::default(),
         channel_capacity: 16,
+        buffer_bytes: DEFAULT_BUFFER_BYTES,
         cancel: CancellationToken::new(),
         progress: None,
     }
@@ -138,9 +139,17 @@ pub struct SyncBuilder {
     state_file: Option<PathBuf>,
     options: ReadOptions,
     channel_capacity: usize,
+    buffer_bytes: u64,
     cancel: CancellationToken,
     progress: Option<ProgressFn>,
 }
+
+/// How long both channels must stay empty, with a source waiting for the memory budget,
+/// before the destination is taken to keep the batches it read (see [`crate::buffer`]).
+const HOARDING_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The default memory budget of a sync's channels: 32 MiB of record JSON.
+pub const DEFAULT_BUFFER_BYTES: u64 = 32 << 20;
 
 impl SyncBuilder {
     /// Calls `f` as the sync runs: pages read, status changes, commits, metrics. It runs on the
@@ -204,6 +213,15 @@ impl SyncBuilder {
     /// How many batches may wait in each channel. Default 16.
     pub fn channel_capacity(mut self, batches: usize) -> Self {
         self.channel_capacity = batches.max(1);
+        self
+    }
+
+    /// How many bytes of record JSON may be buffered between the source and the destination
+    /// (in both channels and in batches the destination has not dropped yet), whatever the
+    /// batches' count or size: a source ahead of it waits. Default 32 MiB
+    /// ([`DEFAULT_BUFFER_BYTES`]); see [`crate::buffer`].
+    pub fn buffer_bytes(mut self, bytes: u64) -> Self {
+        self.buffer_bytes = bytes;
         self
     }
 
@@ -312,6 +330,7 @@ impl SyncBuilder {
         }
         report.state = state.clone();
 
+        let budget = crate::buffer::ByteBudget::new(self.buffer_bytes);
         let (src_tx, src_rx) = mpsc::channel(self.channel_capacity);
         let (dst_tx, dst_rx) = mpsc::channel(self.channel_capacity);
         let (acks, mut ack_rx) = Acks::channel();
@@ -325,17 +344,8 @@ impl SyncBuilder {
             let mut options = self.options.clone();
             options.cancel = self.cancel.clone();
             let state = state.clone();
-            tokio::spawn(async move {
-                source
-                    .read(
-                        &config,
-                        &catalog,
-                        &state,
-                        &options,
-                        EventSender::new(src_tx),
-                    )
-                    .await
-            })
+            let out = EventSender::new(src_tx).with_budget(budget.clone());
+            tokio::spawn(async move { source.read(&config, &catalog, &state, &options, out).await })
         });
         let mut destination_task = AbortOnDrop({
             let destination = destination.clone();
@@ -345,7 +355,7 @@ impl SyncBuilder {
         });
 
         let routed = self
-            .route(report, &catalog, starts, src_rx, dst_tx, &mut ack_rx)
+            .route(report, &catalog, starts, src_rx, dst_tx, &mut ack_rx, &budget)
             .await;
         // The router has stopped (and dropped both channels). A source still running is
         // stopped now: it may be asleep in an hour's rate-limit pause, and nothing reads it.
@@ -401,6 +411,7 @@ impl SyncBuilder {
         mut src_rx: mpsc::Receiver<SourceEvent>,
         dst_tx: mpsc::Sender<DestinationMessage>,
         ack_rx: &mut mpsc::UnboundedReceiver<crate::source::Checkpoint>,
+        budget: &crate::buffer::ByteBudget,
     ) -> Result<Routed> {
         // Streams merged on their key: a record without one cannot be merged (it would pile up
         // as a duplicate), so it stops the sync instead of slipping in.
@@ -416,10 +427,28 @@ impl SyncBuilder {
         let mut reserved: Option<mpsc::PermitIterator<'_, DestinationMessage>> = None;
         let mut seq = 0u64;
         let mut acks_open = true;
+        let mut empty_since: Option<tokio::time::Instant> = None;
         loop {
+            // A source waiting for the memory budget while both channels are empty waits for
+            // batches the destination keeps: it may go on (see `crate::buffer`). Looked at
+            // again every 20 ms while a source waits, as the destination drains its channel
+            // without waking this task.
+            let reserved_len = reserved.as_ref().map_or(0, ExactSizeIterator::len);
+            let empty =
+                src_rx.is_empty() && dst_tx.capacity() + reserved_len >= dst_tx.max_capacity();
+            // Empty for a moment means a destination busy with its batch; empty for a while
+            // with a source waiting means one that keeps its batches.
+            let since = if empty {
+                *empty_since.get_or_insert_with(tokio::time::Instant::now)
+            } else {
+                empty_since = None;
+                tokio::time::Instant::now()
+            };
+            budget.set_drained(empty && since.elapsed() >= HOARDING_AFTER);
             let event = tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return Ok(Routed::Stopped(Error::Cancelled)),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(20)), if budget.has_waiters() => continue,
                 ack = ack_rx.recv(), if acks_open => {
                     match ack {
                         Some(cp) => self.acknowledged(report, cp).await?,

@@ -975,6 +975,7 @@ fn convert(
                     stream: batch.stream.clone(),
                     records: batch.records.clone(),
                     emitted_at,
+                    held: batch.held.clone(),
                 };
                 group.batches.push(Converted {
                     batch: head,
