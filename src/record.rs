@@ -534,6 +534,40 @@ pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Whether JSON text holds a byte below 0x20: in valid JSON that can only be whitespace (a line
+/// break, a tab) between tokens, since strings must escape control characters. Checked 16
+/// bytes at a time so the common, compact case costs little.
+pub(crate) fn has_control_bytes(text: &str) -> bool {
+    text.as_bytes()
+        .chunks(16)
+        .any(|c| c.iter().fold(false, |any, &b| any | (b < 0x20)))
+}
+
+/// Valid JSON text without the whitespace between its tokens (strings are copied as they are).
+pub(crate) fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -688,38 +722,4 @@ mod tests {
         let missing = vec![vec!["nope".to_string()]];
         assert_eq!(r.primary_key(&missing).unwrap(), None);
     }
-}
-
-/// Whether JSON text holds a byte below 0x20: in valid JSON that can only be whitespace (a line
-/// break, a tab) between tokens, since strings must escape control characters. Checked 16
-/// bytes at a time so the common, compact case costs little.
-pub(crate) fn has_control_bytes(text: &str) -> bool {
-    text.as_bytes()
-        .chunks(16)
-        .any(|c| c.iter().fold(false, |any, &b| any | (b < 0x20)))
-}
-
-/// Valid JSON text without the whitespace between its tokens (strings are copied as they are).
-pub(crate) fn compact_json(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in text.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
-            out.push(c);
-        }
-    }
-    out
 }

@@ -709,7 +709,10 @@ async fn scenario_10_the_channels_hold_at_most_the_byte_budget_whatever_the_page
             // 16 + 16 batches of 1 MiB would be 32 MiB in the channels; the budget keeps it
             // to 4 MiB plus the batch being sent and the one being written.
             let peak = peak.load(Ordering::SeqCst);
-            assert!(peak <= (4 << 20) + 2 * page + 4096, "{peak} bytes in flight");
+            assert!(
+                peak <= (4 << 20) + 2 * page + 4096,
+                "{peak} bytes in flight"
+            );
         }
     }
 }

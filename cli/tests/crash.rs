@@ -201,7 +201,10 @@ async fn kill_after_a_checkpoint(args: &[String], dest: &Dest, extra_ms: u64) {
             child.try_wait().unwrap().is_none(),
             "the sync ended before its first checkpoint"
         );
-        assert!(std::time::Instant::now() < deadline, "no checkpoint in 60 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint in 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tokio::time::sleep(Duration::from_millis(extra_ms)).await;
@@ -234,7 +237,12 @@ async fn run_to_end(args: &[String]) -> u64 {
         .lines()
         .find(|l| l.starts_with("list_members"))
         .unwrap_or_else(|| panic!("no summary line: {stdout}"));
-    line.split_whitespace().nth(1).unwrap().replace(',', "").parse().unwrap()
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap()
 }
 
 /// `KILLS` trials, each on a fresh destination: a sync killed at a seeded point, the state

@@ -6,8 +6,9 @@
 //!       └──── backpressure: a full channel waits ──┘  └──── acknowledged checkpoints ┘
 //! ```
 //! The source reads streams and partitions concurrently ([`ReadOptions::max_concurrency`]);
-//! batches travel through bounded channels, so memory is bounded by
-//! [`SyncBuilder::channel_capacity`] times the batch size, whatever the data's size. When the
+//! batches travel through bounded channels and take their bytes from the sync's memory budget
+//! ([`SyncBuilder::buffer_bytes`], 32 MiB by default; see [`crate::buffer`]), so memory is
+//! bounded in bytes whatever the data's size or the size of its pages. When the
 //! destination's channel is full, the router waits until half of it is free and then fills it,
 //! so it is not woken for every batch a slower destination takes (measured on 1M records into
 //! SQLite: 21k context switches a run -> 14k; about half as many for JSONL). Checkpoints
@@ -106,6 +107,13 @@ pub fn sync<S: Source + 'static>(source: S, config: Value) -> SyncBuilder {
         cancel: CancellationToken::new(),
         progress: None,
     }
+}
+
+/// The router's ends of the pipeline and the memory budget they share.
+struct Channels {
+    src_rx: mpsc::Receiver<SourceEvent>,
+    dst_tx: mpsc::Sender<DestinationMessage>,
+    budget: Arc<crate::buffer::ByteBudget>,
 }
 
 /// Why the router stopped.
@@ -354,8 +362,13 @@ impl SyncBuilder {
             tokio::spawn(async move { destination.write(&config, &catalog, dst_rx, acks).await })
         });
 
+        let channels = Channels {
+            src_rx,
+            dst_tx,
+            budget,
+        };
         let routed = self
-            .route(report, &catalog, starts, src_rx, dst_tx, &mut ack_rx, &budget)
+            .route(report, &catalog, starts, channels, &mut ack_rx)
             .await;
         // The router has stopped (and dropped both channels). A source still running is
         // stopped now: it may be asleep in an hour's rate-limit pause, and nothing reads it.
@@ -408,11 +421,14 @@ impl SyncBuilder {
         report: &mut SyncReport,
         catalog: &ConfiguredCatalog,
         mut starts: std::collections::HashMap<StreamDescriptor, StreamStart>,
-        mut src_rx: mpsc::Receiver<SourceEvent>,
-        dst_tx: mpsc::Sender<DestinationMessage>,
+        channels: Channels,
         ack_rx: &mut mpsc::UnboundedReceiver<crate::source::Checkpoint>,
-        budget: &crate::buffer::ByteBudget,
     ) -> Result<Routed> {
+        let Channels {
+            mut src_rx,
+            dst_tx,
+            budget,
+        } = channels;
         // Streams merged on their key: a record without one cannot be merged (it would pile up
         // as a duplicate), so it stops the sync instead of slipping in.
         let dedup_keys: std::collections::HashMap<StreamDescriptor, Vec<Vec<String>>> = catalog

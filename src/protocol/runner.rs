@@ -372,8 +372,9 @@ pub(crate) async fn feed_for_fuzzing(input: &[u8], catalog: &ConfiguredCatalog) 
         }
         n
     };
+    let resuming = HashSet::new();
     let (fed, n) = tokio::join!(
-        feed_destination(input, catalog, &HashSet::new(), tx, 1 << 20),
+        feed_destination(input, catalog, &resuming, tx, 1 << 20),
         drain
     );
     fed.map(|()| n)

@@ -599,9 +599,7 @@ fn scenario_1_the_binary_keeps_an_overwrite_table_when_its_source_dies_after_sta
         json!({"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": 1.0,
             "stream_status": {"stream_descriptor": {"name": "contacts"}, "status": s}}})
     };
-    let record = |id: i64| {
-        json!({"type": "RECORD", "record": {"stream": "contacts", "data": {"id": id}, "emitted_at": 1}})
-    };
+    let record = |id: i64| json!({"type": "RECORD", "record": {"stream": "contacts", "data": {"id": id}, "emitted_at": 1}});
     let state = json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
         "stream_descriptor": {"name": "contacts"}, "stream_state": {}}}});
     let full = [
@@ -615,6 +613,9 @@ fn scenario_1_the_binary_keeps_an_overwrite_table_when_its_source_dies_after_sta
     assert_eq!(write_lines(dir.path(), &db, &full), 0);
     assert_eq!(ids(&db), [1, 2, 3]);
     // STARTED, one record, end of input: the source died; the table keeps its 3 rows.
-    assert_eq!(write_lines(dir.path(), &db, &[status("STARTED"), record(9)]), 0);
+    assert_eq!(
+        write_lines(dir.path(), &db, &[status("STARTED"), record(9)]),
+        0
+    );
     assert_eq!(ids(&db), [1, 2, 3]);
 }

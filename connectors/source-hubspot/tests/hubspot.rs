@@ -655,7 +655,10 @@ async fn scenario_2_a_deals_full_refresh_refused_for_a_missing_scope_keeps_the_t
     };
     let first = sync().run().await.unwrap();
     let deals = sandbox.count("deals", false) + sandbox.count("deals", true);
-    assert_eq!(first.stream("deals").unwrap().records_written as usize, deals);
+    assert_eq!(
+        first.stream("deals").unwrap().records_written as usize,
+        deals
+    );
     let lines = || {
         std::fs::read_to_string(dir.join("deals.jsonl"))
             .unwrap()

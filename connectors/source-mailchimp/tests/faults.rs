@@ -151,3 +151,46 @@ async fn schema_drift_is_kept_as_sent() {
         "\"\" in a date is null"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_8_pretty_printed_crlf_and_tab_indented_pages_give_one_line_records() {
+    let sandbox = Sandbox::start(SandboxSpec {
+        members: vec![10],
+        ..SandboxSpec::default()
+    })
+    .await;
+    let config = sandbox.config();
+    let streams = MailchimpSource::new().streams(&config).await.unwrap();
+    let campaigns = streams.iter().find(|s| s.name() == "campaigns").unwrap();
+    let page = json!({"campaigns": [{"id": "c1", "type": "regular", "status": "sent",
+        "create_time": "2024-01-01T00:00:00+00:00", "send_time": "",
+        "settings": {"subject_line": "Hi\tthere", "title": "A\nB"}}], "total_items": 1});
+    let pretty = serde_json::to_string_pretty(&page).unwrap();
+    for body in [
+        pretty.clone(),
+        pretty.replace('\n', "\r\n"),
+        pretty.replace("  ", "\t"),
+    ] {
+        let _guard = sandbox.api().inject_at(
+            "/campaigns",
+            Fault::Raw {
+                status: 200,
+                content_type: "application/json".into(),
+                body,
+            },
+            1,
+        );
+        let request = ReadRequest::full_refresh("campaigns", Partition::whole());
+        let records = read_to_end(campaigns.as_ref(), request, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(records.len(), 1);
+        assert!(
+            !records[0].json().contains(['\n', '\r', '\t']),
+            "{}",
+            records[0].json()
+        );
+        let v = records[0].to_value().unwrap();
+        assert_eq!(v["settings"]["title"], "A\nB");
+    }
+}
