@@ -405,9 +405,7 @@ async fn scenario_6_a_cancel_wakes_a_sync_asleep_in_a_rate_limit_pause() {
         Streams(vec![Arc::new(Sleeper { woke: woke.clone() })]),
         json!({}),
     )
-    .to(Draining {
-        finished: Arc::default(),
-    })
+    .to(Sink::draining(Arc::default()))
     .cancel_on(cancel.clone())
     .run();
     let canceller = async {
@@ -436,36 +434,6 @@ async fn scenario_6_a_contexts_sleep_wakes_on_cancellation() {
 
 // --- scenario 7 ------------------------------------------------------------------------------
 
-/// A destination that writes until its input ends, then says so.
-struct Draining {
-    finished: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl Destination for Draining {
-    fn spec(&self) -> ConnectorSpec {
-        ConnectorSpec::from_schema(json!({"type": "object", "properties": {}}))
-    }
-    async fn check(&self, _config: &Value) -> Result<()> {
-        Ok(())
-    }
-    async fn write(
-        &self,
-        _config: &Value,
-        _catalog: &ConfiguredCatalog,
-        mut input: DestinationInput,
-        acks: Acks,
-    ) -> Result<WriteSummary> {
-        while let Some(m) = input.recv().await {
-            if let DestinationMessage::Checkpoint(cp) = m {
-                acks.ack(cp)?;
-            }
-        }
-        self.finished.store(true, Ordering::SeqCst);
-        Ok(WriteSummary::default())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_7_a_failed_sync_leaves_no_task_running() {
     let dir = tempfile::tempdir().unwrap();
@@ -481,9 +449,7 @@ async fn scenario_7_a_failed_sync_leaves_no_task_running() {
         ]),
         json!({}),
     )
-    .to(Draining {
-        finished: finished.clone(),
-    })
+    .to(Sink::draining(finished.clone()))
     .state_file(dir.path().join("no/such/folder/state.json"))
     .run()
     .await
@@ -641,15 +607,29 @@ impl Source for BigPages {
     }
 }
 
-/// Drops each batch after a pause (slower than the source), counting its bytes; or keeps them
-/// all (`hoard`), as a destination that writes at the end would.
-struct Slow {
+/// A destination that reads until its input ends (acknowledging checkpoints), then says so in
+/// `finished`. Optionally it pauses on each batch (slower than the source) and counts the bytes
+/// it dropped, or keeps every batch (`hoard`), as a destination that writes at the end would.
+struct Sink {
+    finished: Arc<AtomicBool>,
     dropped: Arc<AtomicI64>,
+    pause: Duration,
     hoard: bool,
 }
 
+impl Sink {
+    fn draining(finished: Arc<AtomicBool>) -> Sink {
+        Sink {
+            finished,
+            dropped: Arc::default(),
+            pause: Duration::ZERO,
+            hoard: false,
+        }
+    }
+}
+
 #[async_trait]
-impl Destination for Slow {
+impl Destination for Sink {
     fn spec(&self) -> ConnectorSpec {
         ConnectorSpec::from_schema(json!({"type": "object", "properties": {}}))
     }
@@ -661,23 +641,30 @@ impl Destination for Slow {
         _config: &Value,
         _catalog: &ConfiguredCatalog,
         mut input: DestinationInput,
-        _acks: Acks,
+        acks: Acks,
     ) -> Result<WriteSummary> {
         let mut kept = Vec::new();
         let mut summary = WriteSummary::default();
         while let Some(m) = input.recv().await {
-            if let DestinationMessage::Records(batch) = m {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                summary.stream_mut(&batch.stream).records += batch.len() as u64;
-                let bytes = batch.bytes() as i64;
-                if self.hoard {
-                    kept.push(batch);
-                } else {
-                    drop(batch);
+            match m {
+                DestinationMessage::Checkpoint(cp) => acks.ack(cp)?,
+                DestinationMessage::Records(batch) => {
+                    if !self.pause.is_zero() {
+                        tokio::time::sleep(self.pause).await;
+                    }
+                    summary.stream_mut(&batch.stream).records += batch.len() as u64;
+                    let bytes = batch.bytes() as i64;
+                    if self.hoard {
+                        kept.push(batch);
+                    } else {
+                        drop(batch);
+                    }
+                    self.dropped.fetch_add(bytes, Ordering::SeqCst);
                 }
-                self.dropped.fetch_add(bytes, Ordering::SeqCst);
+                _ => {}
             }
         }
+        self.finished.store(true, Ordering::SeqCst);
         Ok(summary)
     }
 }
@@ -695,9 +682,11 @@ async fn scenario_10_the_channels_hold_at_most_the_byte_budget_whatever_the_page
             },
             json!({}),
         )
-        .to(Slow {
+        .to(Sink {
             dropped: dropped.clone(),
+            pause: Duration::from_millis(2),
             hoard,
+            finished: Arc::default(),
         })
         .channel_capacity(16)
         .buffer_bytes(4 << 20)

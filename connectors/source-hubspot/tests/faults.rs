@@ -33,7 +33,9 @@ async fn contacts(sandbox: &Sandbox) -> Arc<dyn Stream> {
         .unwrap()
 }
 
-async fn case(fault: Fault, times: Option<u64>, expect: Expect) -> Vec<Value> {
+/// A sandbox of 250 contacts and the contacts stream, its properties read (so a fault meets a
+/// page of records).
+async fn contacts_sandbox() -> (Sandbox, Arc<dyn Stream>) {
     let sandbox = Sandbox::start(SandboxSpec {
         contacts: 250,
         requests_per_10_seconds: 10_000,
@@ -41,8 +43,12 @@ async fn case(fault: Fault, times: Option<u64>, expect: Expect) -> Vec<Value> {
     })
     .await;
     let stream = contacts(&sandbox).await;
-    // Properties first, so the fault meets a page of records.
     stream.json_schema().await.unwrap();
+    (sandbox, stream)
+}
+
+async fn case(fault: Fault, times: Option<u64>, expect: Expect) -> Vec<Value> {
+    let (sandbox, stream) = contacts_sandbox().await;
     let _guard = match times {
         Some(n) => sandbox.api().inject(fault, n),
         None => sandbox.api().inject_always(fault),
@@ -200,14 +206,7 @@ async fn scenario_11_a_record_whose_id_is_null_blank_or_an_object_is_a_system_er
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_11_a_search_page_whose_top_level_is_an_array_is_a_system_error() {
-    let sandbox = Sandbox::start(SandboxSpec {
-        contacts: 250,
-        requests_per_10_seconds: 10_000,
-        ..SandboxSpec::small()
-    })
-    .await;
-    let stream = contacts(&sandbox).await;
-    stream.json_schema().await.unwrap();
+    let (sandbox, stream) = contacts_sandbox().await;
     let array = json!([{"id": "1", "updatedAt": "2024-01-02T00:00:00Z", "properties": {}}]);
     let _guard = sandbox.api().inject_at("/search", raw_page(array), 1);
     let request = ReadRequest::full_refresh("contacts", Partition::whole())
