@@ -480,3 +480,32 @@ async fn scenario_10_pages_that_repeat_identical_records_under_moving_cursors_ar
     assert_eq!(pages.len(), 3);
     assert_eq!(pages.iter().map(|p| p.records.len()).sum::<usize>(), 6);
 }
+
+#[tokio::test]
+async fn scenario_11_a_page_without_records_beside_a_next_cursor_is_refused_not_skipped() {
+    for body in [json!({"results": null, "next": "B"}), json!({"next": "B"})] {
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .and(query_param_is_missing("after"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body.clone()))
+            .mount(&server)
+            .await;
+        Mock::given(path("/x"))
+            .and(query_param("after", "B"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": rows(0, 2)})))
+            .mount(&server)
+            .await;
+        let stream = api(&server)
+            .stream("x")
+            .get("/x")
+            .records_at("/results")
+            .paginate(Paginator::cursor_from_body("/next").into_query("after"));
+        let err = read_all(&stream).await.unwrap_err();
+        assert_eq!(
+            err.failure_type(),
+            intake::FailureType::SystemError,
+            "{body}"
+        );
+        assert!(err.to_string().contains("no records at /results"), "{err}");
+    }
+}

@@ -192,6 +192,8 @@ pub(crate) struct Extracted {
     pub(crate) records: Vec<Box<RawValue>>,
     /// Whether the records pointer was present.
     pub(crate) records_found: bool,
+    /// The records' place held `null`.
+    pub(crate) records_null: bool,
     /// The value at each other pointer, in the order asked.
     pub(crate) values: Vec<Option<Box<RawValue>>>,
 }
@@ -416,6 +418,7 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         self.out.records_found = true;
+        self.out.records_null = true;
         Ok(())
     }
     fn visit_none<E: de::Error>(self) -> Result<(), E> {
@@ -565,6 +568,6 @@ mod tests {
             "{not_array}"
         );
         let null = extract(br#"{"results":null}"#, &p("/results"), &[]).unwrap();
-        assert!(null.records_found && null.records.is_empty());
+        assert!(null.records_found && null.records_null && null.records.is_empty());
     }
 }

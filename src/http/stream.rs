@@ -592,6 +592,14 @@ async fn produce(def: &Def, request: ReadRequest, tx: &mpsc::Sender<Result<Page>
                 url: &url,
             },
         )?;
+        // A page without its records (absent or null) that still names a next page is broken,
+        // not empty: taking it for empty would skip its records and read on.
+        if (!extracted.records_found || extracted.records_null) && next.is_some() {
+            return Err(Error::system(format!(
+                "stream \"{}\": page {pages} has no records at {} (absent or null) but names a next page; refusing it rather than skipping its records",
+                def.name, def.records_at
+            )));
+        }
         records_total += records.len() as u64;
         // A development limit that stops the read before its end says so: the read driver
         // must not take the partition for read to its end (its cursor would pass records

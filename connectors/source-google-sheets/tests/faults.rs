@@ -227,3 +227,51 @@ async fn a_whole_batch_of_blank_rows_is_stepped_over() {
         "rows after the blank batch are read"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_8_pretty_printed_crlf_and_tab_indented_answers_give_one_line_records() {
+    let sandbox = Sandbox::start(spreadsheet(300), 10_000).await;
+    let mut config = sandbox.config();
+    config["batch_size"] = json!(100);
+    config["requests_per_minute"] = json!(10_000);
+    let streams = SheetsSource::new().streams(&config).await.unwrap();
+    let orders = streams.iter().find(|s| s.name() == "Orders").unwrap();
+    let header = json!([
+        "order_id",
+        "customer",
+        "amount",
+        "paid",
+        "ordered_on",
+        "notes"
+    ]);
+    let answer = json!({"spreadsheetId": "x", "valueRanges": [
+        {"range": "Orders!A1:F1", "majorDimension": "ROWS", "values": [header]},
+        {"range": "Orders!A2:F101", "majorDimension": "ROWS",
+         "values": [[1, "Tab\there", 2.5, true, "2024-01-01", "line\nbreak"]]}
+    ]});
+    let pretty = serde_json::to_string_pretty(&answer).unwrap();
+    for body in [
+        pretty.clone(),
+        pretty.replace('\n', "\r\n"),
+        pretty.replace("  ", "\t"),
+    ] {
+        let _guard = sandbox.api().inject_at(
+            "values:batchGet",
+            Fault::Raw {
+                status: 200,
+                content_type: "application/json".into(),
+                body,
+            },
+            1,
+        );
+        let mut pages = orders.read(ReadRequest::full_refresh("Orders", Partition::whole()));
+        let page = pages.next().await.unwrap().unwrap();
+        let first = &page.records[0];
+        assert!(
+            !first.json().contains(['\n', '\r', '\t']),
+            "{}",
+            first.json()
+        );
+        assert_eq!(first.to_value().unwrap()["customer"], "Tab\there");
+    }
+}
