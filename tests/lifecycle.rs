@@ -320,8 +320,9 @@ async fn scenario_3_a_state_file_resuming_into_a_new_folder_reads_the_stream_fro
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scenario_3_a_reset_state_drops_the_old_staging_instead_of_reading_it_twice() {
+/// A folder holding the staging of an overwrite interrupted after 250 of 500 records (its
+/// stored state resumes it).
+async fn interrupted_into_a_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     intake::sync(interrupted(250), json!({}))
         .to(JsonlDestination::new(dir.path()))
@@ -329,6 +330,12 @@ async fn scenario_3_a_reset_state_drops_the_old_staging_instead_of_reading_it_tw
         .run()
         .await
         .unwrap_err();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_3_a_reset_state_drops_the_old_staging_instead_of_reading_it_twice() {
+    let dir = interrupted_into_a_folder().await;
     // The user resets the connection's state; the staging of the interrupted run is still there.
     let report = intake::sync(interrupted(-1), json!({}))
         .to(JsonlDestination::new(dir.path()))
@@ -348,13 +355,7 @@ async fn scenario_3_a_reset_state_drops_the_old_staging_instead_of_reading_it_tw
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_3_the_destinations_own_state_still_resumes_its_staging() {
-    let dir = tempfile::tempdir().unwrap();
-    intake::sync(interrupted(250), json!({}))
-        .to(JsonlDestination::new(dir.path()))
-        .options(every(50))
-        .run()
-        .await
-        .unwrap_err();
+    let dir = interrupted_into_a_folder().await;
     let report = intake::sync(interrupted(-1), json!({}))
         .to(JsonlDestination::new(dir.path()))
         .options(every(50))

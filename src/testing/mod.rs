@@ -87,6 +87,25 @@ mod mock;
 pub use acceptance::{Acceptance, AcceptanceReport, CheckResult, Outcome, acceptance, checks};
 pub use mock::{Dataset, Endpoint, Fault, FaultGuard, Filter, MockApi, PageStyle};
 
+/// The same JSON answer three ways an API may format it: pretty-printed, pretty with CRLF line
+/// ends, and tab-indented, each as a [`Fault::Raw`] 200. A connector must give one-line
+/// records from all three (a protocol message is one line).
+pub fn pretty_answers(answer: &serde_json::Value) -> Vec<Fault> {
+    let pretty = serde_json::to_string_pretty(answer).unwrap_or_default();
+    [
+        pretty.clone(),
+        pretty.replace('\n', "\r\n"),
+        pretty.replace("  ", "\t"),
+    ]
+    .into_iter()
+    .map(|body| Fault::Raw {
+        status: 200,
+        content_type: "application/json".into(),
+        body,
+    })
+    .collect()
+}
+
 /// Asserts how a fault case ended: with `Ok(())` expected, every one of `count` records read
 /// exactly once (told apart by their `key` field); with `Err((kind, says))`, one error of that
 /// kind whose message chain contains `says`.

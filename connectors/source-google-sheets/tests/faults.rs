@@ -249,21 +249,8 @@ async fn scenario_8_pretty_printed_crlf_and_tab_indented_answers_give_one_line_r
         {"range": "Orders!A2:F101", "majorDimension": "ROWS",
          "values": [[1, "Tab\there", 2.5, true, "2024-01-01", "line\nbreak"]]}
     ]});
-    let pretty = serde_json::to_string_pretty(&answer).unwrap();
-    for body in [
-        pretty.clone(),
-        pretty.replace('\n', "\r\n"),
-        pretty.replace("  ", "\t"),
-    ] {
-        let _guard = sandbox.api().inject_at(
-            "values:batchGet",
-            Fault::Raw {
-                status: 200,
-                content_type: "application/json".into(),
-                body,
-            },
-            1,
-        );
+    for fault in intake::testing::pretty_answers(&answer) {
+        let _guard = sandbox.api().inject_at("values:batchGet", fault, 1);
         let mut pages = orders.read(ReadRequest::full_refresh("Orders", Partition::whole()));
         let page = pages.next().await.unwrap().unwrap();
         let first = &page.records[0];

@@ -233,24 +233,8 @@ async fn scenario_8_owners_from_a_pretty_printed_page_are_one_line_records() {
          "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-02T00:00:00Z",
          "archived": false, "teams": [{"id": "1", "name": "T\tab", "primary": true}]}
     ]});
-    for body in [
-        serde_json::to_string_pretty(&page).unwrap(),
-        serde_json::to_string_pretty(&page)
-            .unwrap()
-            .replace('\n', "\r\n"),
-        serde_json::to_string_pretty(&page)
-            .unwrap()
-            .replace("  ", "\t"),
-    ] {
-        let _guard = sandbox.api().inject_at(
-            "/crm/v3/owners",
-            Fault::Raw {
-                status: 200,
-                content_type: "application/json".into(),
-                body,
-            },
-            1,
-        );
+    for fault in intake::testing::pretty_answers(&page) {
+        let _guard = sandbox.api().inject_at("/crm/v3/owners", fault, 1);
         let mut records = Vec::new();
         for p in owners.partitions().await.unwrap() {
             let request = ReadRequest::full_refresh("owners", p);

@@ -165,21 +165,8 @@ async fn scenario_8_pretty_printed_crlf_and_tab_indented_pages_give_one_line_rec
     let page = json!({"campaigns": [{"id": "c1", "type": "regular", "status": "sent",
         "create_time": "2024-01-01T00:00:00+00:00", "send_time": "",
         "settings": {"subject_line": "Hi\tthere", "title": "A\nB"}}], "total_items": 1});
-    let pretty = serde_json::to_string_pretty(&page).unwrap();
-    for body in [
-        pretty.clone(),
-        pretty.replace('\n', "\r\n"),
-        pretty.replace("  ", "\t"),
-    ] {
-        let _guard = sandbox.api().inject_at(
-            "/campaigns",
-            Fault::Raw {
-                status: 200,
-                content_type: "application/json".into(),
-                body,
-            },
-            1,
-        );
+    for fault in intake::testing::pretty_answers(&page) {
+        let _guard = sandbox.api().inject_at("/campaigns", fault, 1);
         let request = ReadRequest::full_refresh("campaigns", Partition::whole());
         let records = read_to_end(campaigns.as_ref(), request, Duration::from_secs(60))
             .await
