@@ -395,7 +395,6 @@ impl JsonlWriter {
         mut input: DestinationInput,
         acker: &mut Acker,
     ) -> Result<WriteSummary> {
-        let mut line = Vec::new();
         while let Some(msg) = input.blocking_recv() {
             match msg {
                 DestinationMessage::Records(batch) => {
@@ -406,19 +405,12 @@ impl JsonlWriter {
                         ))
                     })?;
                     let mut bytes = 0u64;
+                    // A record's text is one line by construction (see `Record`).
                     for r in &batch.records {
                         let json = r.json().as_bytes();
-                        if json.contains(&b'\n') || json.contains(&b'\r') {
-                            line.clear();
-                            serde_json::to_writer(&mut line, &r.to_value()?)
-                                .map_err(|e| Error::system(format!("serializing record: {e}")))?;
-                            f.out.write_all(&line)?;
-                            bytes += line.len() as u64 + 1;
-                        } else {
-                            f.out.write_all(json)?;
-                            bytes += json.len() as u64 + 1;
-                        }
+                        f.out.write_all(json)?;
                         f.out.write_all(b"\n")?;
+                        bytes += json.len() as u64 + 1;
                     }
                     f.written += bytes;
                     f.dirty = true;

@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 /// One record: a JSON object, stored as its raw text. Every constructor guarantees the text
 /// is one valid JSON object: parsed ([`Record::from_json`]), serialized
 /// ([`Record::from_value`]), already parsed by serde ([`Record::from_raw`]) or written valid by
-/// construction ([`RecordBuilder`]).
+/// construction ([`RecordBuilder`]); and on one line (no raw line break or tab: text copied
+/// from a pretty-printed response is compacted), so writers copy it into a line as it is.
 #[derive(Clone)]
 pub struct Record {
     data: Box<str>,
@@ -236,8 +237,9 @@ fn raw_value(text: &str) -> Result<&RawValue> {
     serde_json::from_str(text).map_err(|e| Error::system(format!("malformed record JSON: {e}")))
 }
 
-/// The first 120 characters of a text, for error messages.
-pub(crate) fn excerpt(text: &str) -> String {
+/// The first 120 characters of a text, quoted, for error messages (cut at a character
+/// boundary).
+pub fn excerpt(text: &str) -> String {
     const MAX: usize = 120;
     let mut end = text.len().min(MAX);
     while !text.is_char_boundary(end) {

@@ -103,14 +103,7 @@ fn next_after(paging: Option<&Value>) -> Result<Option<String>> {
 fn bad_paging(field: &str, value: &Value) -> Error {
     Error::system(format!(
         "HubSpot sent a page whose {field} is {}, not a paging cursor; stopping rather than taking it for the last page",
-        {
-            let text = value.to_string();
-            let mut end = text.len().min(80);
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text[..end].to_string()
-        }
+        intake::record::excerpt(&value.to_string())
     ))
 }
 
@@ -170,13 +163,9 @@ enum ObjectError {
 }
 
 fn not_an_object(from: &str, e: &ObjectError) -> Error {
-    let mut end = from.len().min(200);
-    while !from.is_char_boundary(end) {
-        end -= 1;
-    }
     Error::system(format!(
         "HubSpot sent a record that is not a CRM object ({e}): {}",
-        &from[..end]
+        intake::record::excerpt(from)
     ))
 }
 
