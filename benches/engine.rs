@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput};
 use intake::Record;
-use intake::jsonl::JsonlDestination;
+use intake::destination::jsonl::JsonlDestination;
 use serde_json::json;
 
 #[path = "support/contacts.rs"]

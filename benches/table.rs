@@ -9,7 +9,7 @@ mod contacts;
 
 use criterion::{Criterion, Throughput};
 use intake::Record;
-use intake::table::{Fields, TableSchema};
+use intake::destination::table::{Fields, TableSchema};
 use serde_json::json;
 
 fn benches(c: &mut Criterion) {

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use intake::jsonl::JsonlDestination;
+use intake::destination::jsonl::JsonlDestination;
 use intake::{
     ConnectorSpec, Cursor, Page, PageStream, ReadRequest, Record, Source, Stream, async_trait,
 };

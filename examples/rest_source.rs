@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use intake::destination::jsonl::JsonlDestination;
 use intake::http::{Auth, HttpApi, HttpSource, Paginator, Quota, RateLimit};
-use intake::jsonl::JsonlDestination;
 use intake::testing::{Dataset, Filter, MockApi, PageStyle};
 use schemars::JsonSchema;
 use secrecy::SecretString;

@@ -69,7 +69,7 @@
 //! # async fn main() -> intake::Result<()> {
 //! let dir = tempfile::tempdir()?;
 //! let report = intake::sync(Demo, json!({}))
-//!     .to(intake::jsonl::JsonlDestination::new(dir.path()))
+//!     .to(intake::destination::jsonl::JsonlDestination::new(dir.path()))
 //!     .run()
 //!     .await?;
 //! assert_eq!(report.records_written(), 3);
@@ -86,14 +86,12 @@ pub mod catalog;
 pub mod destination;
 pub mod engine;
 pub mod error;
-mod folder_lock;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod json;
-pub mod jsonl;
 mod namespace;
 pub mod protocol;
 pub mod record;
@@ -102,7 +100,6 @@ pub mod schema;
 pub mod source;
 pub mod spec;
 pub mod state;
-pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 

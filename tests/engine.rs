@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use intake::destination::jsonl::{JsonlDestination, STATE_FILE};
 use intake::destination::{Acks, DestinationInput, DestinationMessage, WriteSummary};
-use intake::jsonl::{JsonlDestination, STATE_FILE};
 use intake::state::{CursorOrder, StreamState};
 use intake::{
     CancellationToken, ConfiguredCatalog, ConnectorSpec, Cursor, Destination, DestinationSyncMode,

@@ -304,7 +304,9 @@ async fn a_rotated_refresh_token_becomes_a_control_message() {
     assert_eq!(new_config["base_url"], json!(server.uri()));
     // Embedded, the same rotation lands in the sync report.
     let report = intake::sync(oauth_source(), config)
-        .to(intake::jsonl::JsonlDestination::new(dir.path().join("out")))
+        .to(intake::destination::jsonl::JsonlDestination::new(
+            dir.path().join("out"),
+        ))
         .run()
         .await
         .unwrap();

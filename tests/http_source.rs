@@ -7,8 +7,8 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use intake::destination::jsonl::JsonlDestination;
 use intake::http::{Auth, HttpApi, HttpSource, Paginator};
-use intake::jsonl::JsonlDestination;
 use intake::{Source, State};
 use schemars::JsonSchema;
 use secrecy::SecretString;

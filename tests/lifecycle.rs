@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use intake::destination::jsonl::JsonlDestination;
 use intake::destination::{Acks, DestinationInput, DestinationMessage, WriteSummary};
-use intake::jsonl::JsonlDestination;
 use intake::protocol::run_destination_with;
 use intake::source::{Skip, SkipOnError};
 use intake::state::StreamState;

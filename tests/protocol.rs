@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::Arc;
 
-use intake::jsonl::JsonlDestination;
+use intake::destination::jsonl::JsonlDestination;
 use intake::protocol::{MessageWriter, run_destination_with, run_source_with};
 use intake::{Cursor, Error, Source};
 use serde_json::{Value, json};

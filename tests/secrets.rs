@@ -148,7 +148,9 @@ async fn no_command_reveals_the_secret() {
     // The engine path too.
     let out = tempfile::tempdir().unwrap();
     let report = intake::sync(SecretSource, json!({"api_token": SECRET}))
-        .to(intake::jsonl::JsonlDestination::new(out.path()))
+        .to(intake::destination::jsonl::JsonlDestination::new(
+            out.path(),
+        ))
         .run()
         .await
         .unwrap();

@@ -182,7 +182,7 @@ fn main() {
                 }
                 1 => rt.block_on(connector(
                     &base,
-                    Arc::new(intake::jsonl::JsonlDestination::new(&out)),
+                    Arc::new(intake::destination::jsonl::JsonlDestination::new(&out)),
                 )),
                 _ => rt.block_on(connector(
                     &base,

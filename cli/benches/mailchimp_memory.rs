@@ -124,7 +124,7 @@ fn main() {
             intake::sync(source, config)
                 .catalog(catalog)
                 .buffer_bytes(buffer)
-                .to(intake::jsonl::JsonlDestination::new(&out))
+                .to(intake::destination::jsonl::JsonlDestination::new(&out))
                 .run(),
         )
         .unwrap();

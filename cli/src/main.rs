@@ -163,7 +163,7 @@ pub fn destination(to: &str) -> anyhow::Result<Arc<dyn Destination>> {
             intake_destination_postgres::PostgresDestination::connect(rest),
         ),
         "parquet" => Arc::new(intake_destination_parquet::ParquetDestination::new(rest)),
-        "jsonl" => Arc::new(intake::jsonl::JsonlDestination::new(rest)),
+        "jsonl" => Arc::new(intake::destination::jsonl::JsonlDestination::new(rest)),
         other => {
             return Err(intake::Error::config(format!(
                 "--to {to}: unknown destination \"{other}\"; give sqlite:PATH, postgres:URL, parquet:DIR or jsonl:DIR"

@@ -53,7 +53,7 @@ impl Dest {
 
     fn destination(&self) -> Arc<dyn Destination> {
         match self {
-            Dest::Jsonl(p) => Arc::new(intake::jsonl::JsonlDestination::new(p)),
+            Dest::Jsonl(p) => Arc::new(intake::destination::jsonl::JsonlDestination::new(p)),
             Dest::Sqlite(p) => Arc::new(intake_destination_sqlite::SqliteDestination::open(p)),
             Dest::Postgres(u) => {
                 Arc::new(intake_destination_postgres::PostgresDestination::connect(u))
@@ -64,7 +64,7 @@ impl Dest {
 
     fn committed_jsonl(dir: &std::path::Path, file: &str) -> String {
         let mut bytes = std::fs::read(dir.join(file)).unwrap_or_default();
-        let committed = std::fs::read_to_string(dir.join(intake::jsonl::STATE_FILE))
+        let committed = std::fs::read_to_string(dir.join(intake::destination::jsonl::STATE_FILE))
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .and_then(|v| v["files"][file].as_u64());

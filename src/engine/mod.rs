@@ -19,7 +19,7 @@
 //! # Example
 //! ```no_run
 //! # async fn demo(source: impl intake::Source + 'static) -> intake::Result<()> {
-//! use intake::jsonl::JsonlDestination;
+//! use intake::destination::jsonl::JsonlDestination;
 //! let report = intake::sync(source, serde_json::json!({"api_token": "..."}))
 //!     .to(JsonlDestination::new("out"))
 //!     .run()

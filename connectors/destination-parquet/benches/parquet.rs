@@ -11,7 +11,7 @@ use rss::peak_rss_kib;
 use std::time::{Duration, Instant};
 
 use contacts::{Bench, pool};
-use intake::jsonl::JsonlDestination;
+use intake::destination::jsonl::JsonlDestination;
 use intake::{Destination, DestinationSyncMode};
 use intake_destination_parquet::ParquetDestination;
 use serde_json::json;

@@ -12,8 +12,8 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use intake::destination::table::{Cell, ColumnKind, Fields, TableSchema};
 use intake::destination::{Acks, DestinationInput, DestinationMessage, FolderLock, WriteSummary};
-use intake::table::{Cell, ColumnKind, Fields, TableSchema};
 use intake::{ConfiguredCatalog, DestinationSyncMode, Error, Result, State, StreamDescriptor};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;

@@ -18,7 +18,7 @@ use rss::{cpu_seconds, peak_rss_kib, reset_peak};
 use std::time::{Duration, Instant};
 
 use contacts::{Bench, pool};
-use intake::jsonl::JsonlDestination;
+use intake::destination::jsonl::JsonlDestination;
 use intake::{Destination, Record};
 use intake_destination_sqlite::SqliteDestination;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Names and types: how streams and fields become SQLite tables and columns.
 
 use intake::StreamDescriptor;
-use intake::table::ColumnKind;
+use intake::destination::table::ColumnKind;
 
 /// Metadata column: when the record was extracted (epoch milliseconds).
 pub const EXTRACTED_AT: &str = "_intake_extracted_at";

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use intake::destination::table::{Cell, Column, ColumnKind, Fields, TablePlan, TableSchema};
 use intake::destination::{Acks, DestinationInput, DestinationMessage, WriteSummary};
 use intake::record::RecordBatch;
-use intake::table::{Cell, Column, ColumnKind, Fields, TablePlan, TableSchema};
 use intake::{ConfiguredCatalog, DestinationSyncMode, Error, Result, State, StreamDescriptor};
 use rusqlite::Connection;
 use serde_json::Value;

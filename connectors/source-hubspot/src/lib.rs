@@ -26,7 +26,7 @@
 //! let config = json!({"credentials": {"auth_type": "private_app", "access_token": "pat-na1-…"},
 //!                     "start_date": "2024-01-01T00:00:00Z"});
 //! let report = intake::sync(HubSpotSource::new(), config)
-//!     .to(intake::jsonl::JsonlDestination::new("out"))
+//!     .to(intake::destination::jsonl::JsonlDestination::new("out"))
 //!     .run()
 //!     .await?;
 //! # let _ = report; Ok(()) }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use intake::jsonl::JsonlDestination;
+use intake::destination::jsonl::JsonlDestination;
 use intake::source::StreamContext;
 use intake::testing::{Fault, acceptance};
 use intake::{Partition, ReadRequest, Record, Source, Stream, SyncMode};

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use intake::jsonl::JsonlDestination;
+use intake::destination::jsonl::JsonlDestination;
 use intake::testing::{Fault, acceptance};
 use intake::{Source, State};
 use intake_source_mailchimp::MailchimpSource;

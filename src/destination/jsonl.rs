@@ -37,8 +37,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::{ConfiguredCatalog, DestinationSyncMode, StreamDescriptor};
-use crate::destination::FolderLock;
-use crate::destination::{Acks, Destination, DestinationInput, DestinationMessage, WriteSummary};
+use crate::destination::{
+    Acks, Destination, DestinationInput, DestinationMessage, FolderLock, WriteSummary,
+};
 use crate::engine::write_atomically_blocking;
 use crate::error::{Error, Result};
 use crate::source::Checkpoint;
