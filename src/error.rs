@@ -215,6 +215,21 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// The first 120 characters of a text, quoted, for error messages (cut at a character
+/// boundary).
+pub fn excerpt(text: &str) -> String {
+    const MAX: usize = 120;
+    let mut end = text.len().min(MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < text.len() {
+        format!("{:?}...", &text[..end])
+    } else {
+        format!("{text:?}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ pub async fn destination_input(input: &[u8], catalog: &ConfiguredCatalog) -> Res
 /// them; anything else must not panic.
 pub fn split_members(text: &str) -> Option<Vec<(String, String)>> {
     let mut out = Vec::new();
-    crate::scan::members(text, |k, v| {
+    crate::json::scan::members(text, |k, v| {
         out.push((k.into_owned(), v.to_string()));
         false
     })?;

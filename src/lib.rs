@@ -76,8 +76,8 @@
 //! # Ok(()) }
 //! ```
 
-// One exception, in `scan`: calling its SSE2 block scanner (x86-64 always has SSE2). Measured
-// need: splitting a 454-byte contact took 300 ns eight bytes at a time, 160-220 ns this way.
+// One exception, in `json::scan`: calling its SSE2 block scanner (x86-64 always has SSE2); the
+// measurement that earns it is in docs/benchmarks.md.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -95,7 +95,6 @@ pub mod json;
 mod namespace;
 pub mod protocol;
 pub mod record;
-mod scan;
 pub mod schema;
 pub mod source;
 pub mod spec;

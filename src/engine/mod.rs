@@ -84,8 +84,8 @@ type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 use crate::catalog::StreamDescriptor;
 use crate::catalog::{ConfiguredCatalog, DestinationSyncMode};
 use crate::destination::{Acks, Destination, StreamStart, WriteSummary};
+use crate::error::excerpt;
 use crate::error::{Error, Result};
-use crate::record::excerpt;
 use crate::source::{EventSender, ReadOptions, Source, StreamMetrics, StreamStatus};
 use crate::state::State;
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use super::auth::Auth;
-use super::error::{ErrorAction, HttpError, HttpErrorKind};
+use super::error::{ErrorAction, HttpError, HttpErrorKind, transport_error_kind};
 use super::ratelimit::{Limiter, Quota, RateLimit};
 use super::response::Response;
 use super::retry::RetryPolicy;
@@ -492,32 +492,6 @@ impl HttpApi {
 enum Failure {
     Http(HttpError),
     Other(Error),
-}
-
-/// Classifies a reqwest error without its message (which may carry the URL).
-pub(crate) fn transport_error_kind(e: &reqwest::Error) -> HttpErrorKind {
-    if e.is_timeout() {
-        return HttpErrorKind::Timeout;
-    }
-    if e.is_builder() {
-        return HttpErrorKind::Request("the request could not be built".into());
-    }
-    // The innermost cause names what happened ("connection refused", "connection reset");
-    // reqwest's own message is left out because it carries the URL.
-    let mut detail = None;
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        detail = Some(c.to_string());
-        cause = c.source();
-    }
-    let detail = detail.unwrap_or_else(|| {
-        if e.is_connect() {
-            "could not connect".to_string()
-        } else {
-            "the connection dropped".to_string()
-        }
-    });
-    HttpErrorKind::Connection(detail)
 }
 
 /// `Retry-After` as a wait: delta seconds or an HTTP date.

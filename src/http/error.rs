@@ -320,6 +320,32 @@ fn url_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// Classifies a reqwest error without its message (which may carry the URL).
+pub(crate) fn transport_error_kind(e: &reqwest::Error) -> HttpErrorKind {
+    if e.is_timeout() {
+        return HttpErrorKind::Timeout;
+    }
+    if e.is_builder() {
+        return HttpErrorKind::Request("the request could not be built".into());
+    }
+    // The innermost cause names what happened ("connection refused", "connection reset");
+    // reqwest's own message is left out because it carries the URL.
+    let mut detail = None;
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        detail = Some(c.to_string());
+        cause = c.source();
+    }
+    let detail = detail.unwrap_or_else(|| {
+        if e.is_connect() {
+            "could not connect".to_string()
+        } else {
+            "the connection dropped".to_string()
+        }
+    });
+    HttpErrorKind::Connection(detail)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

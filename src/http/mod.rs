@@ -36,8 +36,6 @@
 mod auth;
 mod client;
 mod error;
-#[cfg(feature = "jwt")]
-mod jwt;
 mod paginate;
 mod ratelimit;
 mod response;
@@ -89,10 +87,10 @@ pub(crate) mod fuzzing {
 pub mod template;
 
 pub use auth::{Auth, Authenticator, OAuth2};
+#[cfg(feature = "jwt")]
+pub use auth::{GoogleServiceAccount, ServiceAccountKey};
 pub use client::{DEFAULT_MAX_RESPONSE_BYTES, HttpApi, default_client};
 pub use error::{ErrorAction, HttpError, HttpErrorKind};
-#[cfg(feature = "jwt")]
-pub use jwt::{GoogleServiceAccount, ServiceAccountKey};
 pub use paginate::{CursorPaginator, OffsetPaginator, PageNumberPaginator, PageRequest, Paginator};
 pub use ratelimit::{Quota, RateLimit, RateLimitHeaders};
 pub use response::Response;

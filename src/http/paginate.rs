@@ -451,7 +451,7 @@ fn token(raw: Option<&Option<Box<RawValue>>>, at: &Pointer) -> Result<Option<Str
         Ok(Value::Number(n)) => Ok(Some(n.to_string())),
         _ => Err(Error::system(format!(
             "the pagination value at {at} is not a string or number: {}",
-            crate::record::excerpt(raw.get())
+            crate::error::excerpt(raw.get())
         ))),
     }
 }
@@ -488,7 +488,7 @@ fn resolve(base: &Url, next: &str) -> Result<String> {
     base.join(next).map(String::from).map_err(|e| {
         Error::system(format!(
             "the API's next-page link is not a URL ({e}): {}",
-            crate::record::excerpt(next)
+            crate::error::excerpt(next)
         ))
     })
 }

@@ -109,7 +109,7 @@ impl Response {
         name: &str,
     ) -> Result<Option<T>, HttpErrorKind> {
         self.expect_json()?;
-        let text = match crate::scan::member_bytes(&self.body, name) {
+        let text = match crate::json::scan::member_bytes(&self.body, name) {
             Some(found) => found,
             // Not followed: the parser says why (or reads what the scanner could not).
             None => {

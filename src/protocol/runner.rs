@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use super::message::{InputMessage, MessageWriter, state_message};
 use crate::catalog::{ConfiguredCatalog, StreamDescriptor};
 use crate::destination::{Acks, Destination, DestinationMessage, StreamEnd, StreamStart};
-use crate::error::{Error, Result};
-use crate::record::{Record, RecordBatch, excerpt};
+use crate::error::{Error, Result, excerpt};
+use crate::record::{Record, RecordBatch};
 use crate::source::{Checkpoint, EventSender, LogLevel, ReadOptions, Source, SourceEvent};
 use crate::state::{State, StreamStateMessage};
 

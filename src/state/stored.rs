@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 
 use super::stream::StreamState;
 use crate::catalog::StreamDescriptor;
-use crate::error::{Error, Result};
-use crate::record::excerpt;
+use crate::error::{Error, Result, excerpt};
 
 /// The state of a whole connection: one blob per stream, plus the shared blob of a `GLOBAL`
 /// state when the orchestrator sent one.

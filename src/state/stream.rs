@@ -7,8 +7,7 @@ use serde_json::{Map, Value};
 
 use super::cursor::Cursor;
 use crate::catalog::StreamDescriptor;
-use crate::error::{Error, Result};
-use crate::record::excerpt;
+use crate::error::{Error, Result, excerpt};
 
 /// Where an interrupted read stopped, so it can continue instead of starting over.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use super::cursor::{Boundary, Cursor, CursorKind, CursorOrder, MissingCursor};
 use super::stream::{CursorState, ResumePoint};
 use super::value::{CursorValue, TEXT_RANK};
-use crate::error::{Error, Result};
-use crate::record::{Record, excerpt};
+use crate::error::{Error, Result, excerpt};
+use crate::record::Record;
 
 /// How many primary keys at the boundary a state keeps at most. Past this (a bulk import that
 /// stamped the same `updated_at` on a million rows) the keys are dropped and the boundary's

@@ -49,7 +49,7 @@ impl CursorValue {
     /// Parses the JSON text of a value (as found in a raw record) without building a [`Value`].
     pub fn parse_json_text(text: &str, kind: CursorKind) -> Option<CursorValue> {
         match text.as_bytes().first()? {
-            b'"' => CursorValue::parse_str(&crate::record::json_str(text)?, kind),
+            b'"' => CursorValue::parse_str(&crate::json::json_str(text)?, kind),
             b'-' | b'0'..=b'9' => {
                 CursorValue::parse_number(&serde_json::from_str(text).ok()?, kind)
             }

@@ -103,7 +103,7 @@ fn next_after(paging: Option<&Value>) -> Result<Option<String>> {
 fn bad_paging(field: &str, value: &Value) -> Error {
     Error::system(format!(
         "HubSpot sent a page whose {field} is {}, not a paging cursor; stopping rather than taking it for the last page",
-        intake::record::excerpt(&value.to_string())
+        intake::error::excerpt(&value.to_string())
     ))
 }
 
@@ -165,7 +165,7 @@ enum ObjectError {
 fn not_an_object(from: &str, e: &ObjectError) -> Error {
     Error::system(format!(
         "HubSpot sent a record that is not a CRM object ({e}): {}",
-        intake::record::excerpt(from)
+        intake::error::excerpt(from)
     ))
 }
 
@@ -251,7 +251,7 @@ impl<'a> ApiObject<'a> {
     /// the JSON when it has no escapes.
     fn id(&self) -> Cow<'a, str> {
         let text: &'a str = self.id.get();
-        intake::record::json_str(text).unwrap_or(Cow::Borrowed(text))
+        intake::json::json_str(text).unwrap_or(Cow::Borrowed(text))
     }
 
     fn updated_ms(&self, modified_property: &str) -> Option<i64> {

@@ -205,7 +205,7 @@ pub fn cast_raw(kind: PropertyType, raw: RawJson<'_>) -> Out<'_> {
     {
         return Out::Raw(raw);
     }
-    let Some(s) = intake::record::json_str(text) else {
+    let Some(s) = intake::json::json_str(text) else {
         return Out::Raw(raw);
     };
     let trimmed = s.trim();

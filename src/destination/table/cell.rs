@@ -94,7 +94,7 @@ pub fn cell(text: &str, kind: ColumnKind) -> std::result::Result<Cell<'_>, &'sta
     if found == JsonType::Null {
         return Ok(Cell::Null);
     }
-    let string = || crate::record::json_str(text).ok_or(found.what());
+    let string = || crate::json::json_str(text).ok_or(found.what());
     match kind {
         ColumnKind::Json => Ok(Cell::Json(text)),
         ColumnKind::String => match found {
@@ -155,7 +155,7 @@ impl<'a> Fields<'a> {
     pub fn of(record: &'a Record) -> Result<Fields<'a>> {
         let text = record.json();
         let mut entries = Vec::with_capacity(16);
-        if crate::scan::members(text, |k, v| {
+        if crate::json::scan::members(text, |k, v| {
             entries.push((k, v));
             false
         })

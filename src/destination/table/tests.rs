@@ -8,7 +8,7 @@ use crate::record::Record;
 fn the_fallback_split_agrees_with_the_scanner() {
     let text = r#"{"a\"b": [1, {"c": "}"}], "e": null, "f": "x\ny"}"#;
     let mut scanned = Vec::new();
-    crate::scan::members(text, |k, v| {
+    crate::json::scan::members(text, |k, v| {
         scanned.push((k, v));
         false
     })

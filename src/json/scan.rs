@@ -11,44 +11,8 @@
 
 use std::borrow::Cow;
 
-const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-
-/// The bytes of `w` equal to `c`, as their high bits. The lowest set bit is exact; bits above
-/// a match may be false (the subtraction borrows), so only the first match is used.
-#[inline]
-fn eq_mask(w: u64, c: u8) -> u64 {
-    let x = w ^ (ONES * u64::from(c));
-    x.wrapping_sub(ONES) & !x & HIGH
-}
-
-/// The bytes of `w` below 0x20 (control characters), as their high bits; exact like
-/// [`eq_mask`] for the lowest one. `w - 0x20..` borrows into the high bit of such a byte.
-#[inline]
-fn control_mask(w: u64) -> u64 {
-    w.wrapping_sub(ONES * 0x20) & !w & HIGH
-}
-
-/// The eight bytes at `i`, the first in the lowest bits.
-#[inline]
-fn word(b: &[u8], i: usize) -> Option<u64> {
-    let chunk: [u8; 8] = b.get(i..i.checked_add(8)?)?.try_into().ok()?;
-    Some(u64::from_le_bytes(chunk))
-}
-
-/// Index of the first byte at or after `i` that `mask` flags, found a word at a time; the
-/// tail (under eight bytes) is left to the caller's byte loop.
-#[inline]
-fn skip_unflagged(b: &[u8], mut i: usize, mask: impl Fn(u64) -> u64) -> usize {
-    while let Some(w) = word(b, i) {
-        let m = mask(w);
-        if m != 0 {
-            return i + (m.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    i
-}
+use super::swar::{ONES, eq_mask, skip_unflagged};
+use super::text::json_str;
 
 pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
@@ -429,7 +393,7 @@ fn member_ranges(
 /// A key's text: borrowed without escapes, decoded with them. `range` lies inside quotes.
 fn key_text(text: &str, range: std::ops::Range<usize>, escaped: bool) -> Option<Cow<'_, str>> {
     if escaped {
-        crate::record::json_str(text.get(range.start - 1..range.end + 1)?)
+        json_str(text.get(range.start - 1..range.end + 1)?)
     } else {
         text.get(range).map(Cow::Borrowed)
     }
@@ -457,7 +421,7 @@ fn member_range(b: &[u8], name: &str) -> Option<Option<std::ops::Range<usize>>> 
     member_ranges(b, |key, escaped, value| {
         let hit = if escaped {
             let quoted = std::str::from_utf8(b.get(key.start - 1..key.end + 1)?).ok()?;
-            crate::record::json_str(quoted)? == name
+            json_str(quoted)? == name
         } else {
             b.get(key)? == name.as_bytes()
         };
@@ -486,23 +450,6 @@ pub(crate) fn member_bytes<'a>(b: &'a [u8], name: &str) -> Option<Option<&'a [u8
         Some(range) => b.get(range).map(Some),
         None => Some(None),
     }
-}
-
-/// Whether JSON needs any of these bytes escaped inside a string: a quote, a backslash or a
-/// control character. Eight bytes at a time, as names are short.
-pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
-    let mut i = 0;
-    while let Some(w) = word(bytes, i) {
-        if eq_mask(w, b'"') | eq_mask(w, b'\\') | control_mask(w) != 0 {
-            return true;
-        }
-        i += 8;
-    }
-    bytes
-        .get(i..)
-        .unwrap_or_default()
-        .iter()
-        .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
 }
 
 #[cfg(test)]

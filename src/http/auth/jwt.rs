@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::auth::{Authenticator, CachedToken, request_token};
-use super::error::Redactor;
+use super::token::{CachedToken, request_token};
+use super::{Auth, Authenticator};
 use crate::error::{Error, Result};
+use crate::http::error::Redactor;
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
@@ -183,6 +184,13 @@ impl GoogleServiceAccount {
             ),
         });
         Ok(token)
+    }
+}
+
+impl Auth {
+    /// A Google service account (RS256 JWT bearer grant).
+    pub fn google_service_account(account: GoogleServiceAccount) -> Self {
+        Auth::custom(account)
     }
 }
 

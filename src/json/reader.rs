@@ -1,54 +1,8 @@
-//! Reading JSON that comes from outside (an API's response) without building it into values.
-//!
-//! A [`Reader`] steps through the text and checks every byte it passes over: the members and
-//! elements the caller asks for, and every value it skips. Each value it hands out is a
-//! [`RawJson`], a slice of the text that is valid JSON by construction, so a connector can take
-//! the members it needs from a page and write them into records with
-//! [`RecordBuilder::raw`](crate::record::RecordBuilder::raw) without parsing them a second
-//! time or building a tree first. Strings are checked sixteen bytes at a time.
-//!
-//! What it accepts is JSON as RFC 8259 defines it, plus one rule serde_json's `Value` also
-//! keeps: a `\u` escape of half a surrogate pair must come with its other half. Numbers are
-//! checked against the grammar, not against a range. Nesting deeper than 127 levels is refused
-//! rather than followed (serde_json's limit too).
-//!
-//! ```
-//! use intake::json::Reader;
-//!
-//! let page = r#"{"results": [{"id": "1", "name": "Ada"}, {"id": "2"}], "paging": null}"#;
-//! let mut r = Reader::new(page);
-//! let mut ids = Vec::new();
-//! let mut top = r.object()?;
-//! while let Some(key) = top.next_key(&mut r)? {
-//!     if key != "results" {
-//!         r.value()?; // skipped, but checked
-//!         continue;
-//!     }
-//!     let mut results = r.array()?;
-//!     while results.next(&mut r)? {
-//!         let mut record = r.object()?;
-//!         while let Some(key) = record.next_key(&mut r)? {
-//!             let value = r.value()?;
-//!             if key == "id" {
-//!                 ids.push(value.as_str().expect("a string").into_owned());
-//!             }
-//!         }
-//!     }
-//! }
-//! r.finish()?;
-//! assert_eq!(ids, ["1", "2"]);
-//!
-//! // Nothing invalid gets through, wherever it is.
-//! let mut r = Reader::new(r#"{"a": [1, tru]}"#);
-//! let mut top = r.object()?;
-//! top.next_key(&mut r)?;
-//! assert!(r.value().is_err());
-//! # Ok::<(), intake::json::JsonError>(())
-//! ```
+//! The checking pull reader and the raw values it hands out.
 
 use std::borrow::Cow;
 
-use crate::scan::{skip_ws, string_special};
+use crate::json::scan::{skip_ws, string_special};
 
 /// Containers open at once, at most (deeper text is refused, never followed): serde_json's
 /// limit, so text one accepts the other does too.
@@ -120,7 +74,7 @@ impl<'a> RawJson<'a> {
 
     /// The string's text, unescaped (borrowed when it has no escapes); `None` for other values.
     pub fn as_str(self) -> Option<Cow<'a, str>> {
-        crate::record::json_str(self.0)
+        crate::json::json_str(self.0)
     }
 
     /// The boolean; `None` for other values.
@@ -317,7 +271,7 @@ impl Object {
         };
         let text = r.text;
         Ok(Some(if escaped {
-            match crate::record::json_str(&text[start - 1..end + 1]) {
+            match crate::json::json_str(&text[start - 1..end + 1]) {
                 Some(key) => key,
                 None => return fail(start, "a member name that cannot be decoded"),
             }
