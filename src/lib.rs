@@ -86,13 +86,14 @@ pub mod catalog;
 pub mod destination;
 pub mod engine;
 pub mod error;
+pub mod fs;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod json;
-mod namespace;
+
 pub mod protocol;
 pub mod record;
 pub mod schema;

@@ -40,8 +40,8 @@ use crate::catalog::{ConfiguredCatalog, DestinationSyncMode, StreamDescriptor};
 use crate::destination::{
     Acks, Destination, DestinationInput, DestinationMessage, FolderLock, WriteSummary,
 };
-use crate::engine::write_atomically_blocking;
 use crate::error::{Error, Result};
+use crate::fs::write_atomically_blocking;
 use crate::source::Checkpoint;
 use crate::spec::{ConnectorSpec, parse_config};
 use crate::state::State;

@@ -9,6 +9,7 @@
 mod context;
 mod driver;
 mod events;
+mod namespaced;
 mod prefetch;
 mod skip;
 mod stream;
@@ -23,10 +24,10 @@ use crate::error::Result;
 use crate::spec::ConnectorSpec;
 use crate::state::State;
 
-pub use crate::namespace::Namespaced;
 pub use context::{PartitionEnd, StreamContext, StreamMetrics};
 pub use driver::{ReadOptions, read_streams};
 pub use events::{Checkpoint, EventSender, LogLevel, SourceEvent, StreamStatus};
+pub use namespaced::Namespaced;
 pub use prefetch::prefetch;
 pub use skip::{Skip, SkipOnError};
 pub use stream::{Page, PageStream, Partition, ReadRequest, Stream};

@@ -28,8 +28,8 @@ mod stream;
 mod tracker;
 mod value;
 
-pub use cursor::{Boundary, Cursor, CursorKind, CursorOrder, MissingCursor};
+pub use cursor::{Boundary, Cursor, CursorOrder, MissingCursor};
 pub use stored::{State, StreamStateMessage};
 pub use stream::{CursorState, PartitionState, ResumePoint, StreamState};
 pub use tracker::{CursorTracker, MAX_BOUNDARY_KEYS, Observed};
-pub use value::{CursorValue, Number, parse_datetime};
+pub use value::{CursorKind, CursorValue, Number, parse_datetime};

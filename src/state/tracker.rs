@@ -5,9 +5,9 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::cursor::{Boundary, Cursor, CursorKind, CursorOrder, MissingCursor};
+use super::cursor::{Boundary, Cursor, CursorOrder, MissingCursor};
 use super::stream::{CursorState, ResumePoint};
-use super::value::{CursorValue, TEXT_RANK};
+use super::value::{CursorKind, CursorValue, TEXT_RANK};
 use crate::error::{Error, Result, excerpt};
 use crate::record::Record;
 

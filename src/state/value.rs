@@ -5,7 +5,25 @@ use std::cmp::Ordering;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 
-use super::cursor::CursorKind;
+/// How cursor values are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CursorKind {
+    /// Date-time strings (RFC 3339, `YYYY-MM-DD HH:MM:SS`, `YYYY-MM-DD`) as instants, numbers as
+    /// numbers, other strings as text. The default.
+    #[default]
+    Auto,
+    /// Date-time strings; anything else is unparsable.
+    DateTime,
+    /// Seconds since the Unix epoch (a number or a numeric string).
+    EpochSeconds,
+    /// Milliseconds since the Unix epoch (a number or a numeric string).
+    EpochMillis,
+    /// Numbers (a number or a numeric string), such as an auto-increment id.
+    Number,
+    /// Strings compared byte by byte.
+    Text,
+}
 
 /// A number that orders totally (JSON has no NaN).
 #[derive(Debug, Clone, Copy, PartialEq)]
