@@ -1,25 +1,20 @@
 //! [`HttpApi`]: one API's client, credentials, limits and retry policy, shared by its streams.
 //!
-//! Layers around one requester, outermost first: retry -> rate limit / concurrency -> auth ->
-//! send. Retries sit outside the limiter, so each retry waits for a token like any request.
+//! The settings live here; how a request goes through them is in [`super::requester`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
-use reqwest::{Client, Method, Request, Url};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::{Client, Url};
 use serde_json::{Map, Value};
-use tokio::time::Instant;
 
 use super::auth::Auth;
-use super::error::{ErrorAction, HttpError, HttpErrorKind, transport_error_kind};
+use super::error::{ErrorAction, HttpError};
 use super::ratelimit::{Limiter, Quota, RateLimit};
-use super::response::Response;
 use super::retry::RetryPolicy;
-use super::stream::HttpStream;
+use super::send::Transport;
 use crate::error::{Error, Result};
-use crate::source::StreamContext;
 
 /// The default cap on one response body: 64 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
@@ -52,18 +47,15 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
 #[derive(Clone)]
 pub struct HttpApi {
     pub(crate) base: Url,
-    client: Client,
-    auth: Auth,
-    limiter: Arc<Limiter>,
-    retry: RetryPolicy,
-    timeout: Option<Duration>,
-    headers: HeaderMap,
-    max_response_bytes: u64,
+    pub(crate) transport: Transport,
+    pub(crate) auth: Auth,
+    pub(crate) limiter: Arc<Limiter>,
+    pub(crate) retry: RetryPolicy,
     pub(crate) vars: Arc<Map<String, Value>>,
-    on_error: Option<ErrorHandler>,
+    pub(crate) on_error: Option<ErrorHandler>,
 }
 
-type ErrorHandler = Arc<dyn Fn(&HttpError) -> ErrorAction + Send + Sync>;
+pub(crate) type ErrorHandler = Arc<dyn Fn(&HttpError) -> ErrorAction + Send + Sync>;
 
 impl std::fmt::Debug for HttpApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,7 +63,7 @@ impl std::fmt::Debug for HttpApi {
             .field("base", &self.auth.redactor().url(&self.base))
             .field("limiter", &self.limiter)
             .field("retry", &self.retry)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.transport.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -94,13 +86,15 @@ impl HttpApi {
     pub fn new(base: Url) -> Self {
         HttpApi {
             base,
-            client: default_client().unwrap_or_default(),
+            transport: Transport {
+                client: default_client().unwrap_or_default(),
+                timeout: Some(Duration::from_secs(60)),
+                headers: HeaderMap::new(),
+                max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            },
             auth: Auth::none(),
             limiter: Arc::new(Limiter::new(&RateLimit::default())),
             retry: RetryPolicy::default(),
-            timeout: Some(Duration::from_secs(60)),
-            headers: HeaderMap::new(),
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             vars: Arc::default(),
             on_error: None,
         }
@@ -145,7 +139,7 @@ impl HttpApi {
     /// The whole-request timeout (connect to last body byte). Default 60 s; `None` waits
     /// forever.
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.timeout = timeout;
+        self.transport.timeout = timeout;
         self
     }
 
@@ -156,7 +150,7 @@ impl HttpApi {
             HeaderValue::from_str(value),
         ) {
             (Ok(n), Ok(v)) => {
-                self.headers.insert(n, v);
+                self.transport.headers.insert(n, v);
             }
             _ => tracing::warn!("ignoring the invalid header \"{name}\""),
         }
@@ -171,14 +165,14 @@ impl HttpApi {
     /// The largest response body accepted; a larger one fails the request with a system
     /// error. Default 64 MiB.
     pub fn max_response_bytes(mut self, bytes: u64) -> Self {
-        self.max_response_bytes = bytes;
+        self.transport.max_response_bytes = bytes;
         self
     }
 
     /// Uses this reqwest client (proxies, TLS roots, a test's settings). Default
     /// [`default_client`].
     pub fn client(mut self, client: Client) -> Self {
-        self.client = client;
+        self.transport.client = client;
         self
     }
 
@@ -223,11 +217,6 @@ impl HttpApi {
         self.limiter.quota(class)
     }
 
-    /// A stream on this API, to be declared with [`HttpStream`]'s builder methods.
-    pub fn stream(&self, name: &str) -> HttpStream {
-        HttpStream::new(self.clone(), name)
-    }
-
     /// `base + path` (a path that is already a full URL on the same host is taken as is).
     pub fn url(&self, path: &str) -> Result<Url> {
         if path.starts_with("http://") || path.starts_with("https://") {
@@ -254,308 +243,11 @@ impl HttpApi {
     pub(crate) fn redact_text(&self, text: &str) -> String {
         self.auth.redactor().text(text)
     }
-
-    /// A `GET` of `path` parsed as JSON, with retries and rate limiting; for one-off calls
-    /// such as a connection check or loading a schema.
-    pub async fn get_json(&self, path: &str, ctx: &StreamContext) -> Result<Value> {
-        let request = Request::new(Method::GET, self.url(path)?);
-        self.send_with(request, None, ctx, |r| r.json::<Value>())
-            .await
-    }
-
-    /// Sends a request through the layers (retry, rate limit, auth) and reads the body.
-    pub async fn send(
-        &self,
-        request: Request,
-        class: Option<&str>,
-        ctx: &StreamContext,
-    ) -> Result<Response> {
-        self.send_with(request, class, ctx, |r| Ok(r.clone())).await
-    }
-
-    /// Like [`HttpApi::send`], decoding the body inside the retry loop: a decode failure that
-    /// means a truncated transfer is retried like a dropped connection.
-    pub async fn send_with<T>(
-        &self,
-        request: Request,
-        class: Option<&str>,
-        ctx: &StreamContext,
-        decode: impl Fn(&Response) -> std::result::Result<T, HttpErrorKind>,
-    ) -> Result<T> {
-        let method = request.method().to_string();
-        let mut delays = self.retry.delays();
-        let mut waited = Duration::ZERO;
-        let mut attempt = 0u32;
-        // Failed attempts counted against the policy's attempts (see below).
-        let mut counted = 0u32;
-        let mut reauthorized = false;
-        loop {
-            attempt += 1;
-            let admission = self.limiter.admit(class, ctx).await?;
-            let mut req = request.try_clone().ok_or_else(|| {
-                Error::system("the request body is a stream and cannot be retried")
-            })?;
-            let auth = self.auth.inner();
-            let authorized = auth.authorize(&self.client, &mut req).await;
-            if let Some(update) = auth.take_config_update() {
-                ctx.update_config(update).await?;
-            }
-            let failure = match authorized {
-                Err(e) => Failure::Other(e),
-                Ok(()) => {
-                    ctx.count_request();
-                    let url = req.url().clone();
-                    match self.attempt(req).await {
-                        Ok(response) => {
-                            self.limiter.observe(class, &response.headers);
-                            match decode(&response) {
-                                Ok(v) => return Ok(v),
-                                Err(kind) => Failure::Http(
-                                    HttpError::new(&method, self.auth.redactor().url(&url), kind)
-                                        .with_excerpt(&self.redact_text(&String::from_utf8_lossy(
-                                            &response.body[..response.body.len().min(2048)],
-                                        ))),
-                                ),
-                            }
-                        }
-                        Err((kind, headers, body)) => {
-                            if let Some(h) = &headers {
-                                self.limiter.observe(class, h);
-                            }
-                            let retry_after = headers.as_ref().and_then(retry_after);
-                            let mut e =
-                                HttpError::new(&method, self.auth.redactor().url(&url), kind)
-                                    .with_retry_after(retry_after);
-                            if let Some(body) = body {
-                                e = e.with_excerpt(&self.redact_text(&body));
-                            }
-                            Failure::Http(e)
-                        }
-                    }
-                }
-            };
-            drop(admission);
-            let (error, status, retry_after) = match failure {
-                Failure::Http(e) => {
-                    let status = e.status();
-                    if status == Some(401)
-                        && !reauthorized
-                        && auth.unauthorized(&self.client).await?
-                    {
-                        reauthorized = true;
-                        ctx.count_retry();
-                        continue;
-                    }
-                    let ra = e.retry_after();
-                    match self.on_error.as_ref().map(|h| h(&e)) {
-                        Some(ErrorAction::Fail(error)) => {
-                            return Err(if std::error::Error::source(&error).is_none() {
-                                error.with_source(e)
-                            } else {
-                                error
-                            });
-                        }
-                        Some(ErrorAction::Retry(wait)) => {
-                            // Retried like a transient failure, with the handler's wait.
-                            let wait = wait.or(ra);
-                            let error = Error::transient(e.to_string()).with_source(e);
-                            (error, status, wait)
-                        }
-                        _ => (e.into_error(), status, ra),
-                    }
-                }
-                Failure::Other(e) => (e, None, None),
-            };
-            if !self.retry.should_retry(&error) {
-                return Err(error);
-            }
-            // While the server names a wait (Retry-After, a rate-limit reset), the wait budget
-            // decides when to give up, not the attempt count: a 429 storm answered with
-            // `Retry-After: 1` is waited out as long as the budget allows. Failures without
-            // a named wait count against the attempts.
-            if retry_after.is_none() {
-                counted += 1;
-            }
-            let computed = delays.next();
-            let no_retries = self.retry.attempts() <= 1;
-            if no_retries
-                || counted >= self.retry.attempts()
-                || (retry_after.is_none() && computed.is_none())
-            {
-                return Err(error.context(format!("gave up after {attempt} attempts")));
-            }
-            // The longer of the server's wait and the computed backoff (a `Retry-After: 0`
-            // must not turn into a burst of immediate retries).
-            let backoff = computed.unwrap_or(self.retry.longest_delay());
-            let delay = retry_after.map_or(backoff, |ra| ra.max(backoff));
-            if waited + delay > self.retry.total_wait() {
-                return Err(error.context(format!(
-                    "gave up after {attempt} attempts: waiting {:.0}s more would pass the {:.0}s retry budget",
-                    delay.as_secs_f64(),
-                    self.retry.total_wait().as_secs_f64()
-                )));
-            }
-            waited += delay;
-            ctx.count_retry();
-            tracing::warn!(
-                "{}; retrying in {:.1}s (attempt {})",
-                error.message(),
-                delay.as_secs_f64(),
-                attempt + 1,
-            );
-            // A rate-limit answer holds back the whole connector; other failures only this
-            // request. Either wait wakes when the sync is cancelled.
-            if matches!(status, Some(429)) || (status == Some(503) && retry_after.is_some()) {
-                self.limiter.pause_until(Instant::now() + delay);
-            } else {
-                ctx.sleep(delay).await?;
-            }
-        }
-    }
-
-    /// One exchange: send, then read the body under the cap. A non-success status comes back
-    /// as an error with the headers and the start of the body.
-    async fn attempt(
-        &self,
-        mut req: Request,
-    ) -> std::result::Result<Response, (HttpErrorKind, Option<HeaderMap>, Option<String>)> {
-        for (name, value) in &self.headers {
-            if !req.headers().contains_key(name) {
-                req.headers_mut().insert(name.clone(), value.clone());
-            }
-        }
-        if !req.headers().contains_key(USER_AGENT) {
-            req.headers_mut().insert(
-                USER_AGENT,
-                HeaderValue::from_static(concat!("intake/", env!("CARGO_PKG_VERSION"))),
-            );
-        }
-        *req.timeout_mut() = self.timeout;
-        let mut response = self
-            .client
-            .execute(req)
-            .await
-            .map_err(|e| (transport_error_kind(&e), None, None))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        if let Some(len) = response.content_length()
-            && len > self.max_response_bytes
-        {
-            return Err((
-                HttpErrorKind::TooLarge {
-                    limit: self.max_response_bytes,
-                },
-                Some(headers),
-                None,
-            ));
-        }
-        let capacity = response
-            .content_length()
-            .unwrap_or(16 << 10)
-            .min(self.max_response_bytes) as usize;
-        let mut body = BytesMut::with_capacity(capacity);
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if (body.len() + chunk.len()) as u64 > self.max_response_bytes {
-                        return Err((
-                            HttpErrorKind::TooLarge {
-                                limit: self.max_response_bytes,
-                            },
-                            Some(headers),
-                            None,
-                        ));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => return Err((transport_error_kind(&e), Some(headers), None)),
-            }
-        }
-        let body: Bytes = body.freeze();
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&body[..body.len().min(2048)]).into_owned();
-            return Err((
-                HttpErrorKind::Status(status.as_u16()),
-                Some(headers),
-                Some(text),
-            ));
-        }
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
-    }
-}
-
-enum Failure {
-    Http(HttpError),
-    Other(Error),
-}
-
-/// `Retry-After` as a wait: delta seconds or an HTTP date.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = text.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
-    let wait = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
-    Some(Duration::from_millis(wait.clamp(0, 86_400_000) as u64))
-}
-
-#[cfg(test)]
-mod hostile {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(500))]
-
-        /// Any Retry-After value: no panic, and never a wait past a day.
-        #[test]
-        fn any_retry_after_is_bounded(text in "[ -~]{0,40}") {
-            let mut h = HeaderMap::new();
-            if let Ok(v) = HeaderValue::from_str(&text) {
-                h.insert(RETRY_AFTER, v);
-                if let Some(wait) = retry_after(&h) {
-                    prop_assert!(wait <= Duration::from_secs(86_400));
-                }
-            }
-        }
-
-        #[test]
-        fn numeric_retry_after_is_those_seconds(secs in 0u32..100_000) {
-            let mut h = HeaderMap::new();
-            h.insert(RETRY_AFTER, HeaderValue::from_str(&secs.to_string()).unwrap());
-            prop_assert_eq!(retry_after(&h), Some(Duration::from_secs(u64::from(secs.min(86_400)))));
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_seconds_and_dates() {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        let at = (chrono::Utc::now() + chrono::Duration::seconds(30))
-            .format("%a, %d %b %Y %H:%M:%S GMT")
-            .to_string();
-        h.insert(RETRY_AFTER, HeaderValue::from_str(&at).unwrap());
-        let wait = retry_after(&h).unwrap();
-        assert!(
-            wait > Duration::from_secs(28) && wait <= Duration::from_secs(30),
-            "{wait:?}"
-        );
-        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h), None);
-    }
 
     #[test]
     fn urls_join_onto_the_base_path() {

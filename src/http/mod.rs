@@ -7,8 +7,10 @@
 //! the schema and the partitions. [`HttpSource`] turns a typed config and a list of streams
 //! into a [`crate::Source`].
 //!
-//! Layers around one requester, outermost first: retry -> rate limit / concurrency -> auth ->
-//! send. Retries re-acquire rate-limit tokens, so retries are paced too. Every HTTP failure is
+//! Layers around one requester, outermost first (each in its own module, composed by
+//! `requester`): retry ([`RetryPolicy::decide`]) -> rate limit / concurrency -> auth -> send,
+//! with the API's error handler ([`HttpApi::on_error`]) between a failed exchange and the
+//! retry decision. Retries re-acquire rate-limit tokens, so retries are paced too. Every HTTP failure is
 //! an [`HttpError`] (method, URL without secrets, status, body excerpt) carried as the source
 //! of a typed [`crate::Error`]: 401/403 are config errors, 408/429/5xx/timeouts/resets are
 //! transient and retried, other 4xx and broken response contracts are system errors.
@@ -38,8 +40,10 @@ mod client;
 mod error;
 mod paginate;
 mod ratelimit;
+mod requester;
 mod response;
 mod retry;
+mod send;
 mod source;
 mod stream;
 
@@ -59,7 +63,7 @@ pub(crate) mod fuzzing {
     }
 
     pub(crate) fn retry_after(value: &[u8]) -> Option<std::time::Duration> {
-        super::client::retry_after(&headers(&[("retry-after", value)]))
+        super::retry::retry_after(&headers(&[("retry-after", value)]))
     }
 
     pub(crate) fn next_link(value: &[u8]) -> Option<String> {
@@ -94,7 +98,7 @@ pub use error::{ErrorAction, HttpError, HttpErrorKind};
 pub use paginate::{CursorPaginator, OffsetPaginator, PageNumberPaginator, PageRequest, Paginator};
 pub use ratelimit::{Quota, RateLimit, RateLimitHeaders};
 pub use response::Response;
-pub use retry::RetryPolicy;
+pub use retry::{Decision, Failure, GiveUp, RetryPolicy, jitter_draw, retry_after};
 pub use source::HttpSource;
 pub use stream::{HttpStream, RequestVars, Transform};
 

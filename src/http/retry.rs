@@ -1,11 +1,17 @@
-//! Retries: the policy (which failures, how many times, how long) — the mechanism lives in
-//! [`crate::http::HttpApi`], outside the rate limiter, so every retry waits for a token too.
+//! Retries: the policy, and its one decision. [`RetryPolicy::decide`] is a pure function of a
+//! [`Failure`] (what went wrong, what the server said, how far the request has come) to a
+//! [`Decision`]; the requester ([`crate::http::HttpApi::send`]) carries it out. The retry layer
+//! sits outside the rate limiter, so every retry waits for a token like any request.
 
+use std::hash::BuildHasher;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::error::Error;
+
+/// The longest wait a `Retry-After` is taken at: a day.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
 /// When and how often a failed request is tried again.
 ///
@@ -33,6 +39,99 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(60),
             max_total_wait: Duration::from_secs(600),
             jitter: true,
+        }
+    }
+}
+
+/// One failed attempt, as the retry policy sees it.
+#[derive(Debug, Clone)]
+pub struct Failure<'a> {
+    /// The failure, as the API's error handler left it (intake's mapping when it has none).
+    pub error: &'a Error,
+    /// The HTTP status, when the server answered.
+    pub status: Option<u16>,
+    /// The answer's headers, when the server answered (`Retry-After` is read from them).
+    pub headers: Option<&'a HeaderMap>,
+    /// A wait the API's error handler named ([`crate::http::ErrorAction::Retry`]); it takes
+    /// the place of `Retry-After`.
+    pub handler_wait: Option<Duration>,
+    /// Which attempt failed: 1 for the first.
+    pub attempt: u32,
+    /// Failures of this request so far, this one included, for which no wait was named.
+    pub unnamed_failures: u32,
+    /// Time already spent waiting between this request's attempts.
+    pub waited: Duration,
+    /// Whether the credentials were already refreshed once for this request.
+    pub auth_refreshed: bool,
+    /// Whether the API's error handler said to stop ([`crate::http::ErrorAction::Fail`]).
+    pub handler_failed: bool,
+    /// A draw in `[0, 1)` that spreads the delay when jitter is on; the requester draws it
+    /// ([`jitter_draw`]), a test fixes it.
+    pub jitter: f64,
+}
+
+impl Failure<'_> {
+    /// The wait the server (or the API's error handler) named for this failure, if any.
+    pub fn named_wait(&self) -> Option<Duration> {
+        self.handler_wait
+            .or_else(|| self.headers.and_then(retry_after))
+    }
+}
+
+/// What the requester does after a failed attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Wait this long, then send the request again; other requests go on meanwhile.
+    Retry(Duration),
+    /// Hold back every request of the API for this long (a rate-limit answer concerns the
+    /// whole account), then send the request again.
+    Pause(Duration),
+    /// Refresh the credentials and send the request again at once (an answer of 401).
+    RefreshAuth,
+    /// Give up and return the error.
+    Fail(GiveUp),
+}
+
+/// Why a request is given up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GiveUp {
+    /// The API's error handler said to stop.
+    Handler,
+    /// The failure is not one a retry can fix (a 400, a 404, bad credentials, a cancel).
+    NotRetryable,
+    /// The attempts the policy allows are spent.
+    AttemptsSpent {
+        /// The attempts made.
+        attempts: u32,
+    },
+    /// The next wait would pass the policy's wait budget.
+    BudgetSpent {
+        /// The attempts made.
+        attempts: u32,
+        /// The wait that would have come next.
+        wait: Duration,
+        /// The budget.
+        budget: Duration,
+    },
+}
+
+impl GiveUp {
+    /// The error the request ends with.
+    pub fn into_error(self, error: Error) -> Error {
+        match self {
+            GiveUp::Handler | GiveUp::NotRetryable => error,
+            GiveUp::AttemptsSpent { attempts } => {
+                error.context(format!("gave up after {attempts} attempts"))
+            }
+            GiveUp::BudgetSpent {
+                attempts,
+                wait,
+                budget,
+            } => error.context(format!(
+                "gave up after {attempts} attempts: waiting {:.0}s more would pass the {:.0}s retry budget",
+                wait.as_secs_f64(),
+                budget.as_secs_f64()
+            )),
         }
     }
 }
@@ -79,11 +178,6 @@ impl RetryPolicy {
         self
     }
 
-    /// Whether this failure is worth another attempt.
-    pub fn should_retry(&self, error: &Error) -> bool {
-        error.is_retryable()
-    }
-
     /// The attempts allowed.
     pub fn attempts(&self) -> u32 {
         self.max_attempts
@@ -100,35 +194,496 @@ impl RetryPolicy {
         self.max_delay
     }
 
-    /// The computed delays between attempts (at most `max_attempts - 1`).
-    pub(crate) fn delays(&self) -> impl Iterator<Item = Duration> + Send + use<> {
-        let mut builder = ExponentialBuilder::default()
-            .with_min_delay(self.initial_delay)
-            .with_max_delay(self.max_delay)
-            .with_factor(2.0)
-            .with_max_times(self.max_attempts.saturating_sub(1) as usize);
-        if self.jitter {
-            builder = builder.with_jitter();
+    /// The computed delay after the `n`-th failed attempt (1-based), before jitter: the
+    /// initial delay doubled `n - 1` times, at most the longest delay; `None` once the
+    /// attempts the policy allows are spent.
+    pub fn backoff(&self, n: u32) -> Option<Duration> {
+        if n == 0 || n >= self.max_attempts {
+            return None;
         }
-        builder.build()
+        let factor = 2f64.powi(i32::try_from(n - 1).unwrap_or(i32::MAX));
+        let delay = self.initial_delay.as_secs_f64() * factor;
+        Some(Duration::from_secs_f64(delay.min(self.max_delay.as_secs_f64())).min(self.max_delay))
     }
+
+    /// What to do after a failed attempt. The rules, in order:
+    /// 1. a 401 not yet answered by a refresh: [`Decision::RefreshAuth`] (before the API's
+    ///    error handler has its say: an expired token is refreshed, not reported);
+    /// 2. the API's error handler said to stop: fail;
+    /// 3. a failure a retry cannot fix, or a policy of one attempt: fail;
+    /// 4. failures without a named wait count against [`RetryPolicy::max_attempts`]; named
+    ///    waits are bounded by the wait budget alone;
+    /// 5. the wait is the longer of the named wait and the computed backoff (jittered), so a
+    ///    `Retry-After: 0` never turns into a burst of immediate retries;
+    /// 6. a wait that would pass the budget fails;
+    /// 7. a 429, or a 503 that names a wait, pauses the whole API; anything else waits alone.
+    pub fn decide(&self, failure: &Failure<'_>) -> Decision {
+        if failure.status == Some(401) && !failure.auth_refreshed {
+            return Decision::RefreshAuth;
+        }
+        if failure.handler_failed {
+            return Decision::Fail(GiveUp::Handler);
+        }
+        if !failure.error.is_retryable()
+            || matches!(failure.error, Error::Cancelled)
+            || self.max_attempts <= 1
+        {
+            return Decision::Fail(GiveUp::NotRetryable);
+        }
+        let named = failure.named_wait();
+        let computed = self.backoff(failure.attempt);
+        let spent = failure.unnamed_failures >= self.max_attempts;
+        if spent || (named.is_none() && computed.is_none()) {
+            return Decision::Fail(GiveUp::AttemptsSpent {
+                attempts: failure.attempt,
+            });
+        }
+        let mut backoff = computed.unwrap_or(self.max_delay);
+        if self.jitter {
+            backoff = backoff.mul_f64(1.0 + failure.jitter.clamp(0.0, 1.0));
+        }
+        let wait = named.map_or(backoff, |n| n.max(backoff));
+        if failure.waited + wait > self.max_total_wait {
+            return Decision::Fail(GiveUp::BudgetSpent {
+                attempts: failure.attempt,
+                wait,
+                budget: self.max_total_wait,
+            });
+        }
+        let rate_limited =
+            failure.status == Some(429) || (failure.status == Some(503) && named.is_some());
+        if rate_limited {
+            Decision::Pause(wait)
+        } else {
+            Decision::Retry(wait)
+        }
+    }
+}
+
+/// A uniform draw in `[0, 1)` for [`Failure::jitter`]: the standard library's randomly keyed
+/// hasher over the current instant (jitter needs spread, not cryptographic randomness).
+pub fn jitter_draw() -> f64 {
+    let bits = std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now());
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `Retry-After` as a wait: delta seconds or an HTTP date, at most a day.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    let wait = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+    let max = i64::try_from(MAX_RETRY_AFTER.as_millis()).unwrap_or(i64::MAX);
+    Some(Duration::from_millis(wait.clamp(0, max) as u64))
 }
 
 #[cfg(test)]
 mod tests {
+    use reqwest::header::HeaderValue;
+
     use super::*;
 
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
     #[test]
-    fn delays_double_up_to_the_cap() {
-        let p = RetryPolicy::default()
-            .jitter(false)
-            .max_attempts(8)
-            .max_delay(Duration::from_secs(10));
-        let delays: Vec<u64> = p.delays().map(|d| d.as_secs()).collect();
+    fn backoff_doubles_up_to_the_cap_and_stops_with_the_attempts() {
+        let p = RetryPolicy::default().max_attempts(8).max_delay(secs(10));
+        let delays: Vec<u64> = (1..=8)
+            .filter_map(|n| p.backoff(n))
+            .map(|d| d.as_secs())
+            .collect();
         assert_eq!(delays, vec![1, 2, 4, 8, 10, 10, 10]);
-        assert_eq!(RetryPolicy::none().delays().count(), 0);
-        let jittered: Vec<Duration> = RetryPolicy::default().delays().collect();
-        assert_eq!(jittered.len(), 5);
-        assert!(jittered[0] >= Duration::from_secs(1) && jittered[0] <= Duration::from_secs(2));
+        assert_eq!(RetryPolicy::none().backoff(1), None);
+        assert_eq!(p.backoff(u32::MAX), None);
+    }
+
+    /// The policy as a table: one row per situation, the decision it must give.
+    #[test]
+    fn decide_as_a_table() {
+        let transient = Error::transient("HTTP 503");
+        let throttled = Error::transient("HTTP 429");
+        let not_found = Error::config("HTTP 404");
+        let unauthorized = Error::config("HTTP 401");
+        let cancelled = Error::Cancelled;
+        let wait_3 = {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+            h
+        };
+        let wait_0 = {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_static("0"));
+            h
+        };
+        let wait_900 = {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_static("900"));
+            h
+        };
+        let policy = RetryPolicy::default().jitter(false);
+        let jittered = RetryPolicy::default();
+        let one = RetryPolicy::none();
+        struct Row<'a> {
+            what: &'a str,
+            policy: &'a RetryPolicy,
+            error: &'a Error,
+            status: Option<u16>,
+            headers: Option<&'a HeaderMap>,
+            handler_wait: Option<Duration>,
+            attempt: u32,
+            unnamed: u32,
+            waited: Duration,
+            refreshed: bool,
+            handler_failed: bool,
+            jitter: f64,
+            want: Decision,
+        }
+        let row = |what, error, status, headers, attempt, unnamed, want| Row {
+            what,
+            policy: &policy,
+            error,
+            status,
+            headers,
+            handler_wait: None,
+            attempt,
+            unnamed,
+            waited: Duration::ZERO,
+            refreshed: false,
+            handler_failed: false,
+            jitter: 0.0,
+            want,
+        };
+        let rows = [
+            row(
+                "a first 503 waits the initial delay",
+                &transient,
+                Some(503),
+                None,
+                1,
+                1,
+                Decision::Retry(secs(1)),
+            ),
+            row(
+                "the third 503 waits four times it",
+                &transient,
+                Some(503),
+                None,
+                3,
+                3,
+                Decision::Retry(secs(4)),
+            ),
+            row(
+                "the sixth failure spends the attempts",
+                &transient,
+                Some(503),
+                None,
+                6,
+                6,
+                Decision::Fail(GiveUp::AttemptsSpent { attempts: 6 }),
+            ),
+            row(
+                "a 429 with Retry-After pauses the API for it",
+                &throttled,
+                Some(429),
+                Some(&wait_3),
+                1,
+                0,
+                Decision::Pause(secs(3)),
+            ),
+            row(
+                "a 429 without one pauses for the backoff",
+                &throttled,
+                Some(429),
+                None,
+                2,
+                2,
+                Decision::Pause(secs(2)),
+            ),
+            row(
+                "a 503 naming a wait pauses the API",
+                &transient,
+                Some(503),
+                Some(&wait_3),
+                1,
+                0,
+                Decision::Pause(secs(3)),
+            ),
+            row(
+                "Retry-After: 0 still waits the backoff",
+                &throttled,
+                Some(429),
+                Some(&wait_0),
+                3,
+                0,
+                Decision::Pause(secs(4)),
+            ),
+            row(
+                "named waits do not spend attempts",
+                &throttled,
+                Some(429),
+                Some(&wait_3),
+                40,
+                2,
+                Decision::Pause(secs(60)),
+            ),
+            row(
+                "a 404 fails at once",
+                &not_found,
+                Some(404),
+                None,
+                1,
+                1,
+                Decision::Fail(GiveUp::NotRetryable),
+            ),
+            row(
+                "a first 401 refreshes the credentials",
+                &unauthorized,
+                Some(401),
+                None,
+                1,
+                1,
+                Decision::RefreshAuth,
+            ),
+            row(
+                "a cancel is never retried",
+                &cancelled,
+                None,
+                None,
+                1,
+                1,
+                Decision::Fail(GiveUp::NotRetryable),
+            ),
+            row(
+                "a dropped connection retries",
+                &transient,
+                None,
+                None,
+                2,
+                2,
+                Decision::Retry(secs(2)),
+            ),
+            Row {
+                want: Decision::Fail(GiveUp::NotRetryable),
+                refreshed: true,
+                ..row(
+                    "a second 401 fails",
+                    &unauthorized,
+                    Some(401),
+                    None,
+                    2,
+                    2,
+                    Decision::RefreshAuth,
+                )
+            },
+            Row {
+                policy: &one,
+                ..row(
+                    "one attempt never retries",
+                    &transient,
+                    Some(503),
+                    None,
+                    1,
+                    1,
+                    Decision::Fail(GiveUp::NotRetryable),
+                )
+            },
+            Row {
+                waited: secs(599),
+                ..row(
+                    "a wait past the budget gives up",
+                    &throttled,
+                    Some(429),
+                    Some(&wait_3),
+                    7,
+                    0,
+                    Decision::Fail(GiveUp::BudgetSpent {
+                        attempts: 7,
+                        wait: secs(60),
+                        budget: secs(600),
+                    }),
+                )
+            },
+            row(
+                "a day-long Retry-After passes the budget",
+                &throttled,
+                Some(429),
+                Some(&wait_900),
+                1,
+                0,
+                Decision::Fail(GiveUp::BudgetSpent {
+                    attempts: 1,
+                    wait: secs(900),
+                    budget: secs(600),
+                }),
+            ),
+            Row {
+                handler_wait: Some(secs(7)),
+                ..row(
+                    "the handler's wait takes Retry-After's place",
+                    &transient,
+                    Some(500),
+                    Some(&wait_3),
+                    1,
+                    0,
+                    Decision::Retry(secs(7)),
+                )
+            },
+            Row {
+                handler_failed: true,
+                ..row(
+                    "the handler's stop ends the request",
+                    &transient,
+                    Some(429),
+                    Some(&wait_3),
+                    1,
+                    0,
+                    Decision::Fail(GiveUp::Handler),
+                )
+            },
+            Row {
+                handler_failed: true,
+                ..row(
+                    "a 401 refreshes before the handler's stop",
+                    &unauthorized,
+                    Some(401),
+                    None,
+                    1,
+                    1,
+                    Decision::RefreshAuth,
+                )
+            },
+            Row {
+                policy: &jittered,
+                jitter: 0.5,
+                ..row(
+                    "jitter spreads the backoff by its draw",
+                    &transient,
+                    Some(502),
+                    None,
+                    2,
+                    2,
+                    Decision::Retry(secs(3)),
+                )
+            },
+            Row {
+                policy: &jittered,
+                jitter: 0.99,
+                ..row(
+                    "jitter never shortens a named wait",
+                    &throttled,
+                    Some(429),
+                    Some(&wait_900),
+                    1,
+                    0,
+                    Decision::Fail(GiveUp::BudgetSpent {
+                        attempts: 1,
+                        wait: secs(900),
+                        budget: secs(600),
+                    }),
+                )
+            },
+        ];
+        for r in rows {
+            let failure = Failure {
+                error: r.error,
+                status: r.status,
+                headers: r.headers,
+                handler_wait: r.handler_wait,
+                attempt: r.attempt,
+                unnamed_failures: r.unnamed,
+                waited: r.waited,
+                auth_refreshed: r.refreshed,
+                handler_failed: r.handler_failed,
+                jitter: r.jitter,
+            };
+            assert_eq!(r.policy.decide(&failure), r.want, "{}", r.what);
+        }
+    }
+
+    #[test]
+    fn giving_up_says_why() {
+        let e = GiveUp::BudgetSpent {
+            attempts: 3,
+            wait: secs(60),
+            budget: secs(100),
+        }
+        .into_error(Error::transient("HTTP 429"));
+        assert!(
+            e.message().contains(
+                "gave up after 3 attempts: waiting 60s more would pass the 100s retry budget"
+            ),
+            "{e}"
+        );
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn jitter_draws_stay_in_range() {
+        for _ in 0..1000 {
+            let d = jitter_draw();
+            assert!((0.0..1.0).contains(&d), "{d}");
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(secs(7)));
+        let at = (chrono::Utc::now() + chrono::Duration::seconds(30))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&at).unwrap());
+        let wait = retry_after(&h).unwrap();
+        assert!(wait > secs(28) && wait <= secs(30), "{wait:?}");
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use proptest::prelude::*;
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Any Retry-After value: no panic, and never a wait past a day.
+        #[test]
+        fn any_retry_after_is_bounded(text in "[ -~]{0,40}") {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&text) {
+                h.insert(RETRY_AFTER, v);
+                if let Some(wait) = retry_after(&h) {
+                    prop_assert!(wait <= MAX_RETRY_AFTER);
+                }
+            }
+        }
+
+        #[test]
+        fn numeric_retry_after_is_those_seconds(secs in 0u32..100_000) {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_str(&secs.to_string()).unwrap());
+            prop_assert_eq!(retry_after(&h), Some(Duration::from_secs(u64::from(secs.min(86_400)))));
+        }
+
+        /// Whatever the failure, a retry never waits past the budget.
+        #[test]
+        fn no_decision_passes_the_budget(attempt in 1u32..50, unnamed in 0u32..10, waited in 0u64..700, named in proptest::option::of(0u64..2000), jitter in 0.0f64..1.0) {
+            let policy = RetryPolicy::default();
+            let error = Error::transient("HTTP 503");
+            let f = Failure { error: &error, status: Some(503), headers: None, handler_wait: named.map(Duration::from_secs), attempt, unnamed_failures: unnamed, waited: Duration::from_secs(waited), auth_refreshed: false, handler_failed: false, jitter };
+            if let Decision::Retry(d) | Decision::Pause(d) = policy.decide(&f) {
+                prop_assert!(Duration::from_secs(waited) + d <= policy.total_wait());
+            }
+        }
     }
 }

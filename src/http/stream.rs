@@ -756,3 +756,9 @@ fn fingerprint(records: &[Record], paging: &[Option<Box<RawValue>>]) -> u64 {
     }
     h.finish()
 }
+impl HttpApi {
+    /// A stream on this API, to be declared with [`HttpStream`]'s builder methods.
+    pub fn stream(&self, name: &str) -> HttpStream {
+        HttpStream::new(self.clone(), name)
+    }
+}
