@@ -1,183 +1,30 @@
-//! A local Google Sheets sandbox: Google's token endpoint and the Sheets v4 endpoints this
-//! connector reads, answering in Google's shapes.
-//!
-//! - `POST /token` verifies a service account's JWT the way Google does: the RS256 signature
-//!   against the account's public key, `kid`, `iss`, `scope`, `aud`, and `iat`/`exp` (at most
-//!   an hour apart, not in the future); or a refresh-token grant. Refusals are `invalid_grant`.
-//! - `GET /v4/spreadsheets/{id}` lists the tabs (grid, chart, hidden ones); `GET
-//!   /v4/spreadsheets/{id}/values:batchGet` answers A1 ranges (quoted titles with spaces,
-//!   apostrophes and emoji) like Google: trailing empty cells and rows dropped, interior blank
-//!   rows as `[]`, ranges clamped to the grid, formatted or unformatted values.
-//! - 60 read requests a minute by default (429 `RESOURCE_EXHAUSTED` past it), 403
-//!   `PERMISSION_DENIED` while the spreadsheet is not shared, 404 for another id.
+//! The HTTP routes: A1 ranges, value rendering, the three kinds of credentials, sharing.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use intake::testing::MockApi;
 use serde_json::{Value, json};
 use wiremock::{Request, ResponseTemplate};
 
+use super::data::Book;
+use super::{
+    CLIENT_EMAIL, CLIENT_ID, CLIENT_SECRET, KEY_ID, PUBLIC_KEY, REFRESH_TOKEN, SPREADSHEET_ID,
+    Sandbox, lock,
+};
 use crate::column_letters;
-
-/// The sandbox spreadsheet's id.
-pub const SPREADSHEET_ID: &str = "1SandboxSheetIdForIntakeTests0123456789abcd";
-/// The service account's email.
-pub const CLIENT_EMAIL: &str = "intake-reader@sandbox-project.iam.gserviceaccount.com";
-/// The service account key's id.
-pub const KEY_ID: &str = "sandbox-key-1";
-/// The OAuth client the sandbox knows.
-pub const CLIENT_ID: &str = "sandbox-client.apps.googleusercontent.com";
-/// Its secret.
-pub const CLIENT_SECRET: &str = "sandbox-client-secret";
-/// The refresh token the sandbox accepts.
-pub const REFRESH_TOKEN: &str = "sandbox-refresh-token";
-/// The service account's private key (a test key generated for intake; never used elsewhere).
-pub const PRIVATE_KEY: &str = include_str!("keys/test_rsa_private.pem");
-const PUBLIC_KEY: &str = include_str!("keys/test_rsa_public.pem");
-
-/// One tab.
-#[derive(Debug, Clone)]
-pub struct TabSpec {
-    /// The title.
-    pub title: String,
-    /// `GRID`, or `OBJECT` for a chart.
-    pub sheet_type: String,
-    /// Hidden from the spreadsheet's users (still readable).
-    pub hidden: bool,
-    /// The grid's row count (at least the rows given).
-    pub row_count: usize,
-    /// The cells, row 1 (the header) first.
-    pub rows: Vec<Vec<Value>>,
-}
-
-impl TabSpec {
-    /// A grid tab whose grid has `extra` empty rows below the cells.
-    pub fn grid(title: &str, rows: Vec<Vec<Value>>, extra: usize) -> Self {
-        TabSpec {
-            title: title.into(),
-            sheet_type: "GRID".into(),
-            hidden: false,
-            row_count: rows.len() + extra,
-            rows,
-        }
-    }
-}
-
-/// The default spreadsheet: an orders tab of `orders` rows (with a blank stretch in the
-/// middle), a roster with an empty and duplicate headers and ragged rows, a tab whose title
-/// needs quoting, a chart, an empty tab and a hidden tab.
-pub fn spreadsheet(orders: usize) -> Vec<TabSpec> {
-    let mut order_rows = vec![vec![
-        json!("order_id"),
-        json!("customer"),
-        json!("amount"),
-        json!("paid"),
-        json!("ordered_on"),
-        json!("notes"),
-    ]];
-    for i in 0..orders {
-        if (i / 50) % 4 == 3 && i % 50 < 5 {
-            // Five blank rows every 200: a gap the reader must step over.
-            order_rows.push(Vec::new());
-            continue;
-        }
-        let mut row = vec![
-            json!(10_000 + i),
-            json!(format!("Customer {}", i % 37)),
-            json!((i as f64) * 12.5 + 0.25),
-            json!(i % 3 != 0),
-            json!(format!("2024-{:02}-{:02}", 1 + i % 12, 1 + i % 28)),
-        ];
-        if i % 7 == 0 {
-            row.push(json!(format!("gift wrap, note {i}")));
-        }
-        order_rows.push(row);
-    }
-    let mut roster = vec![vec![
-        json!("name"),
-        json!(""),
-        json!("email"),
-        json!("name"),
-        json!("Start Date"),
-    ]];
-    for i in 0..30 {
-        let mut row = vec![
-            json!(format!("Person {i}")),
-            json!("ignored"),
-            json!(format!("p{i}@example.com")),
-            json!(format!("Nick {i}")),
-            json!(format!("2023-0{}-01", 1 + i % 9)),
-        ];
-        // Ragged: the API drops trailing empty cells.
-        row.truncate(5 - i % 3);
-        roster.push(row);
-    }
-    let mut quoted = vec![vec![json!("item"), json!("qty")]];
-    for i in 0..25 {
-        quoted.push(if i % 6 == 5 {
-            vec![json!(""), json!("")]
-        } else {
-            vec![json!(format!("thing {i}")), json!(i)]
-        });
-    }
-    let mut archive = vec![vec![json!("id"), json!("value")]];
-    for i in 0..10 {
-        archive.push(vec![json!(i), json!(format!("old {i}"))]);
-    }
-    vec![
-        TabSpec::grid("Orders", order_rows, 399),
-        TabSpec::grid("Team roster", roster, 10),
-        TabSpec::grid("Bob's 🌵 sheet", quoted, 0),
-        TabSpec {
-            title: "Chart 1".into(),
-            sheet_type: "OBJECT".into(),
-            hidden: false,
-            row_count: 0,
-            rows: Vec::new(),
-        },
-        TabSpec::grid("Empty tab", Vec::new(), 1000),
-        TabSpec {
-            hidden: true,
-            ..TabSpec::grid("Archive", archive, 5)
-        },
-    ]
-}
-
-#[derive(Debug, Default)]
-struct Book {
-    tabs: Vec<TabSpec>,
-    tokens: Vec<String>,
-    token_requests: u64,
-    refused_assertions: Vec<String>,
-    shared: bool,
-}
-
-/// The sandbox.
-pub struct Sandbox {
-    api: MockApi,
-    book: Arc<Mutex<Book>>,
-}
-
-fn lock(b: &Mutex<Book>) -> std::sync::MutexGuard<'_, Book> {
-    b.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn google_error(code: u16, status: &str, message: &str) -> ResponseTemplate {
+pub(super) fn google_error(code: u16, status: &str, message: &str) -> ResponseTemplate {
     ResponseTemplate::new(code)
         .set_body_json(json!({"error": {"code": code, "message": message, "status": status}}))
 }
 
 /// A parsed A1 range: the title and the 1-based inclusive row and 0-based column bounds.
 #[derive(Debug, PartialEq)]
-struct A1 {
+pub(super) struct A1 {
     title: String,
     rows: (usize, Option<usize>),
     cols: (usize, Option<usize>),
 }
 
-fn parse_cell(text: &str) -> (Option<usize>, Option<usize>) {
+pub(super) fn parse_cell(text: &str) -> (Option<usize>, Option<usize>) {
     let letters: String = text
         .chars()
         .take_while(|c| c.is_ascii_alphabetic())
@@ -193,7 +40,7 @@ fn parse_cell(text: &str) -> (Option<usize>, Option<usize>) {
     (col, digits.parse().ok())
 }
 
-fn parse_a1(range: &str) -> Option<A1> {
+pub(super) fn parse_a1(range: &str) -> Option<A1> {
     let (title, rest) = if let Some(stripped) = range.strip_prefix('\'') {
         let mut title = String::new();
         let mut chars = stripped.char_indices().peekable();
@@ -236,7 +83,7 @@ fn parse_a1(range: &str) -> Option<A1> {
     })
 }
 
-fn formatted(v: &Value) -> Value {
+pub(super) fn formatted(v: &Value) -> Value {
     match v {
         Value::Bool(b) => json!(if *b { "TRUE" } else { "FALSE" }),
         Value::Number(n) => json!(n.to_string()),
@@ -246,90 +93,8 @@ fn formatted(v: &Value) -> Value {
 }
 
 impl Sandbox {
-    /// Serves `tabs` as spreadsheet [`SPREADSHEET_ID`], allowing `per_minute` read requests
-    /// a minute.
-    pub async fn start(tabs: Vec<TabSpec>, per_minute: usize) -> Sandbox {
-        let api = MockApi::start().await;
-        api.rate_limit(per_minute.max(1), Duration::from_secs(60));
-        let sandbox = Sandbox {
-            api,
-            book: Arc::new(Mutex::new(Book {
-                tabs,
-                shared: true,
-                ..Book::default()
-            })),
-        };
-        sandbox.mount().await;
-        sandbox
-    }
-
-    /// The mock underneath.
-    pub fn api(&self) -> &MockApi {
-        &self.api
-    }
-
-    /// The service account's key file, as Google Cloud downloads it.
-    pub fn service_account_key(&self) -> Value {
-        json!({
-            "type": "service_account", "project_id": "sandbox-project",
-            "private_key_id": KEY_ID, "private_key": PRIVATE_KEY,
-            "client_email": CLIENT_EMAIL, "client_id": "100000000000000000001",
-            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-            "token_uri": format!("{}/token", self.api.uri()),
-        })
-    }
-
-    /// A config with the service account.
-    pub fn config(&self) -> Value {
-        json!({
-            "spreadsheet_id": format!("https://docs.google.com/spreadsheets/d/{SPREADSHEET_ID}/edit#gid=0"),
-            "credentials": {"auth_type": "service_account",
-                            "service_account_info": self.service_account_key().to_string()},
-            "base_url": self.api.uri(),
-        })
-    }
-
-    /// A config with the OAuth client.
-    pub fn oauth_config(&self) -> Value {
-        json!({
-            "spreadsheet_id": SPREADSHEET_ID,
-            "credentials": {"auth_type": "oauth", "client_id": CLIENT_ID,
-                            "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN},
-            "base_url": self.api.uri(),
-            "token_url": format!("{}/token", self.api.uri()),
-        })
-    }
-
-    /// Shares the spreadsheet with the account, or stops sharing it (403 from then on).
-    pub fn share(&self, shared: bool) {
-        lock(&self.book).shared = shared;
-    }
-
-    /// Token requests answered, and why each refused assertion was refused.
-    pub fn token_requests(&self) -> (u64, Vec<String>) {
-        let b = lock(&self.book);
-        (b.token_requests, b.refused_assertions.clone())
-    }
-
-    /// Appends rows to a tab (growing its grid as needed).
-    pub fn append(&self, title: &str, rows: Vec<Vec<Value>>) {
-        let mut b = lock(&self.book);
-        if let Some(t) = b.tabs.iter_mut().find(|t| t.title == title) {
-            t.rows.extend(rows);
-            t.row_count = t.row_count.max(t.rows.len());
-        }
-    }
-
-    /// Changes a tab's cells (row 0 is the header row), as someone editing the sheet would.
-    pub fn edit(&self, title: &str, f: impl FnOnce(&mut Vec<Vec<Value>>)) {
-        let mut b = lock(&self.book);
-        if let Some(t) = b.tabs.iter_mut().find(|t| t.title == title) {
-            f(&mut t.rows);
-            t.row_count = t.row_count.max(t.rows.len());
-        }
-    }
-
-    async fn mount(&self) {
+    /// Mounts every route.
+    pub(super) async fn mount(&self) {
         let book = self.book.clone();
         let audience = format!("{}/token", self.api.uri());
         self.api
@@ -460,7 +225,7 @@ impl Sandbox {
 }
 
 /// Checks a service account's assertion as Google does; `Err` says why it is refused.
-fn verify(assertion: &str, audience: &str) -> Result<(), String> {
+pub(super) fn verify(assertion: &str, audience: &str) -> Result<(), String> {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
     let header = decode_header(assertion).map_err(|e| format!("Invalid JWT: {e}"))?;
     if header.alg != Algorithm::RS256 {
@@ -495,7 +260,7 @@ fn verify(assertion: &str, audience: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn refuse(b: &Book, req: &Request) -> Option<ResponseTemplate> {
+pub(super) fn refuse(b: &Book, req: &Request) -> Option<ResponseTemplate> {
     let token = req
         .headers
         .get("authorization")
