@@ -26,6 +26,17 @@ pub use acks::{Acks, StreamWriteSummary, WriteSummary};
 pub use folder_lock::{FolderLock, LOCK_FILE};
 pub use message::{DestinationInput, DestinationMessage, StreamEnd, StreamStart};
 
+/// Runs a destination's blocking work (a file or an embedded database) off the async threads;
+/// a panic in it is a system error naming `what` ("the SQLite writer stopped: ...").
+pub async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| crate::Error::system(format!("{what} stopped: {e}")))?
+}
+
 /// A data destination.
 ///
 /// Config arrives as JSON; parse it with [`crate::spec::parse_config`]. A destination built

@@ -12,8 +12,7 @@ use std::ffi::{CStr, c_char, c_int};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use rusqlite::Connection;
-use rusqlite::ffi;
+use rusqlite::{Connection, ffi};
 
 /// One value to bind.
 pub(crate) enum Value<'a> {
