@@ -1,0 +1,353 @@
+//! The incremental checks: a second read from the saved state, changes, a state in the
+//! future, a resumed read.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::{Value, json};
+
+use super::{Acceptance, Outcome, identity};
+use crate::catalog::{Catalog, ConfiguredCatalog, DestinationSyncMode, SyncMode};
+use crate::source::ReadOptions;
+use crate::state::{Cursor, CursorValue, State, StreamState};
+
+impl Acceptance<'_> {
+    pub(super) async fn check_incremental(
+        &self,
+        catalog: &Catalog,
+    ) -> std::result::Result<(State, String), Outcome> {
+        let configured = incremental(catalog);
+        if configured.streams.is_empty() {
+            return Err(Outcome::Skipped(
+                "no stream supports incremental reads".into(),
+            ));
+        }
+        let first = self
+            .read(&configured, &State::new(), ReadOptions::default())
+            .await
+            .map_err(|e| Outcome::Failed(format!("the first incremental read failed: {e}")))?;
+        let state = first.state();
+        *self.first_state.lock().unwrap_or_else(|e| e.into_inner()) = Some(state.clone());
+        let second = self
+            .read(&configured, &state, ReadOptions::default())
+            .await
+            .map_err(|e| Outcome::Failed(format!("the second incremental read failed: {e}")))?;
+        let streams = self.streams().await?;
+        let mut problems = Vec::new();
+        let mut summary = Vec::new();
+        for c in &configured.streams {
+            let name = &c.stream.name;
+            let Some(cursor) = streams.get(name).and_then(|s| s.cursor().cloned()) else {
+                continue;
+            };
+            let d = c.stream.descriptor();
+            let saved = state
+                .stream(&d)
+                .map(|b| StreamState::from_value(&d, b))
+                .transpose()
+                .map_err(|e| Outcome::Failed(format!("{name}: unreadable state: {e}")))?
+                .unwrap_or_default();
+            let bound = lowest_cursor(&saved, &cursor);
+            let records = second.of(name);
+            summary.push(format!(
+                "{name} {} then {}",
+                first.of(name).len(),
+                records.len()
+            ));
+            let Some(bound) = bound else { continue };
+            let early: Vec<String> = records
+                .iter()
+                .filter_map(|r| {
+                    let v = r.field_path(cursor.field()).ok().flatten()?;
+                    let v: Value = serde_json::from_str(v.get()).ok()?;
+                    let parsed = cursor.parse(&v)?;
+                    (parsed < bound).then(|| v.to_string())
+                })
+                .collect();
+            if !early.is_empty() {
+                problems.push(format!(
+                    "{name}: the second read returned {} record(s) before the saved cursor (first: {})",
+                    early.len(),
+                    early[0]
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Outcome::Failed(problems.join("; ")));
+        }
+        let mut after = state.clone();
+        for (d, blob) in second.state().streams() {
+            after.set_stream(d.clone(), blob.clone());
+        }
+        Ok((
+            after,
+            format!("records, first then second read: {}", summary.join(", ")),
+        ))
+    }
+
+    pub(super) async fn check_changes(
+        &self,
+        catalog: &Catalog,
+        base: Option<&State>,
+    ) -> std::result::Result<((), String), Outcome> {
+        let Some(change) = &self.change else {
+            return Err(Outcome::Skipped(
+                "no change between reads was declared (Acceptance::change_between_reads)".into(),
+            ));
+        };
+        let Some(base) = base else {
+            return Err(Outcome::Skipped(
+                "needs a state from the incremental check".into(),
+            ));
+        };
+        let configured = incremental(catalog);
+        let expected = change().await;
+        let second = self
+            .read(&configured, base, ReadOptions::default())
+            .await
+            .map_err(|e| Outcome::Failed(format!("the second incremental read failed: {e}")))?;
+        let mut missing = Vec::new();
+        for (stream, key) in &expected {
+            let pk = catalog
+                .stream(stream)
+                .and_then(|s| s.source_defined_primary_key.clone())
+                .unwrap_or_default();
+            let found = second.of(stream).iter().any(|r| match r.primary_key(&pk) {
+                Ok(Some(Value::Array(parts))) => {
+                    &Value::Array(parts.clone()) == key || (parts.len() == 1 && &parts[0] == key)
+                }
+                _ => false,
+            });
+            if !found {
+                missing.push(format!("{stream} {key}"));
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Outcome::Failed(format!(
+                "changed records missing from the second read: {}",
+                missing.join(", ")
+            )));
+        }
+        Ok((
+            (),
+            format!("{} changed record(s) picked up", expected.len()),
+        ))
+    }
+
+    pub(super) async fn check_future(
+        &self,
+        catalog: &Catalog,
+        state: Option<&State>,
+    ) -> std::result::Result<((), String), Outcome> {
+        let Some(state) = state else {
+            return Err(Outcome::Skipped(
+                "needs a state from the incremental check".into(),
+            ));
+        };
+        let configured = incremental(catalog);
+        let mut future = State::new();
+        let mut covered = Vec::new();
+        for c in &configured.streams {
+            let d = c.stream.descriptor();
+            let Some(blob) = state.stream(&d) else {
+                continue;
+            };
+            let Ok(mut saved) = StreamState::from_value(&d, blob) else {
+                continue;
+            };
+            let mut any = false;
+            for cs in std::iter::once(&mut saved.root)
+                .chain(saved.partitions.iter_mut().map(|p| &mut p.state))
+            {
+                if let Some(v) = cs.cursor.as_ref().and_then(far_future) {
+                    cs.cursor = Some(v);
+                    cs.boundary_keys.clear();
+                    cs.resume = None;
+                    any = true;
+                }
+            }
+            if any {
+                covered.push(c.stream.name.clone());
+                future.set_stream(d, saved.to_value());
+            }
+        }
+        if covered.is_empty() {
+            return Err(Outcome::Skipped(
+                "no incremental stream saved a cursor".into(),
+            ));
+        }
+        let configured = ConfiguredCatalog {
+            streams: configured
+                .streams
+                .into_iter()
+                .filter(|c| covered.contains(&c.stream.name))
+                .collect(),
+            extra: Default::default(),
+        };
+        let read = self
+            .read(&configured, &future, ReadOptions::default())
+            .await
+            .map_err(|e| Outcome::Failed(format!("the read from a future state failed: {e}")))?;
+        if !read.records.is_empty() {
+            let by: BTreeMap<&str, usize> =
+                read.records.iter().fold(BTreeMap::new(), |mut m, (s, _)| {
+                    *m.entry(s.as_str()).or_default() += 1;
+                    m
+                });
+            return Err(Outcome::Failed(format!(
+                "a state in the year 9999 still returned records: {by:?}"
+            )));
+        }
+        Ok(((), format!("no records for {}", covered.join(", "))))
+    }
+
+    pub(super) async fn check_resume(
+        &self,
+        catalog: &Catalog,
+    ) -> std::result::Result<((), String), Outcome> {
+        let configured = catalog.configure_all();
+        let options = ReadOptions {
+            checkpoint_records: 1,
+            ..ReadOptions::default()
+        };
+        let whole = self
+            .read(&configured, &State::new(), options.clone())
+            .await
+            .map_err(|e| Outcome::Failed(format!("the checkpointed read failed: {e}")))?;
+        let mut problems = Vec::new();
+        let mut resumed_streams = Vec::new();
+        for c in &configured.streams {
+            let name = &c.stream.name;
+            let cps: Vec<&(usize, String, Value)> = whole
+                .checkpoints
+                .iter()
+                .filter(|(_, s, _)| s == name)
+                .collect();
+            if cps.len() < 3 {
+                continue; // one page and the final checkpoint: nothing to resume in the middle
+            }
+            let (before, _, blob) = cps[cps.len() / 2];
+            let key = c
+                .stream
+                .source_defined_primary_key
+                .clone()
+                .unwrap_or_default();
+            let mut got: HashSet<String> = whole.records[..*before]
+                .iter()
+                .filter(|(s, _)| s == name)
+                .map(|(_, r)| identity(r, &key))
+                .collect();
+            let mut state = State::new();
+            state.set_stream(c.stream.descriptor(), blob.clone());
+            let one = ConfiguredCatalog {
+                streams: vec![c.clone()],
+                extra: Default::default(),
+            };
+            let rest = self
+                .read(&one, &state, options.clone())
+                .await
+                .map_err(|e| Outcome::Failed(format!("{name}: the resumed read failed: {e}")))?;
+            got.extend(rest.of(name).iter().map(|r| identity(r, &key)));
+            let lost = whole
+                .of(name)
+                .iter()
+                .filter(|r| !got.contains(&identity(r, &key)))
+                .count();
+            if lost > 0 {
+                problems.push(format!(
+                    "{name}: {lost} record(s) lost when resuming from a mid-sync checkpoint"
+                ));
+            }
+            resumed_streams.push(name.clone());
+        }
+        if !problems.is_empty() {
+            return Err(Outcome::Failed(problems.join("; ")));
+        }
+        if resumed_streams.is_empty() {
+            return Err(Outcome::Skipped(
+                "no stream has more than one page to resume within".into(),
+            ));
+        }
+        Ok((
+            (),
+            format!(
+                "resumed {} mid-way, nothing lost",
+                resumed_streams.join(", ")
+            ),
+        ))
+    }
+}
+
+pub(super) fn full_refresh(catalog: &Catalog) -> ConfiguredCatalog {
+    let mut c = catalog.configure_all();
+    for s in &mut c.streams {
+        s.sync_mode = SyncMode::FullRefresh;
+        s.destination_sync_mode = DestinationSyncMode::Overwrite;
+    }
+    c
+}
+
+pub(super) fn incremental(catalog: &Catalog) -> ConfiguredCatalog {
+    let mut c = catalog.configure_all();
+    c.streams.retain(|s| s.sync_mode == SyncMode::Incremental);
+    c
+}
+
+/// The lowest saved cursor of a stream (over its partitions), with the cursor's lookback
+/// applied: no record of a later read may be before it.
+pub(super) fn lowest_cursor(saved: &StreamState, cursor: &Cursor) -> Option<CursorValue> {
+    std::iter::once(&saved.root)
+        .chain(saved.partitions.iter().map(|p| &p.state))
+        .filter_map(|s| s.cursor.as_ref())
+        .filter_map(|v| cursor.request_start(Some(v)))
+        .filter_map(|v| cursor.parse(&v))
+        .min()
+}
+
+/// A cursor value of the same kind as `v`, far in the future.
+pub(super) fn far_future(v: &Value) -> Option<Value> {
+    match v {
+        Value::Number(n) => {
+            let x = n.as_f64()?;
+            // Epoch milliseconds or seconds: the end of year 9999; a plain counter: far past it.
+            let far = if x.abs() >= 1e11 {
+                253_402_300_799_000i64
+            } else if x.abs() >= 1e8 {
+                253_402_300_799i64
+            } else {
+                (x.abs() * 1000.0) as i64 + 1_000_000_000
+            };
+            Some(json!(far))
+        }
+        Value::String(s) => Some(match crate::state::parse_datetime(s) {
+            Some(_) if s.len() == 10 => json!("9999-12-31"),
+            Some(_) => json!("9999-12-31T23:59:59Z"),
+            None => match s.parse::<f64>() {
+                Ok(_) => json!("253402300799000"),
+                Err(_) => json!(format!("{s}\u{10FFFF}")),
+            },
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn far_future_matches_the_cursor_kind() {
+        assert_eq!(
+            far_future(&json!("2024-01-01T00:00:00Z")),
+            Some(json!("9999-12-31T23:59:59Z"))
+        );
+        assert_eq!(far_future(&json!("2024-01-01")), Some(json!("9999-12-31")));
+        assert_eq!(
+            far_future(&json!(1_704_067_200_000i64)),
+            Some(json!(253_402_300_799_000i64))
+        );
+        assert_eq!(
+            far_future(&json!(1_704_067_200)),
+            Some(json!(253_402_300_799i64))
+        );
+    }
+}

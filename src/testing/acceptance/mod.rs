@@ -1,0 +1,412 @@
+//! The standard acceptance suite: the checks every connector must pass, each reported as
+//! passed, failed (with the reason) or skipped (with a reason).
+//!
+//! One file per family of checks: `connection` (spec, check, discover), `full_refresh`
+//! (records and keys), `incremental` (cursors, changes, future state, resume), `limits`
+//! (retries, rate limit, concurrency), `secrets`.
+
+mod connection;
+mod full_refresh;
+mod incremental;
+mod limits;
+mod report;
+mod secrets;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tracing::instrument::WithSubscriber;
+
+use crate::catalog::ConfiguredCatalog;
+use crate::error::{Error, Result};
+use crate::record::Record;
+use crate::source::{EventSender, ReadOptions, Source, SourceEvent, Stream};
+use crate::state::State;
+use crate::testing::mock::{Fault, MockApi};
+
+pub use report::{AcceptanceReport, CheckResult, Outcome, checks};
+
+type ChangeFn = Box<dyn Fn() -> BoxFuture<'static, Vec<(String, Value)>> + Send + Sync>;
+
+/// The suite for one source and config; see [`acceptance`].
+pub struct Acceptance<'a> {
+    source: Arc<dyn Source>,
+    config: Value,
+    mock: Option<&'a MockApi>,
+    expected: BTreeMap<String, u64>,
+    change: Option<ChangeFn>,
+    max_concurrency: Option<u64>,
+    skips: BTreeMap<String, String>,
+    results: Vec<CheckResult>,
+    /// The state after the first incremental read, for the checks that build on it.
+    first_state: Mutex<Option<State>>,
+    read_timeout: std::time::Duration,
+    /// Every log line the connector wrote during the suite.
+    logs: Captured,
+    dispatch: tracing::Dispatch,
+}
+
+/// The standard acceptance suite for `source` with a config that works against the mock.
+///
+/// ```no_run
+/// # async fn demo(source: impl intake::Source + 'static) {
+/// use intake::testing::{MockApi, acceptance};
+/// let api = MockApi::start().await;
+/// // ... mount the connector's endpoints on `api` ...
+/// acceptance(source, serde_json::json!({"api_token": "good-token", "base_url": api.uri()}))
+///     .mock(&api)
+///     .run()
+///     .await
+///     .assert_all_passed();
+/// # }
+/// ```
+pub fn acceptance<S: Source + 'static>(source: S, config: Value) -> Acceptance<'static> {
+    let logs = Captured::default();
+    Acceptance {
+        source: Arc::new(source),
+        config,
+        mock: None,
+        expected: BTreeMap::new(),
+        change: None,
+        max_concurrency: None,
+        skips: BTreeMap::new(),
+        results: Vec::new(),
+        first_state: Mutex::new(None),
+        read_timeout: std::time::Duration::from_secs(300),
+        dispatch: capture(&logs),
+        logs,
+    }
+}
+
+/// A subscriber that writes every event, at every level, into `logs`.
+fn capture(logs: &Captured) -> tracing::Dispatch {
+    let writer = logs.clone();
+    tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    )
+}
+
+/// Records per stream, in the order read, with the checkpoints between them.
+#[derive(Default)]
+struct Read {
+    /// (stream, record) in event order.
+    records: Vec<(String, Record)>,
+    /// (records emitted before it, stream, state) in event order.
+    checkpoints: Vec<(usize, String, Value)>,
+}
+
+impl Read {
+    fn of(&self, stream: &str) -> Vec<&Record> {
+        self.records
+            .iter()
+            .filter(|(s, _)| s == stream)
+            .map(|(_, r)| r)
+            .collect()
+    }
+
+    fn state(&self) -> State {
+        let mut state = State::new();
+        for (_, stream, blob) in &self.checkpoints {
+            state.set_stream(crate::StreamDescriptor::new(stream.as_str()), blob.clone());
+        }
+        state
+    }
+}
+
+/// A record's identity: its primary key, or its whole JSON when it has none.
+fn identity(record: &Record, key: &[Vec<String>]) -> String {
+    match record.primary_key(key) {
+        Ok(Some(k)) => k.to_string(),
+        _ => record.json().to_string(),
+    }
+}
+
+impl<'a> Acceptance<'a> {
+    /// The mock the config points at: enables the checks that inject 401, 403, 429 and 5xx
+    /// answers and read the mock's rate-limit and concurrency counters.
+    pub fn mock<'b>(self, mock: &'b MockApi) -> Acceptance<'b> {
+        Acceptance {
+            source: self.source,
+            config: self.config,
+            mock: Some(mock),
+            expected: self.expected,
+            change: self.change,
+            max_concurrency: self.max_concurrency,
+            skips: self.skips,
+            results: self.results,
+            first_state: self.first_state,
+            read_timeout: self.read_timeout,
+            logs: self.logs,
+            dispatch: self.dispatch,
+        }
+    }
+
+    /// How many records a full refresh of `stream` must read.
+    pub fn expect_records(mut self, stream: &str, count: u64) -> Self {
+        self.expected.insert(stream.to_string(), count);
+        self
+    }
+
+    /// Changes the API's data between the two incremental reads (touch a record, add one)
+    /// and returns the `(stream, primary key)` of the records the second read must contain.
+    /// A single-field key may be given bare (`json!("42")`).
+    pub fn change_between_reads<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<(String, Value)>> + Send + 'static,
+    {
+        self.change = Some(Box::new(move || Box::pin(f())));
+        self
+    }
+
+    /// The most requests the connector may have in flight at once (its declared cap); checked
+    /// against the mock, which should [`MockApi::hold`] answers so requests overlap.
+    pub fn max_concurrency(mut self, n: u64) -> Self {
+        self.max_concurrency = Some(n);
+        self
+    }
+
+    /// The longest any one call into the connector (a check, a discover, a read) may take
+    /// before its check fails: a hung connector must not hang the test. Default 5 minutes.
+    /// The suite runs on real time: do not pause the clock.
+    pub fn timeout(mut self, limit: std::time::Duration) -> Self {
+        self.read_timeout = limit;
+        self
+    }
+
+    /// Skips a check, stating why (`"the API has no incremental endpoint"`).
+    pub fn skip(mut self, check: &str, reason: &str) -> Self {
+        self.skips.insert(check.to_string(), reason.to_string());
+        self
+    }
+
+    fn record(&mut self, name: &'static str, outcome: Outcome) {
+        self.results.push(CheckResult { name, outcome });
+    }
+
+    /// Runs a call into the connector with its log lines captured and the time it may take
+    /// bounded.
+    async fn bounded<T>(&self, f: impl Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.read_timeout, self.traced(f)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::system(format!(
+                "the connector did not answer within {:?} (Acceptance::timeout)",
+                self.read_timeout
+            ))),
+        }
+    }
+
+    /// Runs a call into the connector with its log lines captured.
+    fn traced<'f, T>(&self, f: impl Future<Output = T> + 'f) -> impl Future<Output = T> + 'f {
+        f.with_subscriber(self.dispatch.clone())
+    }
+
+    fn finish<T>(
+        &mut self,
+        name: &'static str,
+        result: std::result::Result<(T, String), Outcome>,
+    ) -> Option<T> {
+        match result {
+            Ok((value, detail)) => {
+                self.record(name, Outcome::Passed(detail));
+                Some(value)
+            }
+            Err(outcome) => {
+                self.record(name, outcome);
+                None
+            }
+        }
+    }
+
+    /// Runs every check.
+    pub async fn run(mut self) -> AcceptanceReport {
+        // Runs a check unless the connector skipped it, and records its outcome.
+        macro_rules! step {
+            ($name:expr, $call:expr) => {{
+                match self.skips.get($name).cloned() {
+                    Some(reason) => {
+                        self.record($name, Outcome::Skipped(reason));
+                        None
+                    }
+                    None => {
+                        let result = $call.await;
+                        self.finish($name, result)
+                    }
+                }
+            }};
+        }
+        step!(checks::SPEC, self.check_spec());
+        step!(checks::CHECK, self.check_ok());
+        step!(
+            checks::CHECK_UNAUTHORIZED,
+            self.check_rejected(Fault::Unauthorized, 401)
+        );
+        step!(
+            checks::CHECK_FORBIDDEN,
+            self.check_rejected(Fault::Forbidden, 403)
+        );
+        let Some(catalog) = step!(checks::DISCOVER, self.check_discover()) else {
+            for name in &checks::ALL[5..checks::ALL.len() - 1] {
+                self.record(name, Outcome::Skipped("discover failed".into()));
+            }
+            step!(checks::SECRETS, self.check_secrets(None));
+            return AcceptanceReport {
+                checks: self.results,
+            };
+        };
+        let full = step!(checks::FULL_REFRESH, self.check_full_refresh(&catalog));
+        match &full {
+            Some(read) => {
+                step!(
+                    checks::PRIMARY_KEYS,
+                    self.check_primary_keys(&catalog, read)
+                );
+            }
+            None => self.record(
+                checks::PRIMARY_KEYS,
+                Outcome::Skipped("the full refresh failed".into()),
+            ),
+        }
+        let state = step!(checks::INCREMENTAL, self.check_incremental(&catalog));
+        step!(
+            checks::INCREMENTAL_CHANGES,
+            self.check_changes(&catalog, state.as_ref())
+        );
+        // The future-state check needs the first read's cursors even when the incremental
+        // check failed.
+        let first_state = self
+            .first_state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        step!(
+            checks::FUTURE_STATE,
+            self.check_future(&catalog, first_state.as_ref())
+        );
+        step!(checks::RESUME, self.check_resume(&catalog));
+        drop(full);
+        step!(checks::RETRIES, self.check_retries(&catalog));
+        step!(checks::RATE_LIMIT, self.check_rate_limit());
+        step!(checks::CONCURRENCY, self.check_concurrency());
+        step!(checks::SECRETS, self.check_secrets(Some(&catalog)));
+        AcceptanceReport {
+            checks: self.results,
+        }
+    }
+
+    async fn read(
+        &self,
+        catalog: &ConfiguredCatalog,
+        state: &State,
+        options: ReadOptions,
+    ) -> Result<Read> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let collect = async {
+            let mut read = Read::default();
+            while let Some(event) = rx.recv().await {
+                match event {
+                    SourceEvent::Records(batch) => {
+                        let name = batch.stream.name.clone();
+                        read.records
+                            .extend(batch.records.into_iter().map(|r| (name.clone(), r)));
+                    }
+                    SourceEvent::Checkpoint(cp) => {
+                        read.checkpoints.push((
+                            read.records.len(),
+                            cp.stream.name.clone(),
+                            cp.state,
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            read
+        };
+        let reading =
+            self.source
+                .read(&self.config, catalog, state, &options, EventSender::new(tx));
+        let both = async { tokio::join!(self.traced(reading), collect) };
+        match tokio::time::timeout(self.read_timeout, both).await {
+            Ok((result, read)) => result.map(|()| read),
+            Err(_) => Err(Error::system(format!(
+                "the read did not finish within {:?} (Acceptance::timeout)",
+                self.read_timeout
+            ))),
+        }
+    }
+
+    async fn streams(
+        &self,
+    ) -> std::result::Result<BTreeMap<String, Arc<dyn Stream>>, Outcome> {
+        let streams = self
+            .bounded(self.source.streams(&self.config))
+            .await
+            .map_err(|e| Outcome::Failed(format!("streams: {e}")))?;
+        Ok(streams
+            .into_iter()
+            .map(|s| (s.name().to_string(), s))
+            .collect())
+    }
+}
+
+fn no_mock() -> Outcome {
+    Outcome::Skipped("no mock API given (Acceptance::mock)".into())
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A scratch directory removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> Result<Self> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "intake-acceptance-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path)?;
+        Ok(TempDir(path))
+    }
+
+    fn write(&self, name: &str, text: &str) -> Result<std::path::PathBuf> {
+        let path = self.0.join(name);
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

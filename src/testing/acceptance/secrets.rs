@@ -1,0 +1,217 @@
+//! The secrets check: no secret in any output, log line or error.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::incremental::full_refresh;
+use super::{Acceptance, Captured, Outcome, TempDir, capture};
+use crate::catalog::{Catalog, ConfiguredCatalog};
+use crate::error::{Error, Result};
+use crate::source::Source;
+
+impl Acceptance<'_> {
+    pub(super) async fn check_secrets(
+        &self,
+        catalog: Option<&Catalog>,
+    ) -> std::result::Result<((), String), Outcome> {
+        let spec = self.source.spec();
+        // (pointer, value) of every secret in the config.
+        let mut secrets: Vec<(String, String)> = Vec::new();
+        let mut pointers = spec.secret_fields();
+        secret_looking(&spec.connection_specification, "", &mut |p| {
+            pointers.push(p.to_string())
+        });
+        for pointer in pointers {
+            let mut values = Vec::new();
+            collect_strings(self.config.pointer(&pointer), &mut values);
+            secrets.extend(values.into_iter().map(|v| (pointer.clone(), v)));
+        }
+        secrets.retain(|(_, v)| v.chars().count() >= 4);
+        secrets.sort();
+        secrets.dedup();
+        if secrets.is_empty() {
+            return Err(Outcome::Skipped("the config holds no secret value".into()));
+        }
+        let mut output = scan_run(
+            self.source.clone(),
+            self.config.clone(),
+            catalog.map(full_refresh),
+            self.logs.clone(),
+            self.read_timeout,
+        )
+        .await
+        .map_err(|e| Outcome::Failed(format!("running the connector: {e}")))?;
+        // Everything the connector logged during the whole suite, too.
+        output.push_str(&self.logs.text());
+        let mut leaked: Vec<&str> = secrets
+            .iter()
+            .filter(|(_, v)| output.contains(v.as_str()))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        leaked.dedup();
+        if !leaked.is_empty() {
+            return Err(Outcome::Failed(format!(
+                "the value of {} appears in the connector's output or logs",
+                leaked.join(", ")
+            )));
+        }
+        Ok((
+            (),
+            format!(
+                "{} secret(s) absent from {} bytes of messages and logs",
+                secrets.len(),
+                output.len()
+            ),
+        ))
+    }
+}
+
+pub(super) fn collect_strings(v: Option<&Value>, out: &mut Vec<String>) {
+    match v {
+        Some(Value::String(s)) => out.push(s.clone()),
+        Some(Value::Object(m)) => m.values().for_each(|v| collect_strings(Some(v), out)),
+        Some(Value::Array(a)) => a.iter().for_each(|v| collect_strings(Some(v), out)),
+        _ => {}
+    }
+}
+
+/// Calls `f` with the pointer of every property whose name looks like it holds a secret.
+pub(super) fn secret_looking(schema: &Value, at: &str, f: &mut dyn FnMut(&str)) {
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (name, sub) in props {
+            let pointer = format!("{at}/{}", name.replace('~', "~0").replace('/', "~1"));
+            // Only leaves hold secrets: an object (or a choice of objects) is checked inside.
+            let composite = sub.get("type") == Some(&json!("object"))
+                || ["properties", "oneOf", "anyOf", "allOf", "$ref"]
+                    .iter()
+                    .any(|k| sub.get(*k).is_some());
+            if looks_secret(name) && !composite {
+                f(&pointer);
+            }
+            secret_looking(sub, &pointer, f);
+        }
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        for sub in schema
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            secret_looking(sub, at, f);
+        }
+    }
+}
+
+pub(super) fn looks_secret(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    let not = [
+        "_uri", "_url", "_id", "_type", "_date", "_at", "_name", "_expiry", "_path", "_file",
+    ];
+    if not.iter().any(|s| n.ends_with(s)) {
+        return false;
+    }
+    [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "apikey",
+        "api_key",
+        "private_key",
+        "credential",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+        || n == "key"
+        || n.ends_with("_key")
+}
+
+/// Runs spec, check, discover and (with a catalog) read through the protocol runner on a
+/// runtime of its own, capturing stdout and every log line.
+pub(super) async fn scan_run(
+    source: Arc<dyn Source>,
+    config: Value,
+    catalog: Option<ConfiguredCatalog>,
+    logs: Captured,
+    limit: std::time::Duration,
+) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let subscriber = capture(&logs);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::system(format!("a runtime for the secrets check: {e}")))?;
+        let dir = TempDir::new()?;
+        let config_path = dir.write("config.json", &config.to_string())?;
+        let mut out = Vec::new();
+        tracing::dispatcher::with_default(&subscriber, || {
+            rt.block_on(async {
+                let cfg = config_path.display().to_string();
+                let mut commands = vec![
+                    vec!["spec".to_string()],
+                    vec!["check".into(), "--config".into(), cfg.clone()],
+                    vec!["discover".into(), "--config".into(), cfg.clone()],
+                ];
+                if let Some(catalog) = &catalog
+                    && let Ok(text) = serde_json::to_string(catalog)
+                    && let Ok(path) = dir.write("catalog.json", &text)
+                {
+                    commands.push(vec![
+                        "read".into(),
+                        "--config".into(),
+                        cfg,
+                        "--catalog".into(),
+                        path.display().to_string(),
+                    ]);
+                }
+                for args in commands {
+                    // A command that hangs is cut off; what it printed so far is still scanned.
+                    let mut buf = Vec::new();
+                    let _ = tokio::time::timeout(
+                        limit,
+                        crate::protocol::run_source_with(&*source, args, &mut buf),
+                    )
+                    .await;
+                    out.extend_from_slice(&buf);
+                }
+            })
+        });
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    })
+    .await
+    .map_err(|e| Error::system(format!("the secrets check panicked: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_looking_names() {
+        for yes in [
+            "api_token",
+            "access_token",
+            "client_secret",
+            "password",
+            "api_key",
+            "private_key",
+            "key",
+            "refresh_token",
+        ] {
+            assert!(looks_secret(yes), "{yes}");
+        }
+        for no in [
+            "token_uri",
+            "client_id",
+            "start_date",
+            "base_url",
+            "keyword",
+            "token_type",
+            "spreadsheet_id",
+        ] {
+            assert!(!looks_secret(no), "{no}");
+        }
+    }
+}
