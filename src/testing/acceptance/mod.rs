@@ -343,9 +343,7 @@ impl<'a> Acceptance<'a> {
         }
     }
 
-    async fn streams(
-        &self,
-    ) -> std::result::Result<BTreeMap<String, Arc<dyn Stream>>, Outcome> {
+    async fn streams(&self) -> std::result::Result<BTreeMap<String, Arc<dyn Stream>>, Outcome> {
         let streams = self
             .bounded(self.source.streams(&self.config))
             .await
