@@ -17,13 +17,15 @@
 //! and `write --config F --catalog F` with messages on stdin. Every line printed on stdout is a
 //! protocol message; a bad argument or an unreadable file is a TRACE error and exit code 1.
 
+mod command;
+mod destination;
 mod message;
-mod runner;
+mod source;
 
 #[cfg(feature = "fuzzing")]
-pub(crate) use runner::feed_for_fuzzing as runner_fuzzing;
+pub(crate) use destination::feed_for_fuzzing as runner_fuzzing;
 
+pub use command::{Command, parse_args};
+pub use destination::{MAX_MESSAGE_BYTES, run_destination, run_destination_with};
 pub use message::{InputMessage, InputRecord, MessageWriter, state_message};
-pub use runner::{
-    Command, parse_args, run_destination, run_destination_with, run_source, run_source_with,
-};
+pub use source::{run_source, run_source_with};
