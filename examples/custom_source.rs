@@ -3,20 +3,17 @@
 
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
 use intake::destination::jsonl::JsonlDestination;
 use intake::{
-    ConnectorSpec, Cursor, Page, PageStream, ReadRequest, Record, Source, Stream, async_trait,
+    ConnectorSpec, Cursor, Page, PageStream, PrimaryKey, ReadRequest, Record, Source, Stream,
+    async_trait,
 };
 use serde_json::{Value, json};
 
-/// A stand-in for an API: orders with an `updated_at` the API can filter on (`>=`).
+/// A stand-in for an API: orders with an `updated_at` it can filter on (`>=`), two per page.
 pub type Api = Arc<Mutex<Vec<Value>>>;
 
-struct Orders {
-    api: Api,
-    cursor: Cursor,
-}
+struct Orders(Api);
 
 #[async_trait]
 impl Stream for Orders {
@@ -28,38 +25,29 @@ impl Stream for Orders {
             "id": {"type": "integer"}, "total": {"type": "number"},
             "updated_at": {"type": "string", "format": "date-time"}}}))
     }
-    fn primary_key(&self) -> Vec<Vec<String>> {
-        vec![vec!["id".into()]]
+    fn primary_key(&self) -> PrimaryKey {
+        "id".into()
     }
-    fn cursor(&self) -> Option<&Cursor> {
-        Some(&self.cursor)
+    fn cursor(&self) -> Option<Cursor> {
+        Some(Cursor::new("updated_at"))
     }
     fn read(&self, request: ReadRequest) -> PageStream<'_> {
-        // A real source sends `updated_since={start}` to its API; here we filter the same way.
-        let since = request.start.as_ref().and_then(|v| self.cursor.parse(v));
-        let rows: Vec<Value> = self
-            .api
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| {
-                since
-                    .as_ref()
-                    .is_none_or(|s| self.cursor.parse(&r["updated_at"]).is_some_and(|v| v >= *s))
-            })
-            .cloned()
-            .collect();
-        let pages: Vec<intake::Result<Page>> = rows
-            .chunks(2)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .map(Record::from_value)
-                    .collect::<intake::Result<Vec<_>>>()
-                    .map(Page::new)
-            })
-            .collect();
-        futures::stream::iter(pages).boxed()
+        // A real API is asked for `?updated_since={start}&page={token}`; this one answers here.
+        let since = request.start.and_then(|v| v.as_str().map(str::to_string));
+        Page::by_token(request.resume, move |token| {
+            let page = token.and_then(|t| t.as_u64()).unwrap_or(0) as usize;
+            let rows: Vec<Value> = (self.0.lock().unwrap().iter())
+                .filter(|r| {
+                    since
+                        .as_deref()
+                        .is_none_or(|s| r["updated_at"].as_str() >= Some(s))
+                })
+                .cloned()
+                .collect();
+            let records = rows.iter().skip(page * 2).take(2).map(Record::from_value);
+            let next = (rows.len() > (page + 1) * 2).then(|| json!(page + 1));
+            std::future::ready(records.collect::<intake::Result<_>>().map(|r| (r, next)))
+        })
     }
 }
 
@@ -77,42 +65,32 @@ impl Source for Shop {
         Ok(())
     }
     async fn streams(&self, _config: &Value) -> intake::Result<Vec<Arc<dyn Stream>>> {
-        Ok(vec![Arc::new(Orders {
-            api: self.api.clone(),
-            cursor: Cursor::new("updated_at"),
-        })])
+        Ok(vec![Arc::new(Orders(self.api.clone()))])
     }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let api: Api = Arc::new(Mutex::new((1..=5)
-        .map(|i| json!({"id": i, "total": i * 10, "updated_at": format!("2024-03-0{i}T12:00:00Z")}))
-        .collect()));
+    let order = |i: u32, day: u32| json!({"id": i, "total": i * 10, "updated_at": format!("2024-03-0{day}T12:00:00Z")});
+    let api: Api = Arc::new(Mutex::new((1..=5).map(|i| order(i, i)).collect()));
     let out = tempfile::tempdir()?;
+    let sync = |api: &Api| {
+        intake::sync(Shop { api: api.clone() }, json!({})).to(JsonlDestination::new(out.path()))
+    };
 
-    let first = intake::sync(Shop { api: api.clone() }, json!({}))
-        .to(JsonlDestination::new(out.path()))
-        .run()
-        .await?;
+    let first = sync(&api).run().await?;
     println!(
-        "first run:  {} orders read, state {}",
+        "first run:  {} orders, state {}",
         first.records_read(),
         first.state.to_json()
     );
 
     // Order 2 changes and order 6 arrives; the next run starts from the saved cursor.
-    api.lock().unwrap()[1] = json!({"id": 2, "total": 25, "updated_at": "2024-03-07T09:00:00Z"});
-    api.lock()
-        .unwrap()
-        .push(json!({"id": 6, "total": 60, "updated_at": "2024-03-07T09:00:00Z"}));
-
-    let second = intake::sync(Shop { api }, json!({}))
-        .to(JsonlDestination::new(out.path()))
-        .run()
-        .await?;
+    api.lock().unwrap()[1] = order(2, 7);
+    api.lock().unwrap().push(order(6, 7));
+    let second = sync(&api).run().await?;
     println!(
-        "second run: {} orders read, state {}",
+        "second run: {} orders, state {}",
         second.records_read(),
         second.state.to_json()
     );

@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use intake::Secret;
 use intake::destination::jsonl::JsonlDestination;
 use intake::http::{Auth, HttpApi, HttpSource, Paginator, Quota, RateLimit};
 use intake::testing::{Dataset, Filter, MockApi, PageStyle};
 use schemars::JsonSchema;
-use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,8 +18,7 @@ use serde_json::{Value, json};
 #[serde(deny_unknown_fields)]
 pub struct AcmeConfig {
     /// API token from Settings -> API.
-    #[schemars(schema_with = "intake::spec::secret")]
-    pub api_token: SecretString,
+    pub api_token: Secret,
     /// Only sync records changed after this instant. Default: everything.
     pub start_date: Option<DateTime<Utc>>,
     /// Override the API host (tests, proxies).
@@ -52,7 +51,7 @@ pub fn source() -> HttpSource<AcmeConfig> {
                 .records_at("/data")
                 .paginate(Paginator::cursor_from_body("/next").into_query("cursor"))
                 .primary_key("id")
-                .cursor("updated_at", cfg.start_date)
+                .cursor_from("updated_at", cfg.start_date)
                 .schema(schema(json!({
                     "id": {"type": "integer"}, "name": {"type": ["null", "string"]},
                     "updated_at": {"type": "string", "format": "date-time"}}))),

@@ -41,8 +41,8 @@
 //!         Ok(json!({"type": "object", "properties": {
 //!             "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}}}))
 //!     }
-//!     fn primary_key(&self) -> Vec<Vec<String>> { vec![vec!["id".into()]] }
-//!     fn cursor(&self) -> Option<&Cursor> {
+//!     fn primary_key(&self) -> PrimaryKey { vec![vec!["id".into()]] }
+//!     fn cursor(&self) -> Option<Cursor> {
 //!         static CURSOR: std::sync::OnceLock<Cursor> = std::sync::OnceLock::new();
 //!         Some(CURSOR.get_or_init(|| Cursor::new("at")))
 //!     }
@@ -97,12 +97,14 @@ pub mod json;
 pub mod protocol;
 pub mod record;
 pub mod schema;
+mod secret;
 pub mod source;
 pub mod spec;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use async_trait::async_trait;
 pub use catalog::{
     Catalog, CatalogStream, ConfiguredCatalog, ConfiguredStream, DestinationSyncMode,
     StreamDescriptor, SyncMode,
@@ -113,14 +115,14 @@ pub use destination::{
 pub use engine::{Progress, SyncBuilder, SyncReport, sync};
 pub use error::{Error, FailureType, Result};
 pub use record::{Record, RecordBatch, RecordBuilder};
+pub use secret::Secret;
 pub use source::{
-    Checkpoint, EventSender, Page, PageStream, Partition, PartitionEnd, ReadOptions, ReadRequest,
-    Skip, Source, SourceEvent, Stream, StreamContext, StreamMetrics, StreamStatus, read_streams,
+    Checkpoint, EventSender, Page, PageStream, Partition, PartitionEnd, PrimaryKey, ReadOptions,
+    ReadRequest, Skip, Source, SourceEvent, Stream, StreamContext, StreamMetrics, StreamStatus,
+    read_streams,
 };
 pub use spec::{ConfigUpdate, ConnectorSpec};
 pub use state::{Cursor, CursorKind, State};
-
-pub use async_trait::async_trait;
 pub use tokio_util::sync::CancellationToken;
 
 /// The README's Rust examples, compiled as doctests.

@@ -3,9 +3,8 @@
 //!
 //! # Example
 //! ```
-//! use intake::spec::ConnectorSpec;
+//! use intake::spec::{ConnectorSpec, Secret};
 //! use schemars::JsonSchema;
-//! use secrecy::SecretString;
 //! use serde::Deserialize;
 //!
 //! /// Connection settings for the Acme API.
@@ -13,8 +12,7 @@
 //! #[serde(deny_unknown_fields)]
 //! struct AcmeConfig {
 //!     /// API token from Settings -> API.
-//!     #[schemars(schema_with = "intake::spec::secret")]
-//!     api_token: SecretString,
+//!     api_token: Secret,
 //!     /// Records per page. Default: 100.
 //!     #[serde(default)]
 //!     page_size: Option<u32>,
@@ -39,6 +37,8 @@ use serde_json::{Map, Value, json};
 
 use crate::catalog::DestinationSyncMode;
 use crate::error::{Error, Result};
+
+pub use crate::secret::Secret;
 
 /// The Airbyte protocol version intake speaks.
 pub const PROTOCOL_VERSION: &str = "0.3.2";
@@ -169,9 +169,10 @@ fn collect_secret_fields(
     }
 }
 
-/// A `schema_with` function for secret fields: a string marked `airbyte_secret`.
-///
-/// Use it on [`secrecy::SecretString`] fields: `#[schemars(schema_with = "intake::spec::secret")]`.
+/// A `schema_with` function for a [`secrecy::SecretString`] field: a string marked
+/// `airbyte_secret` (`#[schemars(schema_with = "intake::spec::secret")]`). A [`Secret`] field
+/// needs no attribute; a `SecretString` field without one does not compile, as `SecretString`
+/// has no JSON Schema.
 pub fn secret(_generator: &mut SchemaGenerator) -> Schema {
     let value = json!({"type": "string", "airbyte_secret": true});
     Schema::try_from(value).unwrap_or_default()

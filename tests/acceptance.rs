@@ -12,6 +12,7 @@ mod rest_source;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use intake::Secret;
 use intake::http::{Auth, HttpApi, HttpSource, Paginator, RetryPolicy};
 use intake::testing::{
     AcceptanceReport, Dataset, Filter, MockApi, Outcome, PageStyle, acceptance, checks,
@@ -111,8 +112,7 @@ async fn the_in_memory_example_passes_what_applies_and_says_why_the_rest_was_ski
 #[serde(deny_unknown_fields)]
 struct Config {
     /// Token.
-    #[schemars(schema_with = "intake::spec::secret")]
-    api_token: SecretString,
+    api_token: Secret,
     /// Host.
     base_url: String,
 }
@@ -143,7 +143,7 @@ fn broken(defects: Defects) -> HttpSource<Config> {
             .records_at("/results")
             .paginate(Paginator::cursor_from_body("/next").into_query("after"))
             .primary_key("id")
-            .cursor("updated_at", None::<String>)
+            .cursor("updated_at")
             .schema(json!({"type": "object", "properties": {"id": {"type": "integer"}, "updated_at": {"type": "string"}}}));
         if !defects.ignores_cursor {
             stream = stream.query("since", "{cursor}");

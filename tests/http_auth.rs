@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use intake::Secret;
 use intake::http::{
     Auth, GoogleServiceAccount, HttpApi, HttpSource, HttpStream, OAuth2, RetryPolicy,
     ServiceAccountKey,
@@ -233,11 +234,9 @@ struct Credentials {
     /// Client id.
     client_id: String,
     /// Client secret.
-    #[schemars(schema_with = "intake::spec::secret")]
-    client_secret: SecretString,
+    client_secret: Secret,
     /// Refresh token.
-    #[schemars(schema_with = "intake::spec::secret")]
-    refresh_token: SecretString,
+    refresh_token: Secret,
 }
 
 fn oauth_source() -> HttpSource<OAuthConfig> {

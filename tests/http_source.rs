@@ -9,9 +9,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use intake::destination::jsonl::JsonlDestination;
 use intake::http::{Auth, HttpApi, HttpSource, Paginator};
-use intake::{Source, State};
+use intake::{Secret, Source, State};
 use schemars::JsonSchema;
-use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, path, path_regex};
@@ -22,8 +21,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 #[serde(deny_unknown_fields)]
 struct AcmeConfig {
     /// API token from Settings -> API.
-    #[schemars(schema_with = "intake::spec::secret")]
-    api_token: SecretString,
+    api_token: Secret,
     /// Only sync records changed after this instant. Default: everything.
     start_date: Option<DateTime<Utc>>,
     /// Override the API host (tests, proxies).
@@ -61,7 +59,7 @@ fn acme() -> HttpSource<AcmeConfig> {
                 .records_at("/data")
                 .paginate(Paginator::cursor_from_body("/next").into_query("cursor"))
                 .primary_key("id")
-                .cursor("updated_at", cfg.start_date),
+                .cursor_from("updated_at", cfg.start_date),
             api.stream("members")
                 .get("/v1/lists/{partition.list_id}/members")
                 .records_at("/members")

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use intake::PrimaryKey;
 use intake::destination::jsonl::JsonlDestination;
 use intake::destination::{Acks, DestinationInput, DestinationMessage, WriteSummary};
 use intake::protocol::run_destination_with;
@@ -20,6 +21,7 @@ use intake::{
     async_trait,
 };
 use serde_json::{Value, json};
+
 use support::*;
 
 /// A source over any streams.
@@ -184,10 +186,10 @@ fn skipping(inner: Arc<MemoryStream>) -> Arc<dyn Stream> {
         async fn json_schema(&self) -> Result<Value> {
             Stream::json_schema(&*self.0).await
         }
-        fn primary_key(&self) -> Vec<Vec<String>> {
+        fn primary_key(&self) -> PrimaryKey {
             Stream::primary_key(&*self.0)
         }
-        fn cursor(&self) -> Option<&Cursor> {
+        fn cursor(&self) -> Option<Cursor> {
             Stream::cursor(&*self.0)
         }
         fn read(&self, request: ReadRequest) -> PageStream<'_> {
@@ -529,7 +531,7 @@ async fn scenario_4_development_limits_end_a_stream_skipped_without_finalizing_i
             .records_at("/results")
             .paginate(intake::http::Paginator::cursor_from_body("/next").into_query("after"))
             .primary_key("id")
-            .cursor("updatedAt", None::<String>)
+            .cursor("updatedAt")
             .schema(json!({"type": "object", "properties": {"id": {"type": "integer"}}}))
     };
     for limited in [deals().max_records(1), deals().max_pages(1)] {

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
+use intake::Secret;
 use intake::protocol::run_source_with;
 use intake::spec::parse_config;
 use intake::{
@@ -11,7 +12,7 @@ use intake::{
     async_trait,
 };
 use schemars::JsonSchema;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -22,8 +23,7 @@ const SECRET: &str = "sk_live_TOPSECRET_1234567890";
 #[serde(deny_unknown_fields)]
 struct Config {
     /// The API token.
-    #[schemars(schema_with = "intake::spec::secret")]
-    api_token: SecretString,
+    api_token: Secret,
     /// Fail check as if the token were rejected.
     #[serde(default)]
     reject: bool,

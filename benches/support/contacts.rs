@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
+use intake::PrimaryKey;
 use intake::{
     ConnectorSpec, Cursor, Page, PageStream, ReadRequest, Record, Source, Stream, async_trait,
 };
@@ -56,11 +57,11 @@ impl Stream for Contacts {
             "createdAt": {"type": "string"}, "updatedAt": {"type": "string"}, "archived": {"type": "boolean"}}}),
         )
     }
-    fn primary_key(&self) -> Vec<Vec<String>> {
-        vec![vec!["id".into()]]
+    fn primary_key(&self) -> PrimaryKey {
+        "id".into()
     }
-    fn cursor(&self) -> Option<&Cursor> {
-        self.cursor.as_ref()
+    fn cursor(&self) -> Option<Cursor> {
+        self.cursor.clone()
     }
     fn read(&self, _request: ReadRequest) -> PageStream<'_> {
         let pool = self.pool.clone();

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use intake::Source;
+use intake::{PrimaryKey, Source};
 use intake_source_google_sheets::SheetsSource;
 use intake_source_google_sheets::mock as sheets;
 use intake_source_hubspot::HubSpotSource;
@@ -226,8 +226,8 @@ impl intake::Stream for Items {
             "id": {"type": "integer"}, "name": {"type": "string"},
             "at": {"type": "string", "format": "date-time"}}}))
     }
-    fn primary_key(&self) -> Vec<Vec<String>> {
-        vec![vec!["id".into()]]
+    fn primary_key(&self) -> PrimaryKey {
+        "id".into()
     }
     fn read(&self, _: intake::ReadRequest) -> intake::PageStream<'_> {
         use futures::StreamExt;

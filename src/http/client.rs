@@ -40,7 +40,7 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
 ///     .records_at("/data")
 ///     .paginate(Paginator::cursor_from_body("/next").into_query("cursor"))
 ///     .primary_key("id")
-///     .cursor("updated_at", None::<String>);
+///     .cursor("updated_at");
 /// # let _ = customers;
 /// # Ok::<(), intake::Error>(())
 /// ```

@@ -30,7 +30,7 @@
 //!     .records_at("/results")
 //!     .paginate(Paginator::cursor_from_body("/paging/next/after").into_query("after"))
 //!     .primary_key("id")
-//!     .cursor("updatedAt", None::<String>);
+//!     .cursor("updatedAt");
 //! # let _ = companies;
 //! # Ok::<(), intake::Error>(())
 //! ```

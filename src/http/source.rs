@@ -24,7 +24,7 @@ type StreamsFn<C> = Arc<dyn Fn(&C) -> Result<Vec<HttpStream>> + Send + Sync>;
 /// ```
 /// use intake::http::{Auth, HttpApi, HttpSource, HttpStream, Paginator};
 /// use schemars::JsonSchema;
-/// use secrecy::SecretString;
+/// use intake::Secret;
 /// use serde::Deserialize;
 ///
 /// /// Connection settings for the Acme API.
@@ -32,8 +32,7 @@ type StreamsFn<C> = Arc<dyn Fn(&C) -> Result<Vec<HttpStream>> + Send + Sync>;
 /// #[serde(deny_unknown_fields)]
 /// struct AcmeConfig {
 ///     /// API token from Settings -> API.
-///     #[schemars(schema_with = "intake::spec::secret")]
-///     api_token: SecretString,
+///     api_token: Secret,
 ///     /// Override the API host (tests, proxies).
 ///     base_url: Option<String>,
 /// }

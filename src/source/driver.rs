@@ -233,7 +233,7 @@ async fn read_partition(
         .unwrap_or_default();
     let primary_key = stream.primary_key();
     let mut tracker = match (incremental, stream.cursor()) {
-        (true, Some(cursor)) => Some(CursorTracker::new(cursor.clone(), primary_key, &saved)),
+        (true, Some(cursor)) => Some(CursorTracker::new(cursor, primary_key.into_paths(), &saved)),
         _ => None,
     };
     let request = ReadRequest {

@@ -9,6 +9,7 @@
 mod context;
 mod driver;
 mod events;
+mod key;
 mod namespaced;
 mod prefetch;
 mod skip;
@@ -27,6 +28,7 @@ use crate::state::State;
 pub use context::{PartitionEnd, StreamContext, StreamMetrics};
 pub use driver::{ReadOptions, read_streams};
 pub use events::{Checkpoint, EventSender, LogLevel, SourceEvent, StreamStatus};
+pub use key::PrimaryKey;
 pub use namespaced::Namespaced;
 pub use prefetch::prefetch;
 pub use skip::{Skip, SkipOnError};

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::catalog::{Catalog, ConfiguredCatalog, StreamDescriptor};
 use crate::error::Result;
+use crate::source::PrimaryKey;
 use crate::source::{
     EventSender, PageStream, Partition, ReadOptions, ReadRequest, Source, SourceEvent, Stream,
 };
@@ -59,10 +60,10 @@ impl Stream for NamespacedStream {
     async fn json_schema(&self) -> Result<Value> {
         self.inner.json_schema().await
     }
-    fn primary_key(&self) -> Vec<Vec<String>> {
+    fn primary_key(&self) -> PrimaryKey {
         self.inner.primary_key()
     }
-    fn cursor(&self) -> Option<&Cursor> {
+    fn cursor(&self) -> Option<Cursor> {
         self.inner.cursor()
     }
     async fn partitions(&self) -> Result<Vec<Partition>> {

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::{PageStream, Partition, PartitionEnd, ReadRequest, Stream};
 use crate::error::{Error, Result};
+use crate::source::PrimaryKey;
 use crate::state::Cursor;
 
 /// What a [`SkipOnError`] closure decided about an error.
@@ -57,10 +58,10 @@ impl<S: Stream> Stream for SkipOnError<S> {
     async fn json_schema(&self) -> Result<Value> {
         self.inner.json_schema().await
     }
-    fn primary_key(&self) -> Vec<Vec<String>> {
+    fn primary_key(&self) -> PrimaryKey {
         self.inner.primary_key()
     }
-    fn cursor(&self) -> Option<&Cursor> {
+    fn cursor(&self) -> Option<Cursor> {
         self.inner.cursor()
     }
     async fn partitions(&self) -> Result<Vec<Partition>> {

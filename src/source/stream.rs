@@ -1,10 +1,13 @@
 //! A stream: what it declares (name, schema, key, cursor, partitions) and the pages it reads.
 
+use std::future::Future;
+
 use async_trait::async_trait;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::Value;
 
-use super::StreamContext;
+use super::{PrimaryKey, StreamContext};
 use crate::catalog::{CatalogStream, SyncMode};
 use crate::error::Result;
 use crate::record::Record;
@@ -105,6 +108,53 @@ impl Page {
         self.resume = Some(token);
         self
     }
+
+    /// The pages of an API that pages by a token (a cursor, an offset, a next URL):
+    /// `fetch(token)` reads one page, `None` for the first, and returns its records and the
+    /// next page's token, `None` after the last. Each page carries its next token as its
+    /// resume point, so an interrupted read continues there: start from
+    /// `request.resume.clone()`. The first error ends the stream.
+    ///
+    /// ```
+    /// use intake::{Page, Record, Result};
+    /// use futures::TryStreamExt;
+    /// use serde_json::{Value, json};
+    ///
+    /// // An API of three pages, one record each, paged by `?after=<n>`.
+    /// async fn get(after: Option<Value>) -> Result<(Vec<Record>, Option<Value>)> {
+    ///     let n = after.and_then(|v| v.as_u64()).unwrap_or(0);
+    ///     let records = vec![Record::from_value(&json!({"id": n}))?];
+    ///     Ok((records, (n < 2).then(|| json!(n + 1))))
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<()> {
+    /// let pages: Vec<Page> = Page::by_token(None, get).try_collect().await?;
+    /// assert_eq!(pages.len(), 3);
+    /// assert_eq!(pages[0].resume, Some(json!(1)));
+    /// assert_eq!(pages[2].resume, None);
+    /// # Ok(()) }
+    /// ```
+    pub fn by_token<'a, F, Fut>(first: Option<Value>, mut fetch: F) -> PageStream<'a>
+    where
+        F: FnMut(Option<Value>) -> Fut + Send + 'a,
+        Fut: Future<Output = Result<(Vec<Record>, Option<Value>)>> + Send + 'a,
+    {
+        // The state is the token of the page to read next; `None` once the last was read.
+        futures::stream::try_unfold(Some(first), move |next| {
+            let page = next.map(&mut fetch);
+            async move {
+                let Some(page) = page else {
+                    return Ok(None);
+                };
+                let (records, token) = page.await?;
+                let page = match &token {
+                    Some(t) => Page::new(records).resume_from(t.clone()),
+                    None => Page::new(records),
+                };
+                Ok(Some((page, token.map(Some))))
+            }
+        })
+        .boxed()
+    }
 }
 
 /// The pages a stream yields for one partition.
@@ -124,13 +174,14 @@ pub trait Stream: Send + Sync {
     /// The stream's JSON Schema (an object schema whose `properties` name every field).
     async fn json_schema(&self) -> Result<Value>;
 
-    /// The primary key, as paths into the record. Default none.
-    fn primary_key(&self) -> Vec<Vec<String>> {
-        Vec::new()
+    /// The primary key (`"id".into()`). Default none.
+    fn primary_key(&self) -> PrimaryKey {
+        PrimaryKey::none()
     }
 
-    /// The incremental cursor. Default none: the stream is full refresh only.
-    fn cursor(&self) -> Option<&Cursor> {
+    /// The incremental cursor (`Some(Cursor::new("updated_at"))`). Default none: the stream
+    /// is full refresh only.
+    fn cursor(&self) -> Option<Cursor> {
         None
     }
 
@@ -148,7 +199,7 @@ pub trait Stream: Send + Sync {
         s.namespace = self.namespace().map(str::to_string);
         let pk = self.primary_key();
         if !pk.is_empty() {
-            s.source_defined_primary_key = Some(pk);
+            s.source_defined_primary_key = Some(pk.into_paths());
         }
         if let Some(cursor) = self.cursor() {
             s.supported_sync_modes = vec![SyncMode::FullRefresh, SyncMode::Incremental];

@@ -18,7 +18,7 @@
 //! use intake::http::{Auth, HttpApi, HttpSource, Paginator};
 //! use intake::testing::{Dataset, Filter, MockApi, PageStyle, acceptance};
 //! use schemars::JsonSchema;
-//! use secrecy::SecretString;
+//! use intake::Secret;
 //! use serde::Deserialize;
 //! use serde_json::json;
 //!
@@ -27,8 +27,7 @@
 //! #[serde(deny_unknown_fields)]
 //! struct Config {
 //!     /// API token.
-//!     #[schemars(schema_with = "intake::spec::secret")]
-//!     api_token: SecretString,
+//!     api_token: Secret,
 //!     /// API host.
 //!     base_url: String,
 //! }
@@ -43,7 +42,7 @@
 //!                 .records_at("/data")
 //!                 .paginate(Paginator::cursor_from_body("/next").into_query("cursor"))
 //!                 .primary_key("id")
-//!                 .cursor("updated_at", None::<String>),
+//!                 .cursor("updated_at"),
 //!         ])
 //!     })
 //! }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
+use intake::PrimaryKey;
 use intake::state::{CursorOrder, CursorValue};
 use intake::{
     ConnectorSpec, Cursor, Error, Page, PageStream, ReadRequest, Record, Result, Source, Stream,
@@ -115,12 +116,12 @@ impl Stream for MemoryStream {
         }))
     }
 
-    fn primary_key(&self) -> Vec<Vec<String>> {
-        vec![vec!["id".into()]]
+    fn primary_key(&self) -> PrimaryKey {
+        "id".into()
     }
 
-    fn cursor(&self) -> Option<&Cursor> {
-        self.cursor.as_ref()
+    fn cursor(&self) -> Option<Cursor> {
+        self.cursor.clone()
     }
 
     fn read(&self, request: ReadRequest) -> PageStream<'_> {

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
+use intake::PrimaryKey;
 use intake::state::{Boundary, CursorOrder};
 use intake::{
     Catalog, ConfiguredCatalog, ConnectorSpec, Cursor, DestinationSyncMode, Error, Page,
@@ -32,11 +33,11 @@ impl Stream for Rows {
     async fn json_schema(&self) -> intake::Result<Value> {
         Ok(self.schema.clone())
     }
-    fn primary_key(&self) -> Vec<Vec<String>> {
-        vec![vec!["id".into()]]
+    fn primary_key(&self) -> PrimaryKey {
+        "id".into()
     }
-    fn cursor(&self) -> Option<&Cursor> {
-        Some(&self.cursor)
+    fn cursor(&self) -> Option<Cursor> {
+        Some(self.cursor.clone())
     }
     fn read(&self, request: ReadRequest) -> PageStream<'_> {
         let since = request.start.clone().and_then(|v| self.cursor.parse(&v));

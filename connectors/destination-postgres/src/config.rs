@@ -1,8 +1,8 @@
 //! The destination's config: what a user writes. Field doc comments are the user docs (they
 //! become the spec's descriptions).
 
+use intake::Secret;
 use schemars::JsonSchema;
-use secrecy::SecretString;
 use serde::Deserialize;
 
 /// Settings of the PostgreSQL destination.
@@ -12,8 +12,7 @@ pub struct PostgresConfig {
     /// Connection URL, `postgres://user:password@host:5432/database` (it holds the password,
     /// so it is secret). Give either this or `host` (with `user`, `password`, `database`).
     #[serde(default)]
-    #[schemars(schema_with = "optional_secret")]
-    pub url: Option<SecretString>,
+    pub url: Option<Secret>,
     /// Server host name or IP address (instead of `url`).
     #[serde(default)]
     pub host: Option<String>,
@@ -25,8 +24,7 @@ pub struct PostgresConfig {
     pub user: Option<String>,
     /// Password.
     #[serde(default)]
-    #[schemars(schema_with = "optional_secret")]
-    pub password: Option<SecretString>,
+    pub password: Option<Secret>,
     /// Database name. Default: the user name.
     #[serde(default)]
     pub database: Option<String>,
@@ -53,10 +51,6 @@ pub enum TlsMode {
     Require,
     /// Plain TCP.
     Disable,
-}
-
-pub(crate) fn optional_secret(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    intake::spec::secret(generator)
 }
 
 pub(crate) fn public() -> String {

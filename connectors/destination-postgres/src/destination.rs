@@ -4,7 +4,6 @@ use async_trait::async_trait;
 use intake::destination::{Acks, Destination, DestinationInput, WriteSummary};
 use intake::spec::{ConnectorSpec, parse_config};
 use intake::{ConfiguredCatalog, DestinationSyncMode, Error, Result, State};
-use secrecy::SecretString;
 use serde_json::Value;
 
 use crate::client::connect;
@@ -22,7 +21,7 @@ impl PostgresDestination {
     pub fn connect(url: &str) -> Self {
         PostgresDestination {
             preset: Some(PostgresConfig {
-                url: Some(SecretString::from(url.to_string())),
+                url: Some(intake::Secret::new(url)),
                 host: None,
                 port: None,
                 user: None,

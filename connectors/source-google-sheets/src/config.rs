@@ -1,9 +1,8 @@
 //! The connector's config: what a user writes. Field doc comments are the user docs (they
 //! become the spec's descriptions).
 
-use intake::{Error, Result};
+use intake::{Error, Result, Secret};
 use schemars::JsonSchema;
-use secrecy::SecretString;
 use serde::Deserialize;
 /// The API's host.
 pub const DEFAULT_BASE_URL: &str = "https://sheets.googleapis.com";
@@ -24,19 +23,16 @@ pub enum Credentials {
     /// spreadsheet with the account's `client_email`.
     ServiceAccount {
         /// The key file's whole JSON text.
-        #[schemars(schema_with = "intake::spec::secret")]
-        service_account_info: SecretString,
+        service_account_info: Secret,
     },
     /// A user's OAuth grant.
     Oauth {
         /// The OAuth client id.
         client_id: String,
         /// The OAuth client secret.
-        #[schemars(schema_with = "intake::spec::secret")]
-        client_secret: SecretString,
+        client_secret: Secret,
         /// The refresh token.
-        #[schemars(schema_with = "intake::spec::secret")]
-        refresh_token: SecretString,
+        refresh_token: Secret,
     },
 }
 

@@ -2,7 +2,9 @@
 
 use futures::StreamExt;
 use intake::source::StreamContext;
-use intake::{Error, Page, PageStream, ReadRequest, Record, Result, Stream, async_trait};
+use intake::{
+    Error, Page, PageStream, PrimaryKey, ReadRequest, Record, Result, Stream, async_trait,
+};
 use serde_json::{Map, Value, json};
 
 use crate::client::{Client, Tab};
@@ -48,8 +50,8 @@ impl Stream for SheetStream {
         )
     }
 
-    fn primary_key(&self) -> Vec<Vec<String>> {
-        vec![vec![ROW.into()]]
+    fn primary_key(&self) -> PrimaryKey {
+        ROW.into()
     }
 
     fn read(&self, request: ReadRequest) -> PageStream<'_> {

@@ -2,8 +2,8 @@
 //! become the spec's descriptions).
 
 use chrono::{DateTime, Utc};
+use intake::Secret;
 use schemars::JsonSchema;
-use secrecy::SecretString;
 use serde::Deserialize;
 /// The API's host.
 pub const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
@@ -19,19 +19,16 @@ pub enum Credentials {
     /// A private app's access token (Settings -> Integrations -> Private apps), `pat-…`.
     PrivateApp {
         /// The access token.
-        #[schemars(schema_with = "intake::spec::secret")]
-        access_token: SecretString,
+        access_token: Secret,
     },
     /// A public app's OAuth grant: access tokens are refreshed from the refresh token.
     Oauth {
         /// The app's client id.
         client_id: String,
         /// The app's client secret.
-        #[schemars(schema_with = "intake::spec::secret")]
-        client_secret: SecretString,
+        client_secret: Secret,
         /// The refresh token the portal's install produced.
-        #[schemars(schema_with = "intake::spec::secret")]
-        refresh_token: SecretString,
+        refresh_token: Secret,
     },
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use intake::http::{HttpApi, Paginator};
 use intake::source::{Skip, SkipOnError, StreamContext};
-use intake::{Cursor, PageStream, Partition, ReadRequest, Result, Stream, async_trait};
+use intake::{Cursor, PageStream, Partition, PrimaryKey, ReadRequest, Result, Stream, async_trait};
 use serde_json::{Value, json};
 
 use crate::client::missing_scopes;
@@ -56,10 +56,10 @@ impl<S: Stream> Stream for SinceFilter<S> {
     async fn json_schema(&self) -> Result<Value> {
         self.0.json_schema().await
     }
-    fn primary_key(&self) -> Vec<Vec<String>> {
+    fn primary_key(&self) -> PrimaryKey {
         self.0.primary_key()
     }
-    fn cursor(&self) -> Option<&Cursor> {
+    fn cursor(&self) -> Option<Cursor> {
         self.0.cursor()
     }
     async fn partitions(&self) -> Result<Vec<Partition>> {

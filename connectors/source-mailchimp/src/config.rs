@@ -2,9 +2,8 @@
 //! become the spec's descriptions).
 
 use chrono::{DateTime, Utc};
-use intake::{Error, Result};
+use intake::{Error, Result, Secret};
 use schemars::JsonSchema;
-use secrecy::SecretString;
 use serde::Deserialize;
 /// Where OAuth tokens learn their datacenter.
 pub const METADATA_URL: &str = "https://login.mailchimp.com/oauth2/metadata";
@@ -20,14 +19,12 @@ pub enum Credentials {
     /// An API key (Account -> Extras -> API keys), ending in its datacenter: `…-us6`.
     Apikey {
         /// The API key.
-        #[schemars(schema_with = "intake::spec::secret")]
-        apikey: SecretString,
+        apikey: Secret,
     },
     /// An OAuth access token (Mailchimp's tokens do not expire).
     Oauth {
         /// The access token.
-        #[schemars(schema_with = "intake::spec::secret")]
-        access_token: SecretString,
+        access_token: Secret,
     },
 }
 

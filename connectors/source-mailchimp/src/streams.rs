@@ -58,7 +58,7 @@ pub(crate) fn streams(client: &Client) -> Vec<Arc<dyn Stream>> {
     .query("sort_field", "last_changed")
     .query("sort_dir", "ASC")
     .query("since_last_changed", "{cursor}")
-    .primary_key_paths(vec![vec!["list_id".into()], vec!["id".into()]])
+    .primary_key(["list_id", "id"])
     .incremental(cursor(client, "last_changed", true))
     .schema_loader(member_schema);
     let merge_fields = by_list(paged(
@@ -67,7 +67,7 @@ pub(crate) fn streams(client: &Client) -> Vec<Arc<dyn Stream>> {
         "/lists/{partition.list_id}/merge-fields",
         "merge_fields",
     ))
-    .primary_key_paths(vec![vec!["list_id".into()], vec!["merge_id".into()]])
+    .primary_key(["list_id", "merge_id"])
     .schema(schema(MERGE_FIELDS_FIELDS, &["merge_id", "list_id"]));
     let segments = by_list(paged(
         client,
@@ -93,7 +93,7 @@ pub(crate) fn streams(client: &Client) -> Vec<Arc<dyn Stream>> {
         })
     })
     .expand(with_partition)
-    .primary_key_paths(vec![vec!["segment_id".into()], vec!["id".into()]])
+    .primary_key(["segment_id", "id"])
     .schema(schema(SEGMENT_MEMBERS_FIELDS, &["id", "segment_id"]));
     let categories = by_list(paged(
         client,
@@ -125,7 +125,7 @@ pub(crate) fn streams(client: &Client) -> Vec<Arc<dyn Stream>> {
         "tags",
     ))
     .expand(with_partition)
-    .primary_key_paths(vec![vec!["list_id".into()], vec!["id".into()]])
+    .primary_key(["list_id", "id"])
     .schema(schema(TAGS_FIELDS, &["id", "list_id"]));
     let campaigns = paged(client, "campaigns", "/campaigns", "campaigns")
         .query("sort_field", "create_time")
@@ -153,12 +153,7 @@ pub(crate) fn streams(client: &Client) -> Vec<Arc<dyn Stream>> {
     .query("since", "{cursor}")
     .parent(&campaigns, sent)
     .expand(activity_rows)
-    .primary_key_paths(vec![
-        vec!["campaign_id".into()],
-        vec!["email_id".into()],
-        vec!["action".into()],
-        vec!["timestamp".into()],
-    ])
+    .primary_key(["campaign_id", "email_id", "action", "timestamp"])
     .incremental(cursor(client, "timestamp", false))
     .schema(schema(
         EMAIL_ACTIVITY_FIELDS,
@@ -172,7 +167,7 @@ pub(crate) fn streams(client: &Client) -> Vec<Arc<dyn Stream>> {
     )
     .parent(&campaigns, sent)
     .expand(with_partition)
-    .primary_key_paths(vec![vec!["campaign_id".into()], vec!["email_id".into()]])
+    .primary_key(["campaign_id", "email_id"])
     .schema(schema(UNSUBSCRIBES_FIELDS, &["campaign_id", "email_id"]));
     let automations = paged(client, "automations", "/automations", "automations")
         .query("since_create_time", "{cursor}")

@@ -1,6 +1,7 @@
 //! The stream declarations: `pages` and one stream per extraction rule, all fed by one crawl.
 
 use futures::StreamExt;
+use intake::PrimaryKey;
 use intake::source::EventSender;
 use intake::{
     ConfiguredCatalog, Cursor, CursorKind, Page, PageStream, ReadOptions, ReadRequest, Result,
@@ -32,11 +33,11 @@ impl Stream for WebStream {
     async fn json_schema(&self) -> Result<Value> {
         Ok(self.schema.clone())
     }
-    fn primary_key(&self) -> Vec<Vec<String>> {
-        self.key.clone()
+    fn primary_key(&self) -> PrimaryKey {
+        PrimaryKey::paths(self.key.clone())
     }
-    fn cursor(&self) -> Option<&Cursor> {
-        Some(&self.cursor)
+    fn cursor(&self) -> Option<Cursor> {
+        Some(self.cursor.clone())
     }
     /// A crawl for this stream alone (the source's `read` crawls once for all streams).
     fn read(&self, request: ReadRequest) -> PageStream<'_> {

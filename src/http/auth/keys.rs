@@ -9,33 +9,34 @@ use super::{Auth, Authenticator};
 use crate::error::{Error, Result};
 impl Auth {
     /// An API key in a header (`X-API-Key: <key>`).
-    pub fn api_key_header(header: &str, key: SecretString) -> Self {
+    pub fn api_key_header(header: &str, key: impl Into<SecretString>) -> Self {
         Auth::custom(HeaderAuth {
             name: header.to_ascii_lowercase(),
             prefix: String::new(),
-            secret: key,
+            secret: key.into(),
         })
     }
 
     /// An API key in a query parameter (`?api_key=<key>`); the parameter is hidden in errors.
-    pub fn api_key_query(param: &str, key: SecretString) -> Self {
+    pub fn api_key_query(param: &str, key: impl Into<SecretString>) -> Self {
         Auth::custom(QueryAuth {
             param: param.to_string(),
-            key,
+            key: key.into(),
         })
     }
 
     /// `Authorization: Bearer <token>`.
-    pub fn bearer(token: SecretString) -> Self {
+    pub fn bearer(token: impl Into<SecretString>) -> Self {
         Auth::custom(HeaderAuth {
             name: AUTHORIZATION.as_str().to_string(),
             prefix: "Bearer ".into(),
-            secret: token,
+            secret: token.into(),
         })
     }
 
     /// `Authorization: Basic base64(user:password)`.
-    pub fn basic(user: &str, password: SecretString) -> Self {
+    pub fn basic(user: &str, password: impl Into<SecretString>) -> Self {
+        let password = password.into();
         let encoded = base64(format!("{user}:{}", password.expose_secret()).as_bytes());
         Auth::custom(BasicAuth {
             header: SecretString::from(format!("Basic {encoded}")),

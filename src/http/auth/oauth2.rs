@@ -57,14 +57,14 @@ impl OAuth2 {
     pub fn refresh_token(
         token_url: Url,
         client_id: impl Into<String>,
-        client_secret: SecretString,
-        refresh_token: SecretString,
+        client_secret: impl Into<SecretString>,
+        refresh_token: impl Into<SecretString>,
     ) -> Self {
         OAuth2 {
             token_url,
             client_id: client_id.into(),
-            client_secret,
-            refresh_token: StdMutex::new(refresh_token),
+            client_secret: client_secret.into(),
+            refresh_token: StdMutex::new(refresh_token.into()),
             scopes: Vec::new(),
             refresh_ahead: Duration::from_secs(60),
             pointer: "/refresh_token".into(),
@@ -93,7 +93,8 @@ impl OAuth2 {
     }
 
     /// Starts with an access token already in hand (from the config), valid for `expires_in`.
-    pub fn access_token(self, token: SecretString, expires_in: Duration) -> Self {
+    pub fn access_token(self, token: impl Into<SecretString>, expires_in: Duration) -> Self {
+        let token = token.into();
         let renew_at = Instant::now() + expires_in.saturating_sub(self.refresh_ahead);
         if let Ok(mut cached) = self.cached.try_lock() {
             *cached = Some(CachedToken {

@@ -23,7 +23,7 @@ use crate::http::client::HttpApi;
 use crate::http::paginate::Paginator;
 use crate::http::response::Pointer;
 use crate::record::Record;
-use crate::source::{PageStream, Partition, ReadRequest, Stream};
+use crate::source::{PageStream, Partition, PrimaryKey, ReadRequest, Stream};
 use crate::state::Cursor;
 
 /// A per-record transform: gets the record as JSON, returns the record to keep (`None`
@@ -102,7 +102,7 @@ struct Def {
 ///     .records_at("/results")
 ///     .paginate(Paginator::cursor_from_body("/paging/next/after").into_query("after"))
 ///     .primary_key("id")
-///     .cursor("updatedAt", None::<String>);
+///     .cursor("updatedAt");
 /// # let _ = contacts;
 /// # Ok::<(), intake::Error>(())
 /// ```
@@ -227,9 +227,15 @@ impl HttpStream {
         self.edit(|d| d.paginator = paginator)
     }
 
-    /// Makes the stream incremental on `field` (a top-level field), starting at `start` when
-    /// there is no state. Default: full refresh only.
-    pub fn cursor<T: Serialize>(self, field: &str, start: Option<T>) -> Self {
+    /// Makes the stream incremental on `field` (a top-level field), read from the beginning
+    /// when there is no state. Default: full refresh only.
+    pub fn cursor(self, field: &str) -> Self {
+        self.incremental(Cursor::new(field))
+    }
+
+    /// Makes the stream incremental on `field`, starting at `start` (a config's start date)
+    /// when there is no state; `None` reads from the beginning.
+    pub fn cursor_from(self, field: &str, start: Option<impl Serialize>) -> Self {
         let start = start.and_then(|s| serde_json::to_value(s).ok());
         self.incremental(Cursor::new(field).start(start))
     }
@@ -240,14 +246,11 @@ impl HttpStream {
         self.edit(|d| d.cursor = Some(cursor))
     }
 
-    /// The primary key: one top-level field. Default none.
-    pub fn primary_key(self, field: &str) -> Self {
-        self.edit(|d| d.primary_key = vec![vec![field.to_string()]])
-    }
-
-    /// A composite or nested primary key, as paths. Default none.
-    pub fn primary_key_paths(self, paths: Vec<Vec<String>>) -> Self {
-        self.edit(|d| d.primary_key = paths)
+    /// The primary key: a field (`"id"`), several (`["list_id", "id"]`) or paths
+    /// ([`PrimaryKey::paths`]). Default none.
+    pub fn primary_key(self, key: impl Into<PrimaryKey>) -> Self {
+        let key = key.into().into_paths();
+        self.edit(|d| d.primary_key = key)
     }
 
     /// A static JSON Schema. Default: inferred from the first page.
@@ -368,12 +371,12 @@ impl Stream for HttpStream {
         Ok(schema)
     }
 
-    fn primary_key(&self) -> Vec<Vec<String>> {
-        self.def.primary_key.clone()
+    fn primary_key(&self) -> PrimaryKey {
+        PrimaryKey::paths(self.def.primary_key.clone())
     }
 
-    fn cursor(&self) -> Option<&Cursor> {
-        self.def.cursor.as_ref()
+    fn cursor(&self) -> Option<Cursor> {
+        self.def.cursor.clone()
     }
 
     async fn partitions(&self) -> Result<Vec<Partition>> {

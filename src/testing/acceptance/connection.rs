@@ -34,7 +34,7 @@ impl Acceptance<'_> {
         });
         if !unmarked.is_empty() {
             return Err(Outcome::Failed(format!(
-                "fields that look secret are not marked airbyte_secret: {} (use #[schemars(schema_with = \"intake::spec::secret\")] on a SecretString)",
+                "fields that look secret are not marked airbyte_secret: {} (make them `intake::Secret`)",
                 unmarked.join(", ")
             )));
         }

@@ -36,7 +36,7 @@ impl Acceptance<'_> {
         let mut summary = Vec::new();
         for c in &configured.streams {
             let name = &c.stream.name;
-            let Some(cursor) = streams.get(name).and_then(|s| s.cursor().cloned()) else {
+            let Some(cursor) = streams.get(name).and_then(|s| s.cursor()) else {
                 continue;
             };
             let d = c.stream.descriptor();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use intake::http::HttpApi;
 use intake::source::StreamContext;
-use intake::{Cursor, PageStream, ReadRequest, Result, Stream, SyncMode, async_trait};
+use intake::{Cursor, PageStream, PrimaryKey, ReadRequest, Result, Stream, SyncMode, async_trait};
 use serde_json::{Value, json};
 
 use crate::properties::{Property, object_schema, rfc3339};
@@ -107,12 +107,12 @@ impl Stream for CrmStream {
         }
     }
 
-    fn primary_key(&self) -> Vec<Vec<String>> {
-        vec![vec!["id".into()]]
+    fn primary_key(&self) -> PrimaryKey {
+        "id".into()
     }
 
-    fn cursor(&self) -> Option<&Cursor> {
-        Some(&self.inner.cursor)
+    fn cursor(&self) -> Option<Cursor> {
+        Some(self.inner.cursor.clone())
     }
 
     /// Pages are produced one ahead of the reader: the next request overlaps the processing
