@@ -8,6 +8,7 @@
 mod config;
 mod demo;
 mod progress;
+mod specs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,16 @@ struct Cli {
 enum Command {
     /// List the sources, one line each.
     Sources,
+    /// Write every connector's spec into a folder (`spec/<connector>.json`), or with `--check`
+    /// report the files that differ from the code's specs (exit 2).
+    Specs {
+        /// The folder. Default `spec`.
+        #[arg(default_value = "spec")]
+        dir: PathBuf,
+        /// Compare instead of writing.
+        #[arg(long)]
+        check: bool,
+    },
     /// Print a source's config spec (JSON Schema).
     Spec {
         /// The source (see `intake sources`).
@@ -259,6 +270,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sources => {
             for s in SOURCES {
                 println!("{:<14} {}", s.name, s.about);
+            }
+        }
+        Command::Specs { dir, check: false } => {
+            let n = specs::write(&dir)?;
+            if show {
+                println!("wrote {n} specs into {}", dir.display());
+            }
+        }
+        Command::Specs { dir, check: true } => {
+            let drifted = specs::drift(&dir)?;
+            if !drifted.is_empty() {
+                return Err(intake::Error::config(format!(
+                    "these specs in {} differ from the code's: {}; run `cargo run -p intake-cli -- specs {}` and commit the files",
+                    dir.display(),
+                    drifted.join(", "),
+                    dir.display()
+                ))
+                .into());
+            }
+            if show {
+                println!("ok: every spec in {} matches the code", dir.display());
             }
         }
         Command::Spec { source: name } => {

@@ -559,3 +559,42 @@ async fn ctrl_c_stops_cleanly_with_the_interrupted_exit_code() {
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(count(&db, "list_members"), 200);
 }
+
+/// The checked-in `spec/*.json` are the code's specs: a change to a config type without
+/// `intake specs` fails here, and the fix is named.
+#[tokio::test]
+async fn checked_in_specs_match_the_code() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec");
+    let out = intake(&["specs", "--check", dir], &[]).await;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A drifted file is reported with the command that fixes it, exit 2.
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("spec");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let hubspot = copy.join("source-hubspot.json");
+    let edited = std::fs::read_to_string(&hubspot)
+        .unwrap()
+        .replace("private_app", "privat_app");
+    std::fs::write(&hubspot, edited).unwrap();
+    std::fs::remove_file(copy.join("destination-sqlite.json")).unwrap();
+    let out = intake(&["specs", "--check", copy.to_str().unwrap()], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("source-hubspot.json")
+            && err.contains("destination-sqlite.json")
+            && err.contains("intake-cli -- specs"),
+        "{err}"
+    );
+}
