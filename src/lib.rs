@@ -29,7 +29,7 @@
 //! use std::sync::Arc;
 //! use async_trait::async_trait;
 //! use futures::StreamExt;
-//! use intake::{Cursor, Page, PageStream, ReadRequest, Record, Source, Stream, ConnectorSpec};
+//! use intake::{Cursor, Page, PageStream, PrimaryKey, ReadRequest, Record, Source, Stream, ConnectorSpec};
 //! use serde_json::{json, Value};
 //!
 //! struct Events;
@@ -41,11 +41,8 @@
 //!         Ok(json!({"type": "object", "properties": {
 //!             "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}}}))
 //!     }
-//!     fn primary_key(&self) -> PrimaryKey { vec![vec!["id".into()]] }
-//!     fn cursor(&self) -> Option<Cursor> {
-//!         static CURSOR: std::sync::OnceLock<Cursor> = std::sync::OnceLock::new();
-//!         Some(CURSOR.get_or_init(|| Cursor::new("at")))
-//!     }
+//!     fn primary_key(&self) -> PrimaryKey { "id".into() }
+//!     fn cursor(&self) -> Option<Cursor> { Some(Cursor::new("at")) }
 //!     fn read(&self, request: ReadRequest) -> PageStream<'_> {
 //!         let records = (1..=3)
 //!             .map(|i| Record::from_value(&json!({"id": i, "at": format!("2024-01-0{i}T00:00:00Z")})))
@@ -129,3 +126,13 @@ pub use tokio_util::sync::CancellationToken;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The HTTP toolkit page's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/http.md")]
+pub struct HttpDocDoctests;
+
+/// The testing page's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/testing.md")]
+pub struct TestingDocDoctests;
