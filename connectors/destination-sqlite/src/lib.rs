@@ -25,13 +25,9 @@
 //!   binding text straight from the records (`SQLITE_STATIC`, through SQLite's C API: the only
 //!   unsafe code of the crate, in `raw.rs`); new files get 32 KiB pages; bulk loads checkpoint
 //!   the WAL on a third thread, and the writer finishes that copy every 64 MiB so the WAL
-//!   stays near that size. About 1.0-1.4 M records/s on a full refresh on a 2-core machine,
-//!   0.33-1.75x the JSONL destination's records/s depending on the machine's spell (median
-//!   0.57; 0.34-0.40x on an earlier machine), 0.48-1.47x on merges; SQLite alone, loading
-//!   the same rows pre-built on one thread, takes 1.05-1.47x as long (`cargo bench -p
-//!   intake-destination-sqlite` times both). The limit is the bytes: in WAL mode every page
-//!   crosses the page cache three times (WAL write, checkpoint read, checkpoint write), where
-//!   JSONL writes each record once.
+//!   stays near that size. The limit is the bytes: in WAL mode every page crosses the page
+//!   cache three times (WAL write, checkpoint read, checkpoint write), where JSONL writes each
+//!   record once (figures in docs/benchmarks.md; `cargo bench -p intake-destination-sqlite`).
 //! - **Durability.** WAL journal by default ([`Journal::Delete`] trades concurrent readers for
 //!   single writes). `synchronous = NORMAL` (the default) survives a process crash
 //!   at every commit and a power loss up to the last checkpoint of the WAL; `FULL` also

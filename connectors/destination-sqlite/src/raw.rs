@@ -4,9 +4,8 @@
 //! bound with `SQLITE_STATIC`, pointing into the records of the batch being inserted, which
 //! outlive the statement's use of them: bindings are cleared before [`Insert::run`] returns.
 //!
-//! Measured need: on a 1M-record full refresh, binding through rusqlite (its copies and frees
-//! included) took 10.6% of the CPU samples, 2.5% this way (with fewer values a row too); with
-//! only this change the run went from 1.6-1.9 s to 1.4-1.5 s. This is the only unsafe code of the crate; each block says what it relies on.
+//! The copies were a measured share of a bulk load (docs/benchmarks.md, "Why the code is as it
+//! is"). This is the only unsafe code of the crate; each block says what it relies on.
 
 use std::ffi::{CStr, c_char, c_int};
 use std::ptr::NonNull;

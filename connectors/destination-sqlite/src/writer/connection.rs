@@ -46,10 +46,9 @@ pub(crate) fn open(cfg: &SqliteConfig) -> Result<Connection> {
     conn.busy_timeout(Duration::from_secs(30))
         .map_err(sql_error("setting the busy timeout"))?;
     // 32 KiB pages (for a new file; an existing one keeps its size): records of a few hundred
-    // bytes split fewer B-tree pages, and a bulk load writes fewer, larger WAL frames.
-    // Measured on 1M HubSpot-shaped records: 4 KiB 2.9 s, 16 KiB 2.4 s -> 1.9 s (later code),
-    // 32 KiB 1.7 s; 64 KiB was no faster within the noise, and every update rewrites a whole
-    // page into the WAL, so scattered merges would pay for larger pages.
+    // bytes split fewer B-tree pages, and a bulk load writes fewer, larger WAL frames. Larger
+    // pages were no faster, and every update rewrites a whole page into the WAL, so scattered
+    // merges would pay for them (page sizes compared in docs/benchmarks.md).
     conn.pragma_update(None, "page_size", 32_768)
         .map_err(sql_error("setting the page size"))?;
     let wanted = match cfg.journal {
@@ -76,7 +75,7 @@ pub(crate) fn open(cfg: &SqliteConfig) -> Result<Connection> {
         .map_err(sql_error("setting synchronous"))?;
     // The writer copies the WAL into the database itself only past 16,384 pages (512 MiB at
     // 32 KiB pages) instead of 1,000: each copy syncs the file, and those syncs dominated
-    // merges (measured: 125 per million records). Bulk loads lower it again once their
+    // merges. Bulk loads lower it again once their
     // background checkpointer is running (see `Writer::run`).
     conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)
         .map_err(sql_error("setting the WAL checkpoint size"))?;

@@ -33,8 +33,7 @@ pub(crate) struct Writer {
 const QUEUE: usize = 4;
 
 /// Batches handed over together at most: the thread switches a hand-over costs are paid once
-/// for several pages (measured: 31,800 context switches per million records with one batch
-/// each).
+/// for several pages instead of once a page.
 const GROUP: usize = 8;
 
 /// Converted batches not yet handed over.
@@ -100,8 +99,8 @@ impl Writer {
             .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
             .is_ok_and(|m| m.eq_ignore_ascii_case("wal"));
         // Bulk loads (overwrite, append) grow the WAL by every row they write: a background
-        // checkpointer keeps the writer from stopping to copy it (measured: full refresh of 1M
-        // rows 2.5 s -> 2.1 s). Merges rewrite the same pages, where it only adds syncs.
+        // checkpointer keeps the writer from stopping to copy it. Merges rewrite the same
+        // pages, where it only adds syncs.
         let bulk = tables
             .values()
             .any(|t| t.mode != DestinationSyncMode::AppendDedup);

@@ -45,9 +45,8 @@ pub(super) fn bad_paging(field: &str, value: &Value) -> Error {
 }
 
 /// A list page's records, read from its body with intake's checking reader: every byte is
-/// checked, the values the records need are borrowed, nothing else is built (measured: serde's
-/// borrowed parse of a page was the connector's largest cost, about 16% of an end-to-end sync's
-/// CPU samples).
+/// checked, the values the records need are borrowed, nothing else is built (parsing pages was
+/// the connector's largest cost).
 ///
 /// A page without results (`null` or absent) is the empty last page; beside a next-page
 /// cursor (`has_next`) it is a broken page, refused rather than skipped.
