@@ -9,8 +9,8 @@ use intake::http::reqwest::{self, StatusCode, header};
 use intake::{Error, Result};
 use url::Url;
 
-use crate::crawl::Settings;
-use crate::crawl::memory::Seen;
+use crate::memory::Seen;
+use crate::settings::Settings;
 use crate::urls::is_internal;
 
 /// Attempts per page for 429, 5xx and network failures.

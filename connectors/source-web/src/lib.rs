@@ -30,9 +30,11 @@ mod client;
 mod config;
 mod crawl;
 pub mod extract;
+mod memory;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod robots;
+mod settings;
 pub mod sitemap;
 mod source;
 mod streams;

@@ -38,15 +38,15 @@ impl Source for WebSource {
     /// Validates the config (patterns, selectors, URLs, addresses) and fetches the start
     /// URLs' robots.txt.
     async fn check(&self, config: &Value) -> Result<()> {
-        let settings = crawl::Settings::from_config(config)?;
+        let settings = crate::settings::Settings::from_config(config)?;
         crate::client::check(&settings).await
     }
 
     async fn streams(&self, config: &Value) -> Result<Vec<Arc<dyn Stream>>> {
-        let settings = crawl::Settings::from_config(config)?;
+        let settings = crate::settings::Settings::from_config(config)?;
         let mut out: Vec<Arc<dyn Stream>> = vec![Arc::new(WebStream {
             name: PAGES.into(),
-            schema: crawl::pages_schema(),
+            schema: crate::settings::pages_schema(),
             key: vec![vec!["url".into()]],
             cursor: cursor(),
             config: config.clone(),
@@ -71,7 +71,7 @@ impl Source for WebSource {
         options: &ReadOptions,
         out: EventSender,
     ) -> Result<()> {
-        let settings = crawl::Settings::from_config(config)?;
+        let settings = crate::settings::Settings::from_config(config)?;
         crawl::run(&settings, catalog, state, options, out).await
     }
 }

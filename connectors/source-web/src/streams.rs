@@ -46,7 +46,7 @@ impl Stream for WebStream {
         let name = self.name.clone();
         let incremental = request.sync_mode == SyncMode::Incremental;
         let crawl = async move {
-            let settings = crawl::Settings::from_config(&config)?;
+            let settings = crate::settings::Settings::from_config(&config)?;
             let catalog = single(&name, incremental);
             crawl::run(
                 &settings,

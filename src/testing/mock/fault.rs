@@ -1,12 +1,9 @@
-//! Injected failures: what they answer, how many times, and the guard that ends them.
+//! Injected failures: what they answer and how many times.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
-
-use super::limits::Stats;
 
 /// A failure to inject ([`MockApi::inject`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -111,18 +108,4 @@ pub(super) struct Injected {
     pub(super) path: Option<regex::Regex>,
     /// Answers left; `None` while the guard lives.
     pub(super) remaining: Option<u64>,
-}
-
-/// Keeps an injected fault active; dropping it ends the fault (see [`MockApi::inject`]).
-#[must_use = "the fault ends when the guard is dropped"]
-pub struct FaultGuard {
-    pub(super) stats: Arc<Stats>,
-    pub(super) id: u64,
-}
-
-impl Drop for FaultGuard {
-    fn drop(&mut self) {
-        let mut gate = self.stats.gate.lock().unwrap_or_else(|e| e.into_inner());
-        gate.faults.retain(|f| f.id != self.id);
-    }
 }

@@ -1,9 +1,9 @@
-//! The mock's limits and counters: the rate-limit window, the concurrency gate, the hold
-//! that makes "in flight" mean something.
+//! The mock's shared state: its counters, the injected faults (and the guard that ends one),
+//! the rate-limit window, the concurrency gate, the hold that makes "in flight" mean something.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wiremock::ResponseTemplate;
@@ -93,5 +93,19 @@ pub(super) fn held(t: ResponseTemplate, hold: Option<Duration>) -> ResponseTempl
     match hold {
         Some(d) => t.set_delay(d),
         None => t,
+    }
+}
+
+/// Keeps an injected fault active; dropping it ends the fault (see [`MockApi::inject`]).
+#[must_use = "the fault ends when the guard is dropped"]
+pub struct FaultGuard {
+    pub(super) stats: Arc<Stats>,
+    pub(super) id: u64,
+}
+
+impl Drop for FaultGuard {
+    fn drop(&mut self) {
+        let mut gate = self.stats.gate.lock().unwrap_or_else(|e| e.into_inner());
+        gate.faults.retain(|f| f.id != self.id);
     }
 }

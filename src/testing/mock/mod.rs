@@ -18,7 +18,8 @@ use limits::{Stats, held};
 
 pub use dataset::Dataset;
 pub use endpoint::{Endpoint, Filter, PageStyle};
-pub use fault::{Fault, FaultGuard};
+pub use fault::Fault;
+pub use limits::FaultGuard;
 
 /// A mock API: endpoints mounted from records, with pagination, incremental filters, faults,
 /// a rate limit and request statistics.

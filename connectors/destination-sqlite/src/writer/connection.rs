@@ -6,7 +6,6 @@ use intake::{Error, Result, State, StreamDescriptor};
 use rusqlite::Connection;
 use serde_json::Value;
 
-use super::store::AUTOCHECKPOINT_PAGES;
 use crate::sql::STATE_TABLE;
 use crate::{Journal, SqliteConfig, Synchronous};
 
@@ -24,6 +23,16 @@ pub(super) fn sql_error(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
         }
     }
 }
+
+/// The writer's automatic checkpoint without a background checkpointer (merges).
+pub(super) const AUTOCHECKPOINT_PAGES: i64 = 16_384;
+
+/// Commits between background checkpoints: each checkpoint syncs the WAL, so not every one.
+pub(super) const CHECKPOINT_EVERY_COMMITS: u64 = 2;
+
+/// With the background checkpointer, the writer's own automatic checkpoint comes due at
+/// 2,048 pages (64 MiB at 32 KiB pages) instead of [`AUTOCHECKPOINT_PAGES`].
+pub(super) const BULK_AUTOCHECKPOINT_PAGES: i64 = 2_048;
 
 /// Opens the database with intake's settings and makes sure the state table exists.
 pub(crate) fn open(cfg: &SqliteConfig) -> Result<Connection> {

@@ -14,9 +14,11 @@ use rusqlite::Connection;
 
 use crate::SqliteConfig;
 use crate::sql::{RAW, STAGING_PREFIX, quote, table_name};
+use connection::BULK_AUTOCHECKPOINT_PAGES;
 use connection::sql_error;
+use rows::Op;
 use rows::{Converted, convert};
-use store::{BULK_AUTOCHECKPOINT_PAGES, Op, Store, Txn, checkpointer};
+use store::{Store, Txn, checkpointer};
 use table::{Table, ensure_table};
 
 pub(crate) use connection::{open, stored_state};

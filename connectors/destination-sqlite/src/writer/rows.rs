@@ -6,7 +6,6 @@ use intake::destination::table::{Cell, Fields};
 use intake::record::RecordBatch;
 use intake::{Error, Result, StreamDescriptor};
 
-use super::store::Op;
 use super::table::{CHUNK_ROWS, META, Table, add_column_sql, rebuild_sql};
 use super::{Group, send};
 use crate::raw;
@@ -288,6 +287,19 @@ pub(super) fn convert(
     }
     group.batches.push(Converted { batch, chunks });
     Ok(())
+}
+
+/// What the converting thread asks the SQLite thread to do, in order.
+pub(super) enum Op {
+    /// Statements that change tables (new or widened columns), inside the open transaction.
+    Sql(String, &'static str),
+    /// Insert batches, in order: each with its chunks (an INSERT and its parameters). Batches
+    /// that arrive together travel together: one hand-over between the threads for several.
+    Insert(Vec<Converted>),
+    /// Store the state, commit, then acknowledge.
+    Checkpoint(intake::Checkpoint),
+    /// Statements run in a transaction of their own (an overwrite's swap).
+    Commit(String, &'static str),
 }
 
 #[cfg(test)]

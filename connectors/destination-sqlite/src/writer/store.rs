@@ -7,23 +7,10 @@ use intake::Result;
 use intake::destination::Acks;
 use rusqlite::Connection;
 
-use super::connection::{sql_error, stream_key};
-use super::rows::Converted;
+use super::connection::{CHECKPOINT_EVERY_COMMITS, sql_error, stream_key};
+use super::rows::{Converted, Op};
 use crate::raw;
 use crate::sql::STATE_TABLE;
-
-/// What the converting thread asks the SQLite thread to do, in order.
-pub(super) enum Op {
-    /// Statements that change tables (new or widened columns), inside the open transaction.
-    Sql(String, &'static str),
-    /// Insert batches, in order: each with its chunks (an INSERT and its parameters). Batches
-    /// that arrive together travel together: one hand-over between the threads for several.
-    Insert(Vec<Converted>),
-    /// Store the state, commit, then acknowledge.
-    Checkpoint(intake::Checkpoint),
-    /// Statements run in a transaction of their own (an overwrite's swap).
-    Commit(String, &'static str),
-}
 
 /// The SQLite side: one connection, one transaction between checkpoints.
 pub(super) struct Store {
@@ -38,16 +25,6 @@ pub(super) struct Txn {
     pub(super) checkpoints: Option<std::sync::mpsc::SyncSender<()>>,
     pub(super) commits: u64,
 }
-
-/// The writer's automatic checkpoint without a background checkpointer (merges).
-pub(super) const AUTOCHECKPOINT_PAGES: i64 = 16_384;
-
-/// Commits between background checkpoints: each checkpoint syncs the WAL, so not every one.
-pub(super) const CHECKPOINT_EVERY_COMMITS: u64 = 2;
-
-/// With the background checkpointer, the writer's own automatic checkpoint comes due at
-/// 2,048 pages (64 MiB at 32 KiB pages) instead of [`AUTOCHECKPOINT_PAGES`].
-pub(super) const BULK_AUTOCHECKPOINT_PAGES: i64 = 2_048;
 
 /// Copies committed WAL frames into the database on a connection and thread of its own (a
 /// PASSIVE checkpoint takes no writer lock), so when the writer's own automatic checkpoint

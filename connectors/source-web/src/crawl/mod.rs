@@ -1,8 +1,6 @@
 //! The crawl: one pass over the site feeding every selected stream, with per-host pacing,
 //! robots.txt, conditional requests and checkpoints that carry the frontier.
 
-pub(crate) mod memory;
-mod settings;
 mod visit;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -21,10 +19,9 @@ use url::Url;
 
 use crate::client::{Pacer, check_address, fetch, host_key};
 use crate::config::PAGES;
+use crate::memory::Memory;
 use crate::robots::Robots;
-use memory::Memory;
-
-pub(crate) use settings::{Settings, pages_schema};
+use crate::settings::Settings;
 
 /// Sitemap files read per crawl, at most (indexes can nest).
 const MAX_SITEMAPS: usize = 50;

@@ -8,10 +8,10 @@ use intake::{Record, RecordBatch, Result, SourceEvent};
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use super::memory::Seen;
 use super::{Crawl, Job, MAX_FRONTIER, MAX_SITEMAPS};
 use crate::client::{Fetched, fetch, host_key};
 use crate::extract::analyze;
+use crate::memory::Seen;
 use crate::robots::Robots;
 use crate::urls::{content_hash, normalize};
 
