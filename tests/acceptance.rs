@@ -28,7 +28,11 @@ fn assert_outcome(report: &AcceptanceReport, check: &str, want: &str) {
         .unwrap_or_else(|| panic!("no {check} in\n{report}"));
     let ok = matches!(
         (want, got),
-        ("pass", Outcome::Passed(_)) | ("fail", Outcome::Failed(_)) | ("skip", Outcome::Skipped(_))
+        ("pass", Outcome::Passed(_))
+            | ("fail", Outcome::Failed(_))
+            | ("skip", Outcome::Skipped(_))
+            | ("n/a", Outcome::NotApplicable(_))
+            | ("unchecked", Outcome::Unchecked(_))
     );
     assert!(ok, "{check}: wanted {want}, got {got:?}\n{report}");
 }
@@ -77,7 +81,25 @@ async fn the_in_memory_example_passes_what_applies_and_says_why_the_rest_was_ski
                 .collect(),
         )),
     };
-    let report = acceptance(shop, json!({})).run().await;
+    let api = shop.api.clone();
+    let no_http = "an in-memory source: it has no HTTP API to fail, limit or slow down";
+    let report = acceptance(shop, json!({}))
+        .change_between_reads(move || {
+            let api = api.clone();
+            async move {
+                api.lock()
+                    .unwrap()
+                    .push(json!({"id": 10, "total": 100, "updated_at": "2024-03-10T12:00:00Z"}));
+                vec![("orders".to_string(), json!(10))]
+            }
+        })
+        .skip(checks::CHECK_UNAUTHORIZED, no_http)
+        .skip(checks::CHECK_FORBIDDEN, no_http)
+        .skip(checks::RETRIES, no_http)
+        .skip(checks::RATE_LIMIT, no_http)
+        .skip(checks::CONCURRENCY, no_http)
+        .run()
+        .await;
     println!("{report}");
     report.assert_all_passed();
     for check in [
@@ -87,6 +109,7 @@ async fn the_in_memory_example_passes_what_applies_and_says_why_the_rest_was_ski
         checks::FULL_REFRESH,
         checks::PRIMARY_KEYS,
         checks::INCREMENTAL,
+        checks::INCREMENTAL_CHANGES,
         checks::FUTURE_STATE,
         checks::RESUME,
     ] {
@@ -99,12 +122,39 @@ async fn the_in_memory_example_passes_what_applies_and_says_why_the_rest_was_ski
     ] {
         assert_eq!(
             report.outcome(check),
-            Some(&Outcome::Skipped(
-                "no mock API given (Acceptance::mock)".into()
-            ))
+            Some(&Outcome::Skipped(no_http.into()))
         );
     }
-    assert_outcome(&report, checks::SECRETS, "skip");
+    assert_outcome(&report, checks::SECRETS, "n/a");
+}
+
+/// Hole 1: a check that could not run is not a pass. Without a mock or the declared skips the
+/// same source fails the suite, each unchecked check saying what the test must add.
+#[tokio::test]
+async fn an_undeclared_skip_fails_the_suite() {
+    let shop = custom_source::Shop {
+        api: Arc::new(Mutex::new(vec![
+            json!({"id": 1, "total": 10, "updated_at": "2024-03-01T12:00:00Z"}),
+        ])),
+    };
+    let report = acceptance(shop, json!({})).run().await;
+    assert!(!report.all_passed(), "{report}");
+    assert_eq!(
+        report.outcome(checks::RETRIES),
+        Some(&Outcome::Unchecked(
+            "no mock API given (Acceptance::mock)".into()
+        ))
+    );
+    assert_outcome(&report, checks::INCREMENTAL_CHANGES, "unchecked");
+    let shown = report.to_string();
+    assert!(shown.contains("UNCHECKED retries"), "{shown}");
+    assert!(
+        report
+            .failures()
+            .iter()
+            .any(|c| c.name == checks::CONCURRENCY),
+        "{report}"
+    );
 }
 
 /// A small source whose defects the tests choose.
@@ -120,6 +170,10 @@ struct Config {
 #[derive(Clone, Copy, Default)]
 struct Defects {
     ignores_cursor: bool,
+    /// Reads the first page only (no paginator).
+    first_page_only: bool,
+    /// Declares a cursor field its records do not carry.
+    phantom_cursor: bool,
     no_retries: bool,
     logs_token: bool,
     too_fast: bool,
@@ -141,12 +195,18 @@ fn broken(defects: Defects) -> HttpSource<Config> {
             .stream("items")
             .get("/items")
             .records_at("/results")
-            .paginate(Paginator::cursor_from_body("/next").into_query("after"))
             .primary_key("id")
-            .cursor("updated_at")
+            .cursor(if defects.phantom_cursor {
+                "modified_at"
+            } else {
+                "updated_at"
+            })
             .schema(json!({"type": "object", "properties": {"id": {"type": "integer"}, "updated_at": {"type": "string"}}}));
         if !defects.ignores_cursor {
             stream = stream.query("since", "{cursor}");
+        }
+        if !defects.first_page_only {
+            stream = stream.paginate(Paginator::cursor_from_body("/next").into_query("after"));
         }
         Ok(vec![stream])
     })
@@ -174,7 +234,18 @@ async fn items_api() -> MockApi {
 async fn run_broken(defects: Defects) -> AcceptanceReport {
     let api = items_api().await;
     let config = json!({"api_token": "tok-1234", "base_url": api.uri()});
-    let report = acceptance(broken(defects), config).mock(&api).run().await;
+    let report = acceptance(broken(defects), config)
+        .mock(&api)
+        .skip(
+            checks::INCREMENTAL_CHANGES,
+            "changes are proved on the REST example",
+        )
+        .skip(
+            checks::CONCURRENCY,
+            "the connector declares no concurrency cap",
+        )
+        .run()
+        .await;
     println!("{report}");
     report
 }
@@ -183,6 +254,40 @@ async fn run_broken(defects: Defects) -> AcceptanceReport {
 async fn a_good_small_connector_passes() {
     let report = run_broken(Defects::default()).await;
     report.assert_all_passed();
+}
+
+/// Hole 2: with a mock attached, the full refresh is compared with every record the mock
+/// holds, whether or not the test set an expected count.
+#[tokio::test]
+async fn a_connector_reading_only_its_first_page_fails_the_full_refresh() {
+    let report = run_broken(Defects {
+        first_page_only: true,
+        ..Default::default()
+    })
+    .await;
+    let full = report.outcome(checks::FULL_REFRESH).unwrap();
+    assert!(
+        matches!(full, Outcome::Failed(m) if m.contains("items: read 10 of the 25 record(s) the mock's /items holds")),
+        "{report}"
+    );
+}
+
+/// Hole 3: a cursor no record carries leaves no cursor in the state: the incremental and
+/// future-state checks fail instead of passing on nothing.
+#[tokio::test]
+async fn a_cursor_no_record_carries_fails_the_incremental_checks() {
+    let report = run_broken(Defects {
+        phantom_cursor: true,
+        ..Default::default()
+    })
+    .await;
+    let inc = report.outcome(checks::INCREMENTAL).unwrap();
+    assert!(
+        matches!(inc, Outcome::Failed(m) if m.contains("declares the cursor \"modified_at\"") && m.contains("holds no cursor")),
+        "{report}"
+    );
+    assert_outcome(&report, checks::FUTURE_STATE, "fail");
+    assert_outcome(&report, checks::FULL_REFRESH, "pass");
 }
 
 #[tokio::test]
@@ -277,7 +382,7 @@ async fn an_unmarked_secret_field_fails_the_spec_check_and_skips_are_reported() 
             "resuming is covered by the connector's own tests".into()
         ))
     );
-    assert_outcome(&report, checks::INCREMENTAL, "skip");
+    assert_outcome(&report, checks::INCREMENTAL, "n/a");
 }
 
 #[tokio::test]

@@ -15,8 +15,8 @@
 //!
 //! # Example
 //! ```
-//! use intake::http::{Auth, HttpApi, HttpSource, Paginator};
-//! use intake::testing::{Dataset, Filter, MockApi, PageStyle, acceptance};
+//! use intake::http::{Auth, HttpApi, HttpSource, Paginator, Quota};
+//! use intake::testing::{Dataset, Filter, MockApi, PageStyle, acceptance, checks};
 //! use schemars::JsonSchema;
 //! use intake::Secret;
 //! use serde::Deserialize;
@@ -34,7 +34,9 @@
 //!
 //! fn source() -> HttpSource<Config> {
 //!     HttpSource::new("acme", |cfg: &Config| {
-//!         let api = HttpApi::parse(&cfg.base_url)?.auth(Auth::bearer(cfg.api_token.clone()));
+//!         let api = HttpApi::parse(&cfg.base_url)?
+//!             .auth(Auth::bearer(cfg.api_token.clone()))
+//!             .quota(Quota::per_second(9)); // Acme allows 10/s
 //!         Ok(vec![
 //!             api.stream("customers")
 //!                 .get("/v1/customers")
@@ -50,6 +52,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let api = MockApi::start().await;
+//! api.rate_limit(10, std::time::Duration::from_secs(1)); // Acme's documented limit
 //! let customers = Dataset::new(
 //!     (0..250)
 //!         .map(|i| json!({"id": i, "updated_at": format!("2024-01-{:02}T00:00:00Z", 1 + i % 28)}))
@@ -73,6 +76,7 @@
 //!             vec![("customers".to_string(), json!(999))]
 //!         }
 //!     })
+//!     .skip(checks::CONCURRENCY, "Acme limits requests per second, not connections")
 //!     .run()
 //!     .await;
 //! report.assert_all_passed();

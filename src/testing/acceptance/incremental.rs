@@ -11,13 +11,23 @@ use crate::source::ReadOptions;
 use crate::state::{Cursor, CursorValue, State, StreamState};
 
 impl Acceptance<'_> {
+    /// What a check that needs the incremental check's state says without it: nothing to
+    /// check when no stream is incremental, otherwise that the incremental check failed.
+    fn without_incremental_state(&self, catalog: &Catalog) -> Outcome {
+        if incremental(catalog).streams.is_empty() {
+            Outcome::NotApplicable("no stream supports incremental reads".into())
+        } else {
+            Outcome::Unchecked("needs a state from the incremental check, which failed".into())
+        }
+    }
+
     pub(super) async fn check_incremental(
         &self,
         catalog: &Catalog,
     ) -> std::result::Result<(State, String), Outcome> {
         let configured = incremental(catalog);
         if configured.streams.is_empty() {
-            return Err(Outcome::Skipped(
+            return Err(Outcome::NotApplicable(
                 "no stream supports incremental reads".into(),
             ));
         }
@@ -46,6 +56,16 @@ impl Acceptance<'_> {
                 .transpose()
                 .map_err(|e| Outcome::Failed(format!("{name}: unreadable state: {e}")))?
                 .unwrap_or_default();
+            let read_first = first.of(name).len();
+            let has_cursor = saved.root.cursor.is_some()
+                || saved.partitions.iter().any(|p| p.state.cursor.is_some());
+            if read_first > 0 && !has_cursor {
+                problems.push(format!(
+                    "{name}: declares the cursor {:?}, but after reading {read_first} record(s) its state holds no cursor: no record carries the field, or the stream never reports its records' cursor",
+                    cursor.field().join(".")
+                ));
+                continue;
+            }
             let bound = lowest_cursor(&saved, &cursor);
             let records = second.of(name);
             summary.push(format!(
@@ -89,14 +109,12 @@ impl Acceptance<'_> {
         catalog: &Catalog,
         base: Option<&State>,
     ) -> std::result::Result<((), String), Outcome> {
-        let Some(change) = &self.change else {
-            return Err(Outcome::Skipped(
-                "no change between reads was declared (Acceptance::change_between_reads)".into(),
-            ));
-        };
         let Some(base) = base else {
-            return Err(Outcome::Skipped(
-                "needs a state from the incremental check".into(),
+            return Err(self.without_incremental_state(catalog));
+        };
+        let Some(change) = &self.change else {
+            return Err(Outcome::Unchecked(
+                "no change between reads was declared (Acceptance::change_between_reads)".into(),
             ));
         };
         let configured = incremental(catalog);
@@ -139,9 +157,7 @@ impl Acceptance<'_> {
         state: Option<&State>,
     ) -> std::result::Result<((), String), Outcome> {
         let Some(state) = state else {
-            return Err(Outcome::Skipped(
-                "needs a state from the incremental check".into(),
-            ));
+            return Err(self.without_incremental_state(catalog));
         };
         let configured = incremental(catalog);
         let mut future = State::new();
@@ -171,8 +187,8 @@ impl Acceptance<'_> {
             }
         }
         if covered.is_empty() {
-            return Err(Outcome::Skipped(
-                "no incremental stream saved a cursor".into(),
+            return Err(Outcome::Failed(
+                "no incremental stream saved a cursor in the first read, so no state can be moved into the future: the streams' records do not carry their cursor field".into(),
             ));
         }
         let configured = ConfiguredCatalog {
@@ -263,8 +279,8 @@ impl Acceptance<'_> {
             return Err(Outcome::Failed(problems.join("; ")));
         }
         if resumed_streams.is_empty() {
-            return Err(Outcome::Skipped(
-                "no stream has more than one page to resume within".into(),
+            return Err(Outcome::Unchecked(
+                "no stream has more than one page to resume within: give the mock more records than a page".into(),
             ));
         }
         Ok((

@@ -16,7 +16,7 @@ impl Acceptance<'_> {
             return Err(no_mock());
         };
         let Some(first) = catalog.streams.first() else {
-            return Err(Outcome::Skipped("no stream".into()));
+            return Err(Outcome::NotApplicable("no stream".into()));
         };
         let configured = ConfiguredCatalog {
             streams: full_refresh(catalog).streams.into_iter().take(1).collect(),
@@ -62,7 +62,7 @@ impl Acceptance<'_> {
             return Err(no_mock());
         };
         if !mock.has_rate_limit() {
-            return Err(Outcome::Skipped(
+            return Err(Outcome::Unchecked(
                 "the mock has no rate limit (MockApi::rate_limit)".into(),
             ));
         }
@@ -80,7 +80,7 @@ impl Acceptance<'_> {
 
     pub(super) async fn check_concurrency(&self) -> std::result::Result<((), String), Outcome> {
         let Some(cap) = self.max_concurrency else {
-            return Err(Outcome::Skipped(
+            return Err(Outcome::Unchecked(
                 "the connector declares no concurrency cap (Acceptance::max_concurrency)".into(),
             ));
         };

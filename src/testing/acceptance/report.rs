@@ -63,8 +63,13 @@ pub enum Outcome {
     Passed(String),
     /// It failed; why.
     Failed(String),
-    /// It did not run; why.
+    /// It did not run because the test said so (`Acceptance::skip`); the test's reason.
     Skipped(String),
+    /// It cannot apply to this connector (no incremental stream, no secret in the config); why.
+    NotApplicable(String),
+    /// It could not run for a reason the test must fix or declare (no mock given, no change
+    /// declared, an earlier check failed); counts as a failure.
+    Unchecked(String),
 }
 
 /// One check's result.
@@ -96,7 +101,7 @@ impl AcceptanceReport {
     pub fn failures(&self) -> Vec<&CheckResult> {
         self.checks
             .iter()
-            .filter(|c| matches!(c.outcome, Outcome::Failed(_)))
+            .filter(|c| matches!(c.outcome, Outcome::Failed(_) | Outcome::Unchecked(_)))
             .collect()
     }
 
@@ -105,7 +110,8 @@ impl AcceptanceReport {
         self.failures().is_empty()
     }
 
-    /// Panics with the whole report when a check failed (skips are allowed: each states why).
+    /// Panics with the whole report when a check failed or could not run; a skip passes only
+    /// when the test declared it, a check that cannot apply says why.
     #[track_caller]
     pub fn assert_all_passed(&self) {
         assert!(self.all_passed(), "acceptance suite failed:\n{self}");
@@ -119,8 +125,10 @@ impl fmt::Display for AcceptanceReport {
                 Outcome::Passed(t) => ("pass", t),
                 Outcome::Failed(t) => ("FAIL", t),
                 Outcome::Skipped(t) => ("skip", t),
+                Outcome::NotApplicable(t) => ("n/a", t),
+                Outcome::Unchecked(t) => ("UNCHECKED", t),
             };
-            writeln!(f, "{tag} {:<20} {text}", c.name)?;
+            writeln!(f, "{tag:<9} {:<20} {text}", c.name)?;
         }
         Ok(())
     }

@@ -31,7 +31,9 @@ impl Acceptance<'_> {
         secrets.sort();
         secrets.dedup();
         if secrets.is_empty() {
-            return Err(Outcome::Skipped("the config holds no secret value".into()));
+            return Err(Outcome::NotApplicable(
+                "the config holds no secret value".into(),
+            ));
         }
         let mut output = scan_run(
             self.source.clone(),

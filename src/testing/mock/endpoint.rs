@@ -223,6 +223,11 @@ impl Endpoint<'_> {
             ..
         } = self;
         let route_for_links = route.clone();
+        stats
+            .datasets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((route.clone(), data.clone()));
         Mock::given(path(route.as_str()))
             .and(method(verb.as_str()))
             .respond_with(move |req: &Request| {

@@ -28,6 +28,9 @@ pub(super) struct Stats {
     pub(super) requests: AtomicU64,
     pub(super) violations: AtomicU64,
     pub(super) max_in_flight: AtomicU64,
+    /// Every mounted endpoint's route and records, for the acceptance suite to compare a read
+    /// with.
+    pub(super) datasets: Mutex<Vec<(String, super::Dataset)>>,
 }
 
 impl Stats {

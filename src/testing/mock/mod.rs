@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde_json::Map;
+use serde_json::{Map, Value};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use fault::Injected;
@@ -93,6 +93,17 @@ impl MockApi {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .hold = Some(hold);
+    }
+
+    /// Each endpoint mounted with records: its route and the records it holds now.
+    pub fn datasets(&self) -> Vec<(String, Vec<Value>)> {
+        self.stats
+            .datasets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(route, data)| (route.clone(), data.snapshot()))
+            .collect()
     }
 
     /// Requests served by endpoints and injected faults.

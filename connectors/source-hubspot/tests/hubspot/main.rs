@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use intake::destination::jsonl::JsonlDestination;
 use intake::source::StreamContext;
-use intake::testing::{Fault, acceptance};
+use intake::testing::{Fault, acceptance, checks};
 use intake::{Partition, ReadRequest, Record, Source, Stream, SyncMode};
 use intake_source_hubspot::mock::{CARS_TYPE_ID, Sandbox, SandboxSpec};
 use intake_source_hubspot::{HubSpotConfig, HubSpotSource, SEARCH_CAP, api};

@@ -34,6 +34,10 @@ async fn the_acceptance_suite_passes_against_the_sandbox() {
             }
             async move { keys }
         })
+        .skip(
+            checks::CONCURRENCY,
+            "HubSpot limits requests per 10 s window (checked by rate_limit), not connections",
+        )
         .run()
         .await
         .assert_all_passed();
