@@ -45,6 +45,10 @@ async fn the_acceptance_suite_passes_against_the_fixture_site() {
     let changed = site.clone();
     acceptance(WebSource::new(), site.config())
         .mock(site.api())
+        // Every HTML page the crawl reaches under this config: home, about, the listings and
+        // product pages, the articles and their index, the calendar pages within max_depth and
+        // /slow. A change to the fixture or to the crawl's scope changes it on purpose.
+        .expect_records("pages", 21)
         .expect_records("products", 8)
         .expect_records("articles", 4)
         .expect_records("product_listings", 8)

@@ -20,10 +20,18 @@ async fn the_acceptance_suite_passes_against_the_sandbox() {
         .expect_records("contacts", total("contacts"))
         .expect_records("companies", total("companies"))
         .expect_records("deals", total("deals"))
+        .expect_records("tickets", total("tickets"))
+        .expect_records("products", total("products"))
+        .expect_records("line_items", total("line_items"))
+        .expect_records("engagements_calls", total("calls"))
+        .expect_records("engagements_emails", total("emails"))
+        .expect_records("engagements_meetings", total("meetings"))
         .expect_records("engagements_notes", total("notes"))
+        .expect_records("engagements_tasks", total("tasks"))
         .expect_records("cars", total(CARS_TYPE_ID))
         .expect_records("owners", sandbox.owners() as u64)
         .expect_records("deal_pipelines", 2)
+        .expect_records("ticket_pipelines", 2)
         .change_between_reads(move || {
             let mut keys: Vec<(String, Value)> = Vec::new();
             for id in changed.touch("contacts", 3) {

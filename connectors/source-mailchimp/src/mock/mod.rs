@@ -154,6 +154,18 @@ impl Sandbox {
                 .map(|e| e["activity"].as_array().map_or(0, Vec::len) as u64)
                 .sum(),
             "unsubscribes" => sum(&a.unsubscribes),
+            "segments" => sum(&a.segments),
+            // A segment's members are the first 25 of its list's.
+            "segment_members" => a
+                .segments
+                .iter()
+                .map(|(list, segments)| {
+                    let members = a.members.get(list).map_or(0, Vec::len).min(25);
+                    (segments.len() * members) as u64
+                })
+                .sum(),
+            "interest_categories" => sum(&a.categories),
+            "interests" => sum(&a.interests),
             _ => 0,
         }
     }
