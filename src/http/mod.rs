@@ -90,6 +90,8 @@ pub(crate) mod fuzzing {
 }
 pub mod template;
 
+#[cfg(feature = "testing")]
+pub(crate) use auth::base64;
 pub use auth::{Auth, Authenticator, OAuth2};
 #[cfg(feature = "jwt")]
 pub use auth::{GoogleServiceAccount, ServiceAccountKey};

@@ -28,6 +28,17 @@ impl Acceptance<'_> {
             secrets.extend(values.into_iter().map(|v| (pointer.clone(), v)));
         }
         secrets.retain(|(_, v)| v.chars().count() >= 4);
+        // A secret shows in other forms than its own: its parts (the private key inside a
+        // service-account JSON, each line of a PEM key) and its encodings.
+        let mut forms: Vec<(String, String)> = Vec::new();
+        for (pointer, value) in &secrets {
+            for part in secret_parts(value) {
+                for form in encodings(&part) {
+                    forms.push((pointer.clone(), form));
+                }
+            }
+        }
+        let mut secrets = forms;
         secrets.sort();
         secrets.dedup();
         if secrets.is_empty() {
@@ -67,6 +78,52 @@ impl Acceptance<'_> {
             ),
         ))
     }
+}
+
+/// A secret and the pieces of it that are secrets too: the string values of a JSON secret
+/// (a service-account key file) and the lines of a multi-line one (a PEM key's body), when
+/// they are long enough not to match by chance.
+pub(super) fn secret_parts(value: &str) -> Vec<String> {
+    const PART: usize = 16;
+    let mut parts = vec![value.to_string()];
+    if let Ok(json) = serde_json::from_str::<Value>(value) {
+        let mut strings = Vec::new();
+        collect_strings(Some(&json), &mut strings);
+        parts.extend(strings.into_iter().filter(|s| s.len() >= PART));
+    }
+    let lines: Vec<String> = parts
+        .iter()
+        .flat_map(|p| {
+            p.lines()
+                .map(str::trim)
+                .filter(|l| l.len() >= PART)
+                .map(str::to_string)
+        })
+        .collect();
+    parts.extend(lines);
+    parts.sort();
+    parts.dedup();
+    parts
+}
+
+/// The forms a secret takes in output: as it is, URL-encoded, base64 and JSON-escaped.
+pub(super) fn encodings(secret: &str) -> Vec<String> {
+    let url: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let quoted = serde_json::to_string(secret).unwrap_or_default();
+    let json = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(&quoted)
+        .to_string();
+    let mut forms = vec![
+        secret.to_string(),
+        url,
+        crate::http::base64(secret.as_bytes()),
+        json,
+    ];
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 pub(super) fn collect_strings(v: Option<&Value>, out: &mut Vec<String>) {
@@ -189,6 +246,29 @@ pub(super) async fn scan_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_is_looked_for_in_every_form_and_part() {
+        let forms = encodings("tok/en+1 \"x\"");
+        assert!(forms.contains(&"tok/en+1 \"x\"".to_string()));
+        assert!(forms.contains(&"tok%2Fen%2B1+%22x%22".to_string()));
+        assert!(forms.contains(&"dG9rL2VuKzEgIngi".to_string()));
+        assert!(forms.contains(&"tok/en+1 \\\"x\\\"".to_string()));
+        let key = serde_json::json!({
+            "type": "service_account",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
+        })
+        .to_string();
+        let parts = secret_parts(&key);
+        assert!(
+            parts
+                .iter()
+                .any(|p| p.starts_with("-----BEGIN PRIVATE KEY-----"))
+        );
+        assert!(parts.contains(&"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC".to_string()));
+        // Short values of the file ("service_account") are not secrets of their own.
+        assert!(!parts.contains(&"service_account".to_string()), "{parts:?}");
+    }
 
     #[test]
     fn secret_looking_names() {
