@@ -25,6 +25,13 @@ fn backoff_doubles_up_to_the_cap_and_stops_with_the_attempts() {
 }
 
 /// The policy as a table: one row per situation, the decision it must give.
+/// Headers holding only `Retry-After: value`.
+fn retry_after_header(value: &'static str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(RETRY_AFTER, HeaderValue::from_static(value));
+    h
+}
+
 #[test]
 fn decide_as_a_table() {
     let transient = Error::transient("HTTP 503");
@@ -32,21 +39,9 @@ fn decide_as_a_table() {
     let not_found = Error::config("HTTP 404");
     let unauthorized = Error::config("HTTP 401");
     let cancelled = Error::Cancelled;
-    let wait_3 = {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
-        h
-    };
-    let wait_0 = {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("0"));
-        h
-    };
-    let wait_900 = {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("900"));
-        h
-    };
+    let wait_3 = retry_after_header("3");
+    let wait_0 = retry_after_header("0");
+    let wait_900 = retry_after_header("900");
     let policy = RetryPolicy::default().jitter(false);
     let jittered = RetryPolicy::default();
     let one = RetryPolicy::none();
@@ -354,8 +349,7 @@ fn jitter_draws_stay_in_range() {
 
 #[test]
 fn retry_after_seconds_and_dates() {
-    let mut h = HeaderMap::new();
-    h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+    let mut h = retry_after_header("7");
     assert_eq!(retry_after(&h), Some(secs(7)));
     let at = (chrono::Utc::now() + chrono::Duration::seconds(30))
         .format("%a, %d %b %Y %H:%M:%S GMT")
