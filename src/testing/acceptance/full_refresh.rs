@@ -139,6 +139,11 @@ impl Acceptance<'_> {
             if records.is_empty() {
                 continue;
             }
+            // Parsed once, matched against each stream.
+            let held: Vec<Record> = records
+                .iter()
+                .filter_map(|v| Record::from_value(v).ok())
+                .collect();
             let mut best: Option<(&str, usize, Vec<String>)> = None;
             for s in &catalog.streams {
                 let Some(key) = s
@@ -152,11 +157,8 @@ impl Acceptance<'_> {
                     read.of(&s.name).iter().map(|r| identity(r, key)).collect();
                 let mut found = 0;
                 let mut missing = Vec::new();
-                for v in &records {
-                    let Ok(r) = Record::from_value(v) else {
-                        continue;
-                    };
-                    let id = identity(&r, key);
+                for r in &held {
+                    let id = identity(r, key);
                     if got.contains(&id) {
                         found += 1;
                     } else {
