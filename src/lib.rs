@@ -114,9 +114,9 @@ pub use error::{Error, FailureType, Result};
 pub use record::{Record, RecordBatch, RecordBuilder};
 pub use secret::Secret;
 pub use source::{
-    Checkpoint, EventSender, Page, PageStream, Partition, PartitionEnd, PrimaryKey, ReadOptions,
-    ReadRequest, Skip, Source, SourceEvent, Stream, StreamContext, StreamMetrics, StreamStatus,
-    read_streams,
+    Checkpoint, DeclaredLimits, EventSender, Page, PageStream, Partition, PartitionEnd, PrimaryKey,
+    ReadOptions, ReadRequest, Skip, Source, SourceEvent, Stream, StreamContext, StreamMetrics,
+    StreamStatus, read_streams,
 };
 pub use spec::{ConfigUpdate, ConnectorSpec};
 pub use state::{Cursor, CursorKind, State};

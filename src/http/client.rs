@@ -217,6 +217,15 @@ impl HttpApi {
         self.limiter.quota(class)
     }
 
+    /// What the API's requests of a class (`None`: the connector-wide quota) keep to: the
+    /// quota's window and the concurrency cap, for [`crate::Stream::declared_limits`].
+    pub fn declared_limits(&self, class: Option<&str>) -> crate::source::DeclaredLimits {
+        crate::source::DeclaredLimits {
+            requests: self.limiter.quota(class).map(|q| q.window()),
+            in_flight: self.limiter.max_in_flight(),
+        }
+    }
+
     /// `base + path` (a path that is already a full URL on the same host is taken as is).
     pub fn url(&self, path: &str) -> Result<Url> {
         if path.starts_with("http://") || path.starts_with("https://") {

@@ -47,6 +47,12 @@ impl Quota {
         }
     }
 
+    /// The most requests the quota lets through in any window of its period: its count plus
+    /// the burst beyond the first request, and the period.
+    pub fn window(&self) -> (u32, Duration) {
+        (self.count + self.burst.saturating_sub(1), self.period)
+    }
+
     /// `count` requests per second.
     pub fn per_second(count: u32) -> Self {
         Quota::new(count, Duration::from_secs(1))
@@ -230,6 +236,8 @@ pub(crate) struct Limiter {
     default: RwLock<Option<Arc<Bucket>>>,
     classes: HashMap<String, RwLock<Arc<Bucket>>>,
     concurrency: Option<Arc<Semaphore>>,
+    /// The concurrency cap the semaphore was made with.
+    max_in_flight: Option<usize>,
     paused_until: Mutex<Option<Instant>>,
     headers: RateLimitHeaders,
 }
@@ -258,6 +266,7 @@ impl Limiter {
                 .map(|(name, q)| (name.clone(), RwLock::new(Bucket::new(*q))))
                 .collect(),
             concurrency: config.concurrency.map(|n| Arc::new(Semaphore::new(n))),
+            max_in_flight: config.concurrency,
             paused_until: Mutex::new(None),
             headers: config.headers.clone(),
         }
@@ -272,6 +281,11 @@ impl Limiter {
             Some(slot) => slot.read().ok().map(|b| b.clone()),
             None => self.default.read().ok().and_then(|b| b.clone()),
         }
+    }
+
+    /// The cap on requests in flight, if any.
+    pub(crate) fn max_in_flight(&self) -> Option<usize> {
+        self.max_in_flight
     }
 
     /// The quota in force for a class (or the connector-wide one).

@@ -16,6 +16,9 @@ pub struct RecordBatch {
     /// The batch's share of the sync's memory budget, returned when it is dropped (see
     /// [`crate::buffer`]). Default: none.
     pub held: crate::buffer::BufferPermit,
+    /// The key of the partition the records were read from (see [`crate::Partition::key`]);
+    /// `None` when the source does not say (a whole-stream read, a protocol input).
+    pub partition: Option<Arc<serde_json::Value>>,
 }
 
 impl RecordBatch {
@@ -26,6 +29,7 @@ impl RecordBatch {
             records,
             emitted_at: now_millis(),
             held: Default::default(),
+            partition: None,
         }
     }
 

@@ -15,7 +15,7 @@ use super::{
 use crate::catalog::{ConfiguredCatalog, StreamDescriptor, SyncMode};
 use crate::error::{Error, Result};
 use crate::record::RecordBatch;
-use crate::state::{CursorState, CursorTracker, Observed, State, StreamState};
+use crate::state::{CursorState, CursorTracker, Observed, ResumePoint, State, StreamState};
 
 /// Options for reading: checkpoint cadence and concurrency.
 #[derive(Debug, Clone)]
@@ -189,7 +189,11 @@ async fn read_stream(
         .await?;
     }
     // The final checkpoint: every stream that was read ends with a state (a skipped one with
-    // the state of what it did read, its unfinished partitions not advanced).
+    // the state of what it did read, its unfinished partitions not advanced). A complete one
+    // forgets which partitions were done: the next full refresh reads them all again.
+    if !p.skipped {
+        p.state.clear_done();
+    }
     let records = std::mem::take(&mut p.pending);
     out.send(SourceEvent::Checkpoint(Checkpoint {
         seq: 0,
@@ -231,6 +235,14 @@ async fn read_partition(
         .partition(partition.key())
         .cloned()
         .unwrap_or_default();
+    let mut saved = saved;
+    if saved.resume.as_ref().is_some_and(|r| r.done) {
+        if !incremental {
+            // An interrupted full refresh already read this partition to its end.
+            return Ok(());
+        }
+        saved.resume = None; // a full refresh's mark means nothing to an incremental pass
+    }
     let primary_key = stream.primary_key();
     let mut tracker = match (incremental, stream.cursor()) {
         (true, Some(cursor)) => Some(CursorTracker::new(cursor, primary_key.into_paths(), &saved)),
@@ -249,6 +261,9 @@ async fn read_partition(
     };
     let mut pages = stream.read(request);
     let mut reported_missing = 0;
+    // Batches say which partition they came from (the acceptance kit checks each against its
+    // own cursor); the whole stream's key (null) is not repeated on every batch.
+    let key = (!partition.key().is_null()).then(|| Arc::new(partition.key().clone()));
     loop {
         // A cancelled sync stops here too, whatever the stream is waiting on.
         let page = tokio::select! {
@@ -274,10 +289,12 @@ async fn read_partition(
             }
         }
         let last_resume = page.resume;
+        let last_page = page.last;
         let n = records.len() as u64;
         if n > 0 {
-            out.send(SourceEvent::Records(RecordBatch::new(d.clone(), records)))
-                .await?;
+            let mut batch = RecordBatch::new(d.clone(), records);
+            batch.partition = key.clone();
+            out.send(SourceEvent::Records(batch)).await?;
         }
         // Checkpoint when due, with this partition's current progress. Other partitions' entries
         // hold their last computed state: possibly older, but covering only emitted records.
@@ -296,7 +313,13 @@ async fn read_partition(
         // any partition of the stream covers what every partition has emitted (otherwise a
         // crash re-reads the other partitions' pages since their own last checkpoint).
         let state = match &tracker {
+            // The partition's last page: it is read to its end, as at the end of the loop.
+            Some(t) if last_page => t.checkpoint(true, None),
             Some(t) => t.checkpoint(false, last_resume.as_ref()),
+            None if last_page => CursorState {
+                resume: Some(ResumePoint::done()),
+                ..Default::default()
+            },
             None => CursorState {
                 resume: last_resume.as_ref().map(|token| crate::state::ResumePoint {
                     token: token.clone(),
@@ -328,7 +351,11 @@ async fn read_partition(
         // Read to its end: the cursor may advance to the maximum delivered.
         None => match &tracker {
             Some(t) => t.checkpoint(true, None),
-            None => CursorState::default(),
+            // Marked done until the whole stream is (see `read_stream`'s final checkpoint).
+            None => CursorState {
+                resume: Some(ResumePoint::done()),
+                ..Default::default()
+            },
         },
         // Not read to its end: the cursor stays where it was, past nothing unread.
         Some(PartitionEnd::PartitionGone(_) | PartitionEnd::Limited(_)) => match &tracker {

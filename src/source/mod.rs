@@ -32,7 +32,7 @@ pub use key::PrimaryKey;
 pub use namespaced::Namespaced;
 pub use prefetch::prefetch;
 pub use skip::{Skip, SkipOnError};
-pub use stream::{Page, PageStream, Partition, ReadRequest, Stream};
+pub use stream::{DeclaredLimits, Page, PageStream, Partition, ReadRequest, Stream};
 
 /// A data source: a config schema, a connection check, a catalog and the reading of streams.
 ///

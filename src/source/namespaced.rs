@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::catalog::{Catalog, ConfiguredCatalog, StreamDescriptor};
 use crate::error::Result;
-use crate::source::PrimaryKey;
+use crate::source::{DeclaredLimits, PrimaryKey};
 use crate::source::{
     EventSender, PageStream, Partition, ReadOptions, ReadRequest, Source, SourceEvent, Stream,
 };
@@ -71,6 +71,9 @@ impl Stream for NamespacedStream {
     }
     fn read(&self, request: ReadRequest) -> PageStream<'_> {
         self.inner.read(request)
+    }
+    fn declared_limits(&self) -> DeclaredLimits {
+        self.inner.declared_limits()
     }
 }
 

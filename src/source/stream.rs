@@ -92,6 +92,9 @@ pub struct Page {
     /// A token from which the read can continue after this page (the next page's cursor or
     /// URL), if the stream supports resuming. `None` means an interrupted read starts over.
     pub resume: Option<Value>,
+    /// No page follows: the partition is read to its end with this one, so a checkpoint
+    /// after it records the partition as finished (a crash then does not read it again).
+    pub last: bool,
 }
 
 impl Page {
@@ -100,7 +103,14 @@ impl Page {
         Page {
             records,
             resume: None,
+            last: false,
         }
+    }
+
+    /// Marks the page as the partition's last.
+    pub fn last(mut self) -> Self {
+        self.last = true;
+        self
     }
 
     /// Sets the resume token.
@@ -131,6 +141,7 @@ impl Page {
     /// assert_eq!(pages.len(), 3);
     /// assert_eq!(pages[0].resume, Some(json!(1)));
     /// assert_eq!(pages[2].resume, None);
+    /// assert!(pages[2].last);
     /// # Ok(()) }
     /// ```
     pub fn by_token<'a, F, Fut>(first: Option<Value>, mut fetch: F) -> PageStream<'a>
@@ -148,7 +159,7 @@ impl Page {
                 let (records, token) = page.await?;
                 let page = match &token {
                     Some(t) => Page::new(records).resume_from(t.clone()),
-                    None => Page::new(records),
+                    None => Page::new(records).last(),
                 };
                 Ok(Some((page, token.map(Some))))
             }
@@ -159,6 +170,16 @@ impl Page {
 
 /// The pages a stream yields for one partition.
 pub type PageStream<'a> = BoxStream<'a, Result<Page>>;
+
+/// The load a stream promises to keep its API under, so the acceptance kit can hold it to
+/// that ([`Stream::declared_limits`]). Default: nothing promised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeclaredLimits {
+    /// At most this many requests in any window of this length.
+    pub requests: Option<(u32, std::time::Duration)>,
+    /// At most this many requests in flight at once.
+    pub in_flight: Option<usize>,
+}
 
 /// One stream of a source.
 #[async_trait]
@@ -192,6 +213,12 @@ pub trait Stream: Send + Sync {
 
     /// Reads one partition.
     fn read(&self, request: ReadRequest) -> PageStream<'_>;
+
+    /// The rate and concurrency the stream's requests keep to (an HTTP stream: its API's
+    /// quota and concurrency cap). Default: none declared.
+    fn declared_limits(&self) -> DeclaredLimits {
+        DeclaredLimits::default()
+    }
 
     /// The stream as discover reports it; built from the methods above.
     async fn describe(&self) -> Result<CatalogStream> {

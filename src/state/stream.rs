@@ -23,6 +23,21 @@ pub struct ResumePoint {
     /// Primary keys of the records at `max`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub max_keys: Vec<Value>,
+    /// The interrupted full refresh read this partition to its end: a resumed read skips it.
+    /// Cleared from the state once the whole stream is read, so the next sync reads it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub done: bool,
+}
+
+impl ResumePoint {
+    /// The mark of a partition a full refresh has read to its end.
+    pub fn done() -> Self {
+        ResumePoint {
+            token: Value::Null,
+            done: true,
+            ..Default::default()
+        }
+    }
 }
 
 /// The state of one partition (or of an unpartitioned stream).
@@ -169,6 +184,18 @@ impl StreamState {
     /// The blob as JSON.
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Object(Map::new()))
+    }
+
+    /// Forgets which partitions an interrupted full refresh had finished
+    /// ([`ResumePoint::done`]): the stream was read to its end.
+    pub fn clear_done(&mut self) {
+        for s in
+            std::iter::once(&mut self.root).chain(self.partitions.iter_mut().map(|p| &mut p.state))
+        {
+            if s.resume.as_ref().is_some_and(|r| r.done) {
+                s.resume = None;
+            }
+        }
     }
 
     /// The state of a partition (`Value::Null` is the unpartitioned stream).

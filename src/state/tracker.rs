@@ -261,6 +261,7 @@ impl CursorTracker {
                 } else {
                     self.max_keys.clone()
                 },
+                done: false,
             }),
             _ => None,
         };

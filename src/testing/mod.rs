@@ -88,7 +88,7 @@ pub mod fixtures;
 mod mock;
 
 pub use acceptance::{Acceptance, AcceptanceReport, CheckResult, Outcome, acceptance, checks};
-pub use mock::{Dataset, Endpoint, Fault, FaultGuard, Filter, MockApi, PageStyle};
+pub use mock::{Answer, Dataset, Endpoint, Fault, FaultGuard, Filter, MockApi, PageStyle, Served};
 
 /// The same JSON answer three ways an API may format it: pretty-printed, pretty with CRLF line
 /// ends, and tab-indented, each as a [`Fault::Raw`] 200. A connector must give one-line

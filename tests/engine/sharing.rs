@@ -221,6 +221,7 @@ impl DrivenJsonl {
             records,
             emitted_at: 0,
             held: Default::default(),
+            partition: None,
         };
         self.input
             .send(DestinationMessage::Records(batch))

@@ -95,3 +95,118 @@ async fn scenario_3_the_destinations_own_state_still_resumes_its_staging() {
     assert_eq!(counts.len(), 500);
     assert!(counts.values().all(|&n| n == 1));
 }
+
+/// Two partitions of full-refresh pages: `a` one page, `b` three; counts the pages served.
+struct Segments {
+    served: Arc<std::sync::Mutex<Vec<(String, u64)>>>,
+}
+
+#[async_trait]
+impl Stream for Segments {
+    fn name(&self) -> &str {
+        "invoices"
+    }
+    async fn json_schema(&self) -> Result<Value> {
+        Ok(json!({"type": "object", "properties": {"id": {"type": "string"}}}))
+    }
+    fn primary_key(&self) -> PrimaryKey {
+        "id".into()
+    }
+    async fn partitions(&self) -> Result<Vec<intake::Partition>> {
+        Ok(vec![
+            intake::Partition::new(json!("a")),
+            intake::Partition::new(json!("b")),
+        ])
+    }
+    fn read(&self, request: ReadRequest) -> PageStream<'_> {
+        let part = request
+            .partition
+            .key()
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let pages = if part == "a" { 1 } else { 3 };
+        let served = self.served.clone();
+        intake::Page::by_token(request.resume, move |token| {
+            let n = token.and_then(|t| t.as_u64()).unwrap_or(0);
+            served.lock().unwrap().push((part.clone(), n));
+            let records = vec![intake::Record::from_value(
+                &json!({"id": format!("{part}-{n}")}),
+            )];
+            let next = (n + 1 < pages).then(|| json!(n + 1));
+            std::future::ready(
+                records
+                    .into_iter()
+                    .collect::<Result<Vec<_>>>()
+                    .map(|r| (r, next)),
+            )
+        })
+    }
+}
+
+/// Reads `invoices` from `state` with a checkpoint after every page, one partition at a time;
+/// returns the checkpoints' states and the pages served.
+async fn read_segments(state: &State) -> (Vec<Value>, Vec<(String, u64)>) {
+    let served = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let source = Streams(vec![Arc::new(Segments {
+        served: served.clone(),
+    })]);
+    let config = json!({});
+    let catalog = source.discover(&config).await.unwrap().configure_all();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let options = ReadOptions {
+        checkpoint_records: 1,
+        max_concurrency: 1,
+        ..ReadOptions::default()
+    };
+    let read = source.read(
+        &config,
+        &catalog,
+        state,
+        &options,
+        intake::EventSender::new(tx),
+    );
+    let collect = async {
+        let mut states = Vec::new();
+        while let Some(e) = rx.recv().await {
+            if let intake::SourceEvent::Checkpoint(cp) = e {
+                states.push(cp.state);
+            }
+        }
+        states
+    };
+    let (result, states) = tokio::join!(read, collect);
+    result.unwrap();
+    let served = served.lock().unwrap().clone();
+    (states, served)
+}
+
+/// A crash after a partition's last page costs no request: the checkpoint marks the
+/// partition done, a resumed full refresh skips it and continues the other from its token,
+/// and the stream's final state forgets the marks so the next sync reads everything again.
+#[tokio::test]
+async fn a_resumed_full_refresh_does_not_read_again_the_partitions_it_finished() {
+    let (states, served) = read_segments(&State::new()).await;
+    assert_eq!(served.len(), 4, "{served:?}");
+    // After a's only page and b's first: a is done, b resumes at page 1.
+    let mid = &states[1];
+    assert_eq!(
+        mid["partitions"][0]["resume"]["done"],
+        json!(true),
+        "{mid}"
+    );
+    let mut state = State::new();
+    state.set_stream(d("invoices"), mid.clone());
+    let (after, resumed) = read_segments(&state).await;
+    assert_eq!(resumed, vec![("b".into(), 1), ("b".into(), 2)]);
+    let last = after.last().unwrap().to_string();
+    assert!(
+        !last.contains("done"),
+        "the final state keeps a done mark: {last}"
+    );
+    // The next full refresh reads both partitions from their start.
+    let mut state = State::new();
+    state.set_stream(d("invoices"), after.last().unwrap().clone());
+    let (_, again) = read_segments(&state).await;
+    assert_eq!(again.len(), 4, "{again:?}");
+}

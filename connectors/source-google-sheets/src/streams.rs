@@ -54,6 +54,10 @@ impl Stream for SheetStream {
         ROW.into()
     }
 
+    fn declared_limits(&self) -> intake::DeclaredLimits {
+        self.client.api.declared_limits(None)
+    }
+
     fn read(&self, request: ReadRequest) -> PageStream<'_> {
         let ctx = request.context.clone();
         let first = request

@@ -23,7 +23,7 @@ use crate::http::client::HttpApi;
 use crate::http::paginate::Paginator;
 use crate::http::response::Pointer;
 use crate::record::Record;
-use crate::source::{PageStream, Partition, PrimaryKey, ReadRequest, Stream};
+use crate::source::{DeclaredLimits, PageStream, Partition, PrimaryKey, ReadRequest, Stream};
 use crate::state::Cursor;
 
 /// A per-record transform: gets the record as JSON, returns the record to keep (`None`
@@ -377,6 +377,10 @@ impl Stream for HttpStream {
 
     fn cursor(&self) -> Option<Cursor> {
         self.def.cursor.clone()
+    }
+
+    fn declared_limits(&self) -> DeclaredLimits {
+        self.def.api.declared_limits(self.def.rate_class.as_deref())
     }
 
     async fn partitions(&self) -> Result<Vec<Partition>> {

@@ -209,6 +209,8 @@ pub(super) async fn produce(
             )));
         }
         records_total += records.len() as u64;
+        // The paginator's own end, not a development limit's.
+        let last = next.is_none();
         // A development limit that stops the read before its end says so: the read driver
         // must not take the partition for read to its end (its cursor would pass records
         // never read, an overwrite would swap a sample in).
@@ -252,7 +254,12 @@ pub(super) async fn produce(
             ),
             None => None,
         };
-        if tx.send(Ok(Page { records, resume })).await.is_err() {
+        let page = Page {
+            records,
+            resume,
+            last,
+        };
+        if tx.send(Ok(page)).await.is_err() {
             return Ok(());
         }
         match next {

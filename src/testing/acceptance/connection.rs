@@ -60,7 +60,12 @@ impl Acceptance<'_> {
             return Err(no_mock());
         };
         let _guard = mock.inject_always(fault);
-        match self.bounded(self.source.check(&self.config)).await {
+        let result = self.bounded(self.source.check(&self.config)).await;
+        if let Err(e) = &result {
+            // The secrets check looks for secrets in what the connector says here, too.
+            self.note_message(e.to_string());
+        }
+        match result {
             Err(e) if e.is_config() => Ok((
                 (),
                 format!("HTTP {status} -> config error: {}", e.message()),

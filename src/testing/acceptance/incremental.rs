@@ -7,8 +7,10 @@ use serde_json::{Value, json};
 
 use super::{Acceptance, Outcome, identity};
 use crate::catalog::{Catalog, ConfiguredCatalog, DestinationSyncMode, SyncMode};
+use crate::record::Record;
 use crate::source::ReadOptions;
 use crate::state::{Cursor, CursorValue, State, StreamState};
+use crate::testing::mock::Served;
 
 impl Acceptance<'_> {
     /// What a check that needs the incremental check's state says without it: nothing to
@@ -66,26 +68,30 @@ impl Acceptance<'_> {
                 ));
                 continue;
             }
-            let bound = lowest_cursor(&saved, &cursor);
-            let records = second.of(name);
+            let records = second.of_partitioned(name);
             summary.push(format!(
                 "{name} {} then {}",
                 first.of(name).len(),
                 records.len()
             ));
-            let Some(bound) = bound else { continue };
+            // Each record against its own partition's saved cursor: a partition read from
+            // another partition's (lower) cursor re-reads what it already had.
             let early: Vec<String> = records
                 .iter()
-                .filter_map(|r| {
+                .filter_map(|(partition, r)| {
+                    let bound = bound_for(&saved, &cursor, *partition)?;
                     let v = r.field_path(cursor.field()).ok().flatten()?;
                     let v: Value = serde_json::from_str(v.get()).ok()?;
                     let parsed = cursor.parse(&v)?;
-                    (parsed < bound).then(|| v.to_string())
+                    (parsed < bound).then(|| match partition {
+                        Some(p) => format!("{v} in partition {p}"),
+                        None => v.to_string(),
+                    })
                 })
                 .collect();
             if !early.is_empty() {
                 problems.push(format!(
-                    "{name}: the second read returned {} record(s) before the saved cursor (first: {})",
+                    "{name}: the second read returned {} record(s) before their partition's saved cursor (first: {})",
                     early.len(),
                     early[0]
                 ));
@@ -216,6 +222,11 @@ impl Acceptance<'_> {
         Ok(((), format!("no records for {}", covered.join(", "))))
     }
 
+    /// Reads everything with a checkpoint after every page, then resumes each stream with
+    /// more than one page from a checkpoint in its middle. Together the two reads must hold
+    /// every record; the resumed read must read again no record from before the checkpoint
+    /// and, with a mock, send no request whose answer the checkpoint already covered (an
+    /// endpoint's page whose records were all emitted before it).
     pub(super) async fn check_resume(
         &self,
         catalog: &Catalog,
@@ -225,10 +236,15 @@ impl Acceptance<'_> {
             checkpoint_records: 1,
             ..ReadOptions::default()
         };
+        let mark = self.mock.map(|m| m.log_len());
         let whole = self
             .read(&configured, &State::new(), options.clone())
             .await
             .map_err(|e| Outcome::Failed(format!("the checkpointed read failed: {e}")))?;
+        let first_log = match (self.mock, mark) {
+            (Some(m), Some(mark)) => m.log_since(mark),
+            _ => Vec::new(),
+        };
         let mut problems = Vec::new();
         let mut resumed_streams = Vec::new();
         for c in &configured.streams {
@@ -247,10 +263,20 @@ impl Acceptance<'_> {
                 .source_defined_primary_key
                 .clone()
                 .unwrap_or_default();
-            let mut got: HashSet<String> = whole.records[..*before]
+            let had: HashSet<String> = whole.records[..*before]
                 .iter()
                 .filter(|(s, _)| s == name)
                 .map(|(_, r)| identity(r, &key))
+                .collect();
+            // The requests whose every record was emitted before the checkpoint.
+            let covered: Vec<&Served> = first_log
+                .iter()
+                .filter(|s| {
+                    !s.records.is_empty()
+                        && s.records.iter().all(|v| {
+                            Record::from_value(v).is_ok_and(|r| had.contains(&identity(&r, &key)))
+                        })
+                })
                 .collect();
             let mut state = State::new();
             state.set_stream(c.stream.descriptor(), blob.clone());
@@ -258,10 +284,40 @@ impl Acceptance<'_> {
                 streams: vec![c.clone()],
                 extra: Default::default(),
             };
+            let mark = self.mock.map(|m| m.log_len());
             let rest = self
                 .read(&one, &state, options.clone())
                 .await
                 .map_err(|e| Outcome::Failed(format!("{name}: the resumed read failed: {e}")))?;
+            let again: Vec<String> = rest
+                .of(name)
+                .iter()
+                .map(|r| identity(r, &key))
+                .filter(|id| had.contains(id))
+                .collect();
+            if !again.is_empty() {
+                problems.push(format!(
+                    "{name}: the resumed read returned {} record(s) the checkpoint already covered (first: {}): it started over instead of resuming",
+                    again.len(),
+                    again[0]
+                ));
+            }
+            if let (Some(m), Some(mark)) = (self.mock, mark) {
+                let repeated: Vec<String> = m
+                    .log_since(mark)
+                    .iter()
+                    .filter(|s| covered.iter().any(|c| c.same_request(s)))
+                    .map(Served::line)
+                    .collect();
+                if !repeated.is_empty() {
+                    problems.push(format!(
+                        "{name}: the resumed read sent {} request(s) whose answers the checkpoint already covered (first: {})",
+                        repeated.len(),
+                        repeated[0]
+                    ));
+                }
+            }
+            let mut got = had;
             got.extend(rest.of(name).iter().map(|r| identity(r, &key)));
             let lost = whole
                 .of(name)
@@ -283,12 +339,14 @@ impl Acceptance<'_> {
                 "no stream has more than one page to resume within: give the mock more records than a page".into(),
             ));
         }
+        let proof = if self.mock.is_some() {
+            "no covered record or request repeated, nothing lost"
+        } else {
+            "no covered record repeated, nothing lost"
+        };
         Ok((
             (),
-            format!(
-                "resumed {} mid-way, nothing lost",
-                resumed_streams.join(", ")
-            ),
+            format!("resumed {} mid-way: {proof}", resumed_streams.join(", ")),
         ))
     }
 }
@@ -308,8 +366,25 @@ pub(super) fn incremental(catalog: &Catalog) -> ConfiguredCatalog {
     c
 }
 
+/// The cursor no record of `partition` may be before in a later read: that partition's own
+/// saved cursor (none for a partition the first read did not save), or, for a record whose
+/// partition is not known, the lowest of all; with the cursor's lookback applied.
+fn bound_for(
+    saved: &StreamState,
+    cursor: &Cursor,
+    partition: Option<&Value>,
+) -> Option<CursorValue> {
+    match partition {
+        Some(key) => {
+            let v = saved.partition(key)?.cursor.as_ref()?;
+            cursor.parse(&cursor.request_start(Some(v))?)
+        }
+        None => lowest_cursor(saved, cursor),
+    }
+}
+
 /// The lowest saved cursor of a stream (over its partitions), with the cursor's lookback
-/// applied: no record of a later read may be before it.
+/// applied.
 pub(super) fn lowest_cursor(saved: &StreamState, cursor: &Cursor) -> Option<CursorValue> {
     std::iter::once(&saved.root)
         .chain(saved.partitions.iter().map(|p| &p.state))

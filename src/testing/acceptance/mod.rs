@@ -28,6 +28,8 @@ use crate::source::{EventSender, ReadOptions, Source, SourceEvent, Stream};
 use crate::state::State;
 use crate::testing::mock::{Fault, MockApi};
 
+use limits::Declared;
+
 pub use report::{AcceptanceReport, CheckResult, Outcome, checks};
 
 type ChangeFn = Box<dyn Fn() -> BoxFuture<'static, Vec<(String, Value)>> + Send + Sync>;
@@ -40,6 +42,8 @@ pub struct Acceptance<'a> {
     expected: BTreeMap<String, u64>,
     change: Option<ChangeFn>,
     max_concurrency: Option<u64>,
+    /// What the source's streams declare (see [`Acceptance::adopt_declared_limits`]).
+    declared: Declared,
     skips: BTreeMap<String, String>,
     results: Vec<CheckResult>,
     /// The state after the first incremental read, for the checks that build on it.
@@ -47,6 +51,8 @@ pub struct Acceptance<'a> {
     read_timeout: std::time::Duration,
     /// Every log line the connector wrote during the suite.
     logs: Captured,
+    /// The error messages the connector returned to the checks.
+    messages: Mutex<Vec<String>>,
     dispatch: tracing::Dispatch,
 }
 
@@ -73,12 +79,14 @@ pub fn acceptance<S: Source + 'static>(source: S, config: Value) -> Acceptance<'
         expected: BTreeMap::new(),
         change: None,
         max_concurrency: None,
+        declared: Declared::default(),
         skips: BTreeMap::new(),
         results: Vec::new(),
         first_state: Mutex::new(None),
         read_timeout: std::time::Duration::from_secs(300),
         dispatch: capture(&logs),
         logs,
+        messages: Mutex::new(Vec::new()),
     }
 }
 
@@ -99,6 +107,9 @@ fn capture(logs: &Captured) -> tracing::Dispatch {
 struct Read {
     /// (stream, record) in event order.
     records: Vec<(String, Record)>,
+    /// The partition each record came from, aligned with `records` (`None` when the source
+    /// did not say).
+    partitions: Vec<Option<Arc<Value>>>,
     /// (records emitted before it, stream, state) in event order.
     checkpoints: Vec<(usize, String, Value)>,
 }
@@ -109,6 +120,16 @@ impl Read {
             .iter()
             .filter(|(s, _)| s == stream)
             .map(|(_, r)| r)
+            .collect()
+    }
+
+    /// A stream's records with the partition each came from.
+    fn of_partitioned(&self, stream: &str) -> Vec<(Option<&Value>, &Record)> {
+        self.records
+            .iter()
+            .zip(&self.partitions)
+            .filter(|((s, _), _)| s == stream)
+            .map(|((_, r), p)| (p.as_deref(), r))
             .collect()
     }
 
@@ -140,11 +161,13 @@ impl<'a> Acceptance<'a> {
             expected: self.expected,
             change: self.change,
             max_concurrency: self.max_concurrency,
+            declared: self.declared,
             skips: self.skips,
             results: self.results,
             first_state: self.first_state,
             read_timeout: self.read_timeout,
             logs: self.logs,
+            messages: self.messages,
             dispatch: self.dispatch,
         }
     }
@@ -186,6 +209,14 @@ impl<'a> Acceptance<'a> {
     pub fn skip(mut self, check: &str, reason: &str) -> Self {
         self.skips.insert(check.to_string(), reason.to_string());
         self
+    }
+
+    /// Keeps an error message the connector returned, for the secrets check.
+    fn note_message(&self, message: String) {
+        self.messages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
     }
 
     fn record(&mut self, name: &'static str, outcome: Outcome) {
@@ -243,6 +274,7 @@ impl<'a> Acceptance<'a> {
                 }
             }};
         }
+        self.adopt_declared_limits().await;
         step!(checks::SPEC, self.check_spec());
         step!(checks::CHECK, self.check_ok());
         step!(
@@ -292,10 +324,10 @@ impl<'a> Acceptance<'a> {
             self.check_future(&catalog, first_state.as_ref())
         );
         step!(checks::RESUME, self.check_resume(&catalog));
+        step!(checks::RETRIES, self.check_retries(&catalog, full.as_ref()));
         drop(full);
-        step!(checks::RETRIES, self.check_retries(&catalog));
         step!(checks::RATE_LIMIT, self.check_rate_limit());
-        step!(checks::CONCURRENCY, self.check_concurrency());
+        step!(checks::CONCURRENCY, self.check_concurrency(&catalog));
         step!(checks::SECRETS, self.check_secrets(Some(&catalog)));
         AcceptanceReport {
             checks: self.results,
@@ -315,6 +347,8 @@ impl<'a> Acceptance<'a> {
                 match event {
                     SourceEvent::Records(batch) => {
                         let name = batch.stream.name.clone();
+                        read.partitions
+                            .extend(std::iter::repeat_n(batch.partition.clone(), batch.len()));
                         read.records
                             .extend(batch.records.into_iter().map(|r| (name.clone(), r)));
                     }

@@ -55,8 +55,27 @@ impl Acceptance<'_> {
         )
         .await
         .map_err(|e| Outcome::Failed(format!("running the connector: {e}")))?;
-        // Everything the connector logged during the whole suite, too.
+        // Everything the connector logged during the whole suite, the errors it returned to
+        // the checks (the 401 and 403 checks' messages), and what any base64 in all that
+        // decodes to (a secret inside a longer encoded string: `Basic base64(user:key)`).
         output.push_str(&self.logs.text());
+        for message in self
+            .messages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            output.push('\n');
+            output.push_str(message);
+        }
+        for result in &self.results {
+            if let Outcome::Failed(m) | Outcome::Passed(m) = &result.outcome {
+                output.push('\n');
+                output.push_str(m);
+            }
+        }
+        let decoded = decode_base64_runs(&output);
+        output.push_str(&decoded);
         let mut leaked: Vec<&str> = secrets
             .iter()
             .filter(|(_, v)| output.contains(v.as_str()))
@@ -65,7 +84,7 @@ impl Acceptance<'_> {
         leaked.dedup();
         if !leaked.is_empty() {
             return Err(Outcome::Failed(format!(
-                "the value of {} appears in the connector's output or logs",
+                "the value of {} appears in the connector's output, logs or error messages",
                 leaked.join(", ")
             )));
         }
@@ -124,6 +143,49 @@ pub(super) fn encodings(secret: &str) -> Vec<String> {
     forms.sort();
     forms.dedup();
     forms
+}
+
+/// The text that every base64 run (standard or URL-safe, 12 characters or more) in `text`
+/// decodes to, one per line.
+pub(super) fn decode_base64_runs(text: &str) -> String {
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_' | '=');
+    let mut out = String::new();
+    for run in text.split(|c: char| !is_b64(c)).filter(|r| r.len() >= 12) {
+        // A run may start mid-quantum where it follows other base64-looking text: try the
+        // four alignments.
+        for skip in 0..4 {
+            if let Some(bytes) = run.get(skip..).and_then(base64_decode) {
+                out.push('\n');
+                out.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+    out
+}
+
+/// Decodes base64 (standard or URL-safe alphabet, padding optional); `None` if it is not.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 pub(super) fn collect_strings(v: Option<&Value>, out: &mut Vec<String>) {
@@ -268,6 +330,20 @@ mod tests {
         assert!(parts.contains(&"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC".to_string()));
         // Short values of the file ("service_account") are not secrets of their own.
         assert!(!parts.contains(&"service_account".to_string()), "{parts:?}");
+    }
+
+    #[test]
+    fn base64_inside_longer_strings_is_decoded() {
+        // "user:tok-secret-1234" in a Basic header, and inside other base64-looking text.
+        let header = format!(
+            "authorization: Basic {}",
+            crate::http::base64(b"user:tok-secret-1234")
+        );
+        assert!(decode_base64_runs(&header).contains("tok-secret-1234"));
+        let glued = format!("x{}", crate::http::base64(b"abc:tok-secret-1234"));
+        assert!(decode_base64_runs(&glued).contains("tok-secret-1234"));
+        assert_eq!(base64_decode("aGk"), Some(b"hi".to_vec()));
+        assert_eq!(base64_decode("a b"), None);
     }
 
     #[test]

@@ -231,7 +231,7 @@ impl Endpoint<'_> {
         Mock::given(path(route.as_str()))
             .and(method(verb.as_str()))
             .respond_with(move |req: &Request| {
-                let (limited, hold) = stats.arrive(true, req.url.path());
+                let (limited, hold, seq) = stats.arrive(true, req);
                 if let Some(t) = limited {
                     return t;
                 }
@@ -252,7 +252,9 @@ impl Endpoint<'_> {
                     base: &base,
                     route: &route_for_links,
                 };
-                held(page.respond(), hold)
+                let (answer, served) = page.respond();
+                stats.served_records(seq, served);
+                held(answer, hold)
             })
             .mount(&self.api.server)
             .await;
@@ -272,7 +274,8 @@ pub(super) struct Page<'a> {
 }
 
 impl Page<'_> {
-    pub(super) fn respond(&self) -> ResponseTemplate {
+    /// The page's answer, and the records it holds.
+    pub(super) fn respond(&self) -> (ResponseTemplate, Vec<Value>) {
         let query: HashMap<String, String> = self.req.url.query_pairs().into_owned().collect();
         let body: Value = serde_json::from_slice(&self.req.body).unwrap_or(Value::Null);
         let records = self.selected(&query, &body);
@@ -321,6 +324,7 @@ impl Page<'_> {
             .map(<[Value]>::to_vec)
             .unwrap_or_default();
         let more = end < total;
+        let served = slice.clone();
         let mut page = if self.records_at.is_empty() || self.records_at == "/" {
             Value::Array(slice)
         } else {
@@ -374,10 +378,11 @@ impl Page<'_> {
             }
         }
         let t = ResponseTemplate::new(200).set_body_json(page);
-        match link {
+        let t = match link {
             Some(l) => t.insert_header("link", l.as_str()),
             None => t,
-        }
+        };
+        (t, served)
     }
 
     /// The records after the incremental filter, in the filter field's order.

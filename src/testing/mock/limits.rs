@@ -10,6 +10,7 @@ use wiremock::ResponseTemplate;
 
 use super::Fault;
 use super::fault::Injected;
+use super::log::{Answer, Served};
 
 #[derive(Debug, Default)]
 pub(super) struct Gate {
@@ -31,15 +32,18 @@ pub(super) struct Stats {
     /// Every mounted endpoint's route and records, for the acceptance suite to compare a read
     /// with.
     pub(super) datasets: Mutex<Vec<(String, super::Dataset)>>,
+    /// Every request, in arrival order.
+    pub(super) log: Mutex<Vec<Served>>,
 }
 
 impl Stats {
-    /// Counts a request; answers 429 when it breaks the rate limit.
+    /// Counts and logs a request; answers it when it breaks a limit or an injected fault
+    /// applies. Returns that answer, the hold, and the request's position in the log.
     pub(super) fn arrive(
         &self,
         limited: bool,
-        path: &str,
-    ) -> (Option<ResponseTemplate>, Option<Duration>) {
+        req: &wiremock::Request,
+    ) -> (Option<ResponseTemplate>, Option<Duration>, usize) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
@@ -48,47 +52,89 @@ impl Stats {
         gate.in_flight.push(now + hold.unwrap_or_default());
         let n = gate.in_flight.len() as u64;
         self.max_in_flight.fetch_max(n, Ordering::Relaxed);
+        let (answer, template) = Self::decide(&mut gate, &self.violations, limited, req, n, now);
+        // Injected answers are held like real ones, except a delay, which is its own hold.
+        let template = match &answer {
+            Answer::Fault(_, f) if !matches!(f, Fault::Delay(_)) => template.map(|t| held(t, hold)),
+            _ => template,
+        };
+        let seq = self.log(req, now, answer);
+        (template, hold, seq)
+    }
+
+    fn decide(
+        gate: &mut Gate,
+        violations: &AtomicU64,
+        limited: bool,
+        req: &wiremock::Request,
+        in_flight: u64,
+        now: Instant,
+    ) -> (Answer, Option<ResponseTemplate>) {
         if let Some((max, refusal)) = &gate.concurrency
-            && n > *max as u64
+            && in_flight > *max as u64
         {
-            self.violations.fetch_add(1, Ordering::Relaxed);
-            return (Some(refusal.clone()), hold);
+            violations.fetch_add(1, Ordering::Relaxed);
+            return (Answer::Refused, Some(refusal.clone()));
         }
         if let Some((limit, window)) = gate.limit.filter(|_| limited) {
             gate.arrivals.retain(|t| now.duration_since(*t) < window);
             gate.arrivals.push_back(now);
             if gate.arrivals.len() > limit {
-                self.violations.fetch_add(1, Ordering::Relaxed);
+                violations.fetch_add(1, Ordering::Relaxed);
                 let retry = window.as_secs().max(1).to_string();
-                return (
-                    Some(
-                        Fault::TooManyRequests {
-                            retry_after: Some(retry),
-                        }
-                        .respond(),
-                    ),
-                    hold,
-                );
+                let t = Fault::TooManyRequests {
+                    retry_after: Some(retry),
+                }
+                .respond();
+                return (Answer::RateLimited, Some(t));
             }
         }
         // Injected faults, oldest first.
+        let path = req.url.path();
         let injected = gate
             .faults
             .iter_mut()
             .find(|f| f.remaining != Some(0) && f.path.as_ref().is_none_or(|p| p.is_match(path)));
-        if let Some(f) = injected {
-            if let Some(n) = f.remaining.as_mut() {
-                *n -= 1;
+        match injected {
+            Some(f) => {
+                if let Some(n) = f.remaining.as_mut() {
+                    *n -= 1;
+                }
+                (
+                    Answer::Fault(f.id, f.fault.clone()),
+                    Some(f.fault.respond()),
+                )
             }
-            let t = f.fault.respond();
-            let t = if matches!(f.fault, Fault::Delay(_)) {
-                t
-            } else {
-                held(t, hold)
-            };
-            return (Some(t), hold);
+            None => (Answer::Answered, None),
         }
-        (None, hold)
+    }
+
+    fn log(&self, req: &wiremock::Request, at: Instant, answer: Answer) -> usize {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = log.len();
+        log.push(Served {
+            seq,
+            at,
+            method: req.method.to_string(),
+            path: req.url.path().to_string(),
+            query: req.url.query().map(str::to_string),
+            body: req.body.clone(),
+            answer,
+            records: Vec::new(),
+        });
+        seq
+    }
+
+    /// Notes the records an endpoint served in answer to request `seq`.
+    pub(super) fn served_records(&self, seq: usize, records: Vec<serde_json::Value>) {
+        if let Some(s) = self
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(seq)
+        {
+            s.records = records;
+        }
     }
 }
 
@@ -104,6 +150,13 @@ pub(super) fn held(t: ResponseTemplate, hold: Option<Duration>) -> ResponseTempl
 pub struct FaultGuard {
     pub(super) stats: Arc<Stats>,
     pub(super) id: u64,
+}
+
+impl FaultGuard {
+    /// The fault's id, as the log's [`super::Answer::Fault`] names it.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
 }
 
 impl Drop for FaultGuard {

@@ -5,6 +5,7 @@ mod dataset;
 mod endpoint;
 mod fault;
 mod limits;
+mod log;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,6 +21,7 @@ pub use dataset::Dataset;
 pub use endpoint::{Endpoint, Filter, PageStyle};
 pub use fault::Fault;
 pub use limits::FaultGuard;
+pub use log::{Answer, Served};
 
 /// A mock API: endpoints mounted from records, with pagination, incremental filters, faults,
 /// a rate limit and request statistics.
@@ -106,6 +108,30 @@ impl MockApi {
             .collect()
     }
 
+    /// Every request answered so far, in arrival order.
+    pub fn log(&self) -> Vec<Served> {
+        self.stats
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// How many requests the log holds: a mark to take [`MockApi::log_since`] from.
+    pub fn log_len(&self) -> usize {
+        self.stats
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// The requests answered since the log held `mark` of them.
+    pub fn log_since(&self, mark: usize) -> Vec<Served> {
+        let log = self.stats.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.get(mark..).map(<[Served]>::to_vec).unwrap_or_default()
+    }
+
     /// Requests served by endpoints and injected faults.
     pub fn requests(&self) -> u64 {
         self.stats.requests.load(Ordering::Relaxed)
@@ -119,6 +145,21 @@ impl MockApi {
     /// The most requests that were in flight at once (meaningful with [`MockApi::hold`]).
     pub fn max_in_flight(&self) -> u64 {
         self.stats.max_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The hold set with [`MockApi::hold`], if any.
+    pub(crate) fn held_for(&self) -> Option<Duration> {
+        self.stats.gate.lock().ok().and_then(|g| g.hold)
+    }
+
+    /// Sets or clears the hold, and starts counting requests in flight afresh.
+    pub(crate) fn set_hold(&self, hold: Option<Duration>) {
+        self.stats
+            .gate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .hold = hold;
+        self.stats.max_in_flight.store(0, Ordering::Relaxed);
     }
 
     /// Whether a rate limit is set.
@@ -225,7 +266,7 @@ impl MockApi {
         Mock::given(wiremock::matchers::path_regex(path_regex))
             .and(wiremock::matchers::method(method))
             .respond_with(move |req: &Request| {
-                let (limited, hold) = stats.arrive(limited, req.url.path());
+                let (limited, hold, _) = stats.arrive(limited, req);
                 if let Some(t) = limited {
                     return t;
                 }

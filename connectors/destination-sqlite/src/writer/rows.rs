@@ -242,6 +242,7 @@ pub(super) fn convert(
                     records: batch.records.clone(),
                     emitted_at,
                     held: batch.held.clone(),
+                    partition: batch.partition.clone(),
                 };
                 group.batches.push(Converted {
                     batch: head,

@@ -117,6 +117,10 @@ impl Stream for CrmStream {
 
     /// Pages are produced one ahead of the reader: the next request overlaps the processing
     /// of this page.
+    fn declared_limits(&self) -> intake::DeclaredLimits {
+        self.inner.hub.api.declared_limits(None)
+    }
+
     fn read(&self, request: ReadRequest) -> PageStream<'_> {
         let inner = self.inner.clone();
         intake::source::prefetch(if request.sync_mode == SyncMode::Incremental {
