@@ -64,6 +64,15 @@ impl Transport {
             );
         }
         *req.timeout_mut() = self.timeout;
+        // What a cassette recording needs of the request, kept only while one is active.
+        let recorded = super::record::active().then(|| {
+            (
+                req.method().to_string(),
+                req.url().clone(),
+                req.headers().clone(),
+                req.body().and_then(|b| b.as_bytes()).map(<[u8]>::to_vec),
+            )
+        });
         let mut response = self
             .client
             .execute(req)
@@ -98,6 +107,17 @@ impl Transport {
             }
         }
         let body: Bytes = body.freeze();
+        if let Some((method, url, request_headers, request_body)) = &recorded {
+            super::record::observe(&super::record::Observed {
+                method,
+                url,
+                request_headers,
+                request_body: request_body.as_deref(),
+                status: status.as_u16(),
+                response_headers: &headers,
+                response_body: &body,
+            });
+        }
         if !status.is_success() {
             return Err(Failed {
                 kind: HttpErrorKind::Status(status.as_u16()),

@@ -17,7 +17,14 @@ use crate::state::State;
 pub fn run_source<S: Source>(source: S) -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match runtime() {
-        Ok(rt) => rt.block_on(run_source_with(&source, args, std::io::stdout())),
+        Ok(rt) => rt.block_on(async {
+            let mut w = MessageWriter::new(std::io::BufWriter::with_capacity(
+                1 << 16,
+                std::io::stdout(),
+            ));
+            let result = source_command(&source, args, &mut w, true).await;
+            finish(w, result)
+        }),
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
             1
@@ -34,17 +41,50 @@ pub async fn run_source_with<S: Source + ?Sized, W: Write + Send>(
     out: W,
 ) -> i32 {
     let mut w = MessageWriter::new(std::io::BufWriter::with_capacity(1 << 16, out));
-    let result = source_command(source, args, &mut w).await;
+    let result = source_command(source, args, &mut w, false).await;
     finish(w, result)
 }
 
+/// Runs one command. With `record_env` (a connector binary), `INTAKE_RECORD=<folder>`
+/// records the command's HTTP exchanges into a cassette, the config's secrets replaced.
 async fn source_command<S: Source + ?Sized, W: Write + Send>(
     source: &S,
     args: Vec<String>,
     w: &mut MessageWriter<W>,
+    record_env: bool,
+) -> Result<()> {
+    let command = parse_args(args)?;
+    let config = match &command {
+        Command::Check { config } | Command::Discover { config } | Command::Read { config, .. } => {
+            Some(config.clone())
+        }
+        _ => None,
+    };
+    #[cfg(feature = "http")]
+    let recording = match (record_env, config) {
+        (true, Some(path)) => {
+            let config = read_json(&path, "config").await?;
+            crate::http::Recording::from_env(&source.spec(), &config)?
+        }
+        _ => None,
+    };
+    #[cfg(not(feature = "http"))]
+    let _ = (record_env, config);
+    let result = run_command(source, command, w).await;
+    #[cfg(feature = "http")]
+    if let Some(r) = recording {
+        return result.and(r.finish().map(|_| ()));
+    }
+    result
+}
+
+async fn run_command<S: Source + ?Sized, W: Write + Send>(
+    source: &S,
+    command: Command,
+    w: &mut MessageWriter<W>,
 ) -> Result<()> {
     let io = |e: std::io::Error| Error::system(format!("writing to stdout: {e}"));
-    match parse_args(args)? {
+    match command {
         Command::Spec => w.spec(&source.spec()).map_err(io),
         Command::Check { config } => {
             let config = read_json(&config, "config").await?;

@@ -84,10 +84,12 @@
 //! ```
 
 mod acceptance;
+mod cassette;
 pub mod fixtures;
 mod mock;
 
 pub use acceptance::{Acceptance, AcceptanceReport, CheckResult, Outcome, acceptance, checks};
+pub use cassette::{Cassette, Replay};
 pub use mock::{Answer, Dataset, Endpoint, Fault, FaultGuard, Filter, MockApi, PageStyle, Served};
 
 /// The same JSON answer three ways an API may format it: pretty-printed, pretty with CRLF line

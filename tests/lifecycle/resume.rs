@@ -190,11 +190,7 @@ async fn a_resumed_full_refresh_does_not_read_again_the_partitions_it_finished()
     assert_eq!(served.len(), 4, "{served:?}");
     // After a's only page and b's first: a is done, b resumes at page 1.
     let mid = &states[1];
-    assert_eq!(
-        mid["partitions"][0]["resume"]["done"],
-        json!(true),
-        "{mid}"
-    );
+    assert_eq!(mid["partitions"][0]["resume"]["done"], json!(true), "{mid}");
     let mut state = State::new();
     state.set_stream(d("invoices"), mid.clone());
     let (after, resumed) = read_segments(&state).await;

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::secrets::secret_looking;
 use super::{Acceptance, Outcome, no_mock};
 use crate::catalog::Catalog;
+use crate::http::secret_forms::secret_looking;
 use crate::source::Source;
 use crate::testing::mock::Fault;
 
@@ -56,7 +56,7 @@ impl Acceptance<'_> {
         fault: Fault,
         status: u16,
     ) -> std::result::Result<((), String), Outcome> {
-        let Some(mock) = self.mock else {
+        let Some(mock) = self.api() else {
             return Err(no_mock());
         };
         let _guard = mock.inject_always(fault);

@@ -66,7 +66,7 @@ impl Acceptance<'_> {
                 ));
             }
         }
-        if let Some(mock) = self.mock {
+        if let Some(mock) = self.api() {
             problems.extend(self.missing_from_mock(catalog, &read, mock));
         }
         for name in self.expected.keys() {

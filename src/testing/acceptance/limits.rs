@@ -22,7 +22,7 @@ impl Acceptance<'_> {
         catalog: &Catalog,
         full: Option<&Read>,
     ) -> std::result::Result<((), String), Outcome> {
-        let Some(mock) = self.mock else {
+        let Some(mock) = self.api() else {
             return Err(no_mock());
         };
         let Some(full) = full else {
@@ -100,12 +100,15 @@ impl Acceptance<'_> {
     /// a rate limit derived from their quotas when the test set none on the mock, and their
     /// concurrency cap when the test declared none.
     pub(super) async fn adopt_declared_limits(&mut self) {
-        let Some(mock) = self.mock else { return };
+        if self.api().is_none() {
+            return;
+        }
         let Ok(streams) = self.streams().await else {
             return; // discover reports it
         };
         let declared: Vec<DeclaredLimits> = streams.values().map(|s| s.declared_limits()).collect();
         self.declared.in_flight = declared.iter().filter_map(|d| d.in_flight).max();
+        let Some(mock) = self.api() else { return };
         if mock.has_rate_limit() {
             return;
         }
@@ -137,7 +140,7 @@ impl Acceptance<'_> {
     }
 
     pub(super) async fn check_rate_limit(&self) -> std::result::Result<((), String), Outcome> {
-        let Some(mock) = self.mock else {
+        let Some(mock) = self.api() else {
             return Err(no_mock());
         };
         if !mock.has_rate_limit() {
@@ -181,13 +184,14 @@ impl Acceptance<'_> {
                 "the source declares no concurrency cap (RateLimit::max_concurrency) and the test none (Acceptance::max_concurrency): declare it, or skip the check with a reason".into(),
             ));
         };
-        let Some(mock) = self.mock else {
+        let Some(mock) = self.api() else {
             return Err(no_mock());
         };
         let how = if mock.held_for().is_some() {
             "over the whole suite"
         } else {
             mock.set_hold(Some(CONCURRENCY_HOLD));
+            mock.reset_max_in_flight();
             let read = self
                 .read(
                     &full_refresh(catalog),

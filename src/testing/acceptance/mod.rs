@@ -23,9 +23,11 @@ use tracing::instrument::WithSubscriber;
 
 use crate::catalog::ConfiguredCatalog;
 use crate::error::{Error, Result};
+use crate::http::Recording;
 use crate::record::Record;
 use crate::source::{EventSender, ReadOptions, Source, SourceEvent, Stream};
 use crate::state::State;
+use crate::testing::cassette::{Cassette, Replay};
 use crate::testing::mock::{Fault, MockApi};
 
 use limits::Declared;
@@ -39,6 +41,11 @@ pub struct Acceptance<'a> {
     source: Arc<dyn Source>,
     config: Value,
     mock: Option<&'a MockApi>,
+    /// The cassette to replay (or, with `INTAKE_RECORD` set, record), and its replay.
+    cassette: Option<std::path::PathBuf>,
+    /// Record the cassette whatever `INTAKE_RECORD` says.
+    record: bool,
+    replay: Option<Replay>,
     expected: BTreeMap<String, u64>,
     change: Option<ChangeFn>,
     max_concurrency: Option<u64>,
@@ -76,6 +83,9 @@ pub fn acceptance<S: Source + 'static>(source: S, config: Value) -> Acceptance<'
         source: Arc::new(source),
         config,
         mock: None,
+        cassette: None,
+        record: false,
+        replay: None,
         expected: BTreeMap::new(),
         change: None,
         max_concurrency: None,
@@ -158,6 +168,9 @@ impl<'a> Acceptance<'a> {
             source: self.source,
             config: self.config,
             mock: Some(mock),
+            cassette: self.cassette,
+            record: self.record,
+            replay: self.replay,
             expected: self.expected,
             change: self.change,
             max_concurrency: self.max_concurrency,
@@ -170,6 +183,29 @@ impl<'a> Acceptance<'a> {
             messages: self.messages,
             dispatch: self.dispatch,
         }
+    }
+
+    /// Runs the suite against a recorded cassette (see [`crate::testing::Cassette`]) instead
+    /// of the API: its replay is the mock (faults, limits and log included), and every
+    /// http(s) URL in the config is pointed at it. With `INTAKE_RECORD` set (to anything),
+    /// the suite instead runs against what the config points at and records the exchanges
+    /// into `dir`, secrets replaced; no fault is injected while recording.
+    pub fn cassette(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.cassette = Some(dir.into());
+        self
+    }
+
+    /// Records the cassette into `dir` (as [`Acceptance::cassette`] does with
+    /// `INTAKE_RECORD` set): for a test that records and replays in one run.
+    pub fn record_cassette(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.cassette = Some(dir.into());
+        self.record = true;
+        self
+    }
+
+    /// The mock the checks use: the cassette's replay, or the one given.
+    fn api(&self) -> Option<&MockApi> {
+        self.replay.as_ref().map(Replay::api).or(self.mock)
     }
 
     /// How many records a full refresh of `stream` must read.
@@ -226,12 +262,21 @@ impl<'a> Acceptance<'a> {
     /// Runs a call into the connector with its log lines captured and the time it may take
     /// bounded.
     async fn bounded<T>(&self, f: impl Future<Output = Result<T>>) -> Result<T> {
+        self.restart_window();
         match tokio::time::timeout(self.read_timeout, self.traced(f)).await {
             Ok(result) => result,
             Err(_) => Err(Error::system(format!(
                 "the connector did not answer within {:?} (Acceptance::timeout)",
                 self.read_timeout
             ))),
+        }
+    }
+
+    /// Each call into the connector builds its own client and limiter: the mock's rate
+    /// limit holds each call to the quota on its own.
+    fn restart_window(&self) {
+        if let Some(mock) = self.api() {
+            mock.restart_window();
         }
     }
 
@@ -259,6 +304,82 @@ impl<'a> Acceptance<'a> {
 
     /// Runs every check.
     pub async fn run(mut self) -> AcceptanceReport {
+        let recording = match self.start_cassette().await {
+            Ok(recording) => recording,
+            Err(outcome) => {
+                self.record(checks::CASSETTE, outcome);
+                None
+            }
+        };
+        self.run_checks().await;
+        if self.cassette.is_some() {
+            let outcome = self.finish_cassette(recording);
+            self.record(checks::CASSETTE, outcome);
+        }
+        AcceptanceReport {
+            checks: self.results,
+        }
+    }
+
+    /// Loads and serves the cassette, or starts recording it.
+    async fn start_cassette(&mut self) -> std::result::Result<Option<Recording>, Outcome> {
+        let Some(dir) = self.cassette.clone() else {
+            return Ok(None);
+        };
+        if self.record
+            || std::env::var_os(crate::http::record::RECORD_ENV).is_some_and(|v| !v.is_empty())
+        {
+            // Recording: the real API (or a sandbox standing in for it) answers; nothing is
+            // injected into what is recorded.
+            self.mock = None;
+            let spec = self.source.spec();
+            let origins = url_origins(&self.config);
+            let recording = match origins.as_slice() {
+                [origin] => Recording::start_for_origin(&dir, &spec, &self.config, origin),
+                _ => Recording::start(&dir, &spec, &self.config),
+            };
+            return recording
+                .map(Some)
+                .map_err(|e| Outcome::Failed(e.to_string()));
+        }
+        let cassette = Cassette::load(&dir).map_err(|e| Outcome::Failed(e.to_string()))?;
+        let replay = cassette.replay().await;
+        self.config = replay.point_config(&self.config);
+        self.replay = Some(replay);
+        Ok(None)
+    }
+
+    /// The cassette's outcome: what was recorded, or whether every request was replayed.
+    fn finish_cassette(&self, recording: Option<Recording>) -> Outcome {
+        if let Some(recording) = recording {
+            let dir = recording.dir().display().to_string();
+            return match recording.finish() {
+                Ok(n) => Outcome::Passed(format!("recorded {n} exchange(s) into {dir}")),
+                Err(e) => Outcome::Failed(e.to_string()),
+            };
+        }
+        let Some(replay) = &self.replay else {
+            return Outcome::Failed("the cassette could not be replayed".into());
+        };
+        match replay.unmatched().as_slice() {
+            [] => Outcome::Passed(format!(
+                "{} request(s) replayed, every one matched a recorded exchange",
+                replay.requests()
+            )),
+            unmatched => Outcome::Failed(format!(
+                "{} request(s) match no recorded exchange (record the cassette again with INTAKE_RECORD set): {}",
+                unmatched.len(),
+                unmatched
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+        }
+    }
+
+    async fn run_checks(&mut self) {
         // Runs a check unless the connector skipped it, and records its outcome.
         macro_rules! step {
             ($name:expr, $call:expr) => {{
@@ -290,9 +411,7 @@ impl<'a> Acceptance<'a> {
                 self.record(name, Outcome::Unchecked("discover failed".into()));
             }
             step!(checks::SECRETS, self.check_secrets(None));
-            return AcceptanceReport {
-                checks: self.results,
-            };
+            return;
         };
         let full = step!(checks::FULL_REFRESH, self.check_full_refresh(&catalog));
         match &full {
@@ -329,9 +448,6 @@ impl<'a> Acceptance<'a> {
         step!(checks::RATE_LIMIT, self.check_rate_limit());
         step!(checks::CONCURRENCY, self.check_concurrency(&catalog));
         step!(checks::SECRETS, self.check_secrets(Some(&catalog)));
-        AcceptanceReport {
-            checks: self.results,
-        }
     }
 
     async fn read(
@@ -340,6 +456,7 @@ impl<'a> Acceptance<'a> {
         state: &State,
         options: ReadOptions,
     ) -> Result<Read> {
+        self.restart_window();
         let (tx, mut rx) = tokio::sync::mpsc::channel(64);
         let collect = async {
             let mut read = Read::default();
@@ -441,4 +558,19 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The distinct origins of the http(s) URLs in a config.
+fn url_origins(config: &Value) -> Vec<String> {
+    let mut strings = Vec::new();
+    crate::http::secret_forms::collect_strings(Some(config), &mut strings);
+    let mut origins: Vec<String> = strings
+        .iter()
+        .filter_map(|s| url::Url::parse(s).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    origins.sort();
+    origins.dedup();
+    origins
 }

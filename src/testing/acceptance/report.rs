@@ -36,6 +36,11 @@ pub mod checks {
     /// No secret from the config appears in any message or log line.
     pub const SECRETS: &str = "secrets";
 
+    /// With [`crate::testing::Acceptance::cassette`]: the recording was written, or every
+    /// replayed request matched a recorded exchange. Not in [`ALL`]: only cassette runs
+    /// report it.
+    pub const CASSETTE: &str = "cassette";
+
     /// Every check, in the order the suite runs them.
     pub const ALL: &[&str] = &[
         SPEC,

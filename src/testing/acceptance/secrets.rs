@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::incremental::full_refresh;
 use super::{Acceptance, Captured, Outcome, TempDir, capture};
 use crate::catalog::{Catalog, ConfiguredCatalog};
 use crate::error::{Error, Result};
+use crate::http::secret_forms::{config_secrets, decode_base64_runs, secret_forms};
 use crate::source::Source;
 
 impl Acceptance<'_> {
@@ -15,32 +16,9 @@ impl Acceptance<'_> {
         &self,
         catalog: Option<&Catalog>,
     ) -> std::result::Result<((), String), Outcome> {
-        let spec = self.source.spec();
-        // (pointer, value) of every secret in the config.
-        let mut secrets: Vec<(String, String)> = Vec::new();
-        let mut pointers = spec.secret_fields();
-        secret_looking(&spec.connection_specification, "", &mut |p| {
-            pointers.push(p.to_string())
-        });
-        for pointer in pointers {
-            let mut values = Vec::new();
-            collect_strings(self.config.pointer(&pointer), &mut values);
-            secrets.extend(values.into_iter().map(|v| (pointer.clone(), v)));
-        }
-        secrets.retain(|(_, v)| v.chars().count() >= 4);
-        // A secret shows in other forms than its own: its parts (the private key inside a
-        // service-account JSON, each line of a PEM key) and its encodings.
-        let mut forms: Vec<(String, String)> = Vec::new();
-        for (pointer, value) in &secrets {
-            for part in secret_parts(value) {
-                for form in encodings(&part) {
-                    forms.push((pointer.clone(), form));
-                }
-            }
-        }
-        let mut secrets = forms;
-        secrets.sort();
-        secrets.dedup();
+        // Every secret in the config, in every form it can take in output: its parts (the
+        // private key inside a service-account JSON, each line of a PEM key) and encodings.
+        let secrets = secret_forms(&config_secrets(&self.source.spec(), &self.config));
         if secrets.is_empty() {
             return Err(Outcome::NotApplicable(
                 "the config holds no secret value".into(),
@@ -97,156 +75,6 @@ impl Acceptance<'_> {
             ),
         ))
     }
-}
-
-/// A secret and the pieces of it that are secrets too: the string values of a JSON secret
-/// (a service-account key file) and the lines of a multi-line one (a PEM key's body), when
-/// they are long enough not to match by chance.
-pub(super) fn secret_parts(value: &str) -> Vec<String> {
-    const PART: usize = 16;
-    let mut parts = vec![value.to_string()];
-    if let Ok(json) = serde_json::from_str::<Value>(value) {
-        let mut strings = Vec::new();
-        collect_strings(Some(&json), &mut strings);
-        parts.extend(strings.into_iter().filter(|s| s.len() >= PART));
-    }
-    let lines: Vec<String> = parts
-        .iter()
-        .flat_map(|p| {
-            p.lines()
-                .map(str::trim)
-                .filter(|l| l.len() >= PART)
-                .map(str::to_string)
-        })
-        .collect();
-    parts.extend(lines);
-    parts.sort();
-    parts.dedup();
-    parts
-}
-
-/// The forms a secret takes in output: as it is, URL-encoded, base64 and JSON-escaped.
-pub(super) fn encodings(secret: &str) -> Vec<String> {
-    let url: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-    let quoted = serde_json::to_string(secret).unwrap_or_default();
-    let json = quoted
-        .strip_prefix('"')
-        .and_then(|q| q.strip_suffix('"'))
-        .unwrap_or(&quoted)
-        .to_string();
-    let mut forms = vec![
-        secret.to_string(),
-        url,
-        crate::http::base64(secret.as_bytes()),
-        json,
-    ];
-    forms.sort();
-    forms.dedup();
-    forms
-}
-
-/// The text that every base64 run (standard or URL-safe, 12 characters or more) in `text`
-/// decodes to, one per line.
-pub(super) fn decode_base64_runs(text: &str) -> String {
-    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_' | '=');
-    let mut out = String::new();
-    for run in text.split(|c: char| !is_b64(c)).filter(|r| r.len() >= 12) {
-        // A run may start mid-quantum where it follows other base64-looking text: try the
-        // four alignments.
-        for skip in 0..4 {
-            if let Some(bytes) = run.get(skip..).and_then(base64_decode) {
-                out.push('\n');
-                out.push_str(&String::from_utf8_lossy(&bytes));
-            }
-        }
-    }
-    out
-}
-
-/// Decodes base64 (standard or URL-safe alphabet, padding optional); `None` if it is not.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
-pub(super) fn collect_strings(v: Option<&Value>, out: &mut Vec<String>) {
-    match v {
-        Some(Value::String(s)) => out.push(s.clone()),
-        Some(Value::Object(m)) => m.values().for_each(|v| collect_strings(Some(v), out)),
-        Some(Value::Array(a)) => a.iter().for_each(|v| collect_strings(Some(v), out)),
-        _ => {}
-    }
-}
-
-/// Calls `f` with the pointer of every property whose name looks like it holds a secret.
-pub(super) fn secret_looking(schema: &Value, at: &str, f: &mut dyn FnMut(&str)) {
-    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
-        for (name, sub) in props {
-            let pointer = format!("{at}/{}", name.replace('~', "~0").replace('/', "~1"));
-            // Only leaves hold secrets: an object (or a choice of objects) is checked inside.
-            let composite = sub.get("type") == Some(&json!("object"))
-                || ["properties", "oneOf", "anyOf", "allOf", "$ref"]
-                    .iter()
-                    .any(|k| sub.get(*k).is_some());
-            if looks_secret(name) && !composite {
-                f(&pointer);
-            }
-            secret_looking(sub, &pointer, f);
-        }
-    }
-    for key in ["oneOf", "anyOf", "allOf"] {
-        for sub in schema
-            .get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            secret_looking(sub, at, f);
-        }
-    }
-}
-
-pub(super) fn looks_secret(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    let not = [
-        "_uri", "_url", "_id", "_type", "_date", "_at", "_name", "_expiry", "_path", "_file",
-    ];
-    if not.iter().any(|s| n.ends_with(s)) {
-        return false;
-    }
-    [
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "apikey",
-        "api_key",
-        "private_key",
-        "credential",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
-        || n == "key"
-        || n.ends_with("_key")
 }
 
 /// Runs spec, check, discover and (with a catalog) read through the protocol runner on a
@@ -308,6 +136,7 @@ pub(super) async fn scan_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::secret_forms::{base64_decode, encodings, looks_secret, secret_parts};
 
     #[test]
     fn a_secret_is_looked_for_in_every_form_and_part() {

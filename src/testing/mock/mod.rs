@@ -152,14 +152,29 @@ impl MockApi {
         self.stats.gate.lock().ok().and_then(|g| g.hold)
     }
 
-    /// Sets or clears the hold, and starts counting requests in flight afresh.
+    /// Sets or clears the hold.
     pub(crate) fn set_hold(&self, hold: Option<Duration>) {
         self.stats
             .gate
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .hold = hold;
+    }
+
+    /// Starts counting requests in flight afresh.
+    pub(crate) fn reset_max_in_flight(&self) {
         self.stats.max_in_flight.store(0, Ordering::Relaxed);
+    }
+
+    /// Empties the rate limit's window: the next call into the connector builds its client,
+    /// and its limiter, anew, so each call is held to the limit on its own.
+    pub(crate) fn restart_window(&self) {
+        self.stats
+            .gate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .arrivals
+            .clear();
     }
 
     /// Whether a rate limit is set.

@@ -1,170 +1,19 @@
-//! The acceptance suite on the SDK's examples — the REST example passes every check, the
-//! in-memory example passes what applies to it — and on broken connectors, which fail the
-//! check that names their defect.
+//! A small HTTP source whose defects each test chooses: each defect fails the check that
+//! names it, and the source without defects passes.
 
-#[path = "../examples/custom_source.rs"]
-#[allow(dead_code)]
-mod custom_source;
-#[path = "../examples/rest_source.rs"]
-#[allow(dead_code)]
-mod rest_source;
+use super::*;
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use intake::Secret;
-use intake::http::{Auth, HttpApi, HttpSource, Paginator, RetryPolicy};
-use intake::testing::{
-    AcceptanceReport, Dataset, Filter, MockApi, Outcome, PageStyle, acceptance, checks,
-};
-use schemars::JsonSchema;
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde_json::json;
-
-fn assert_outcome(report: &AcceptanceReport, check: &str, want: &str) {
-    let got = report
-        .outcome(check)
-        .unwrap_or_else(|| panic!("no {check} in\n{report}"));
-    let ok = matches!(
-        (want, got),
-        ("pass", Outcome::Passed(_))
-            | ("fail", Outcome::Failed(_))
-            | ("skip", Outcome::Skipped(_))
-            | ("n/a", Outcome::NotApplicable(_))
-            | ("unchecked", Outcome::Unchecked(_))
-    );
-    assert!(ok, "{check}: wanted {want}, got {got:?}\n{report}");
-}
-
-#[tokio::test]
-async fn the_rest_example_passes_every_check() {
-    let data = rest_source::customers();
-    let api = rest_source::mock_api(&data).await;
-    api.hold(Duration::from_millis(150));
-    let changed = data.clone();
-    let report = acceptance(rest_source::source(), rest_source::config(&api))
-        .mock(&api)
-        .expect_records("customers", 430)
-        .expect_records("invoices", 155)
-        .max_concurrency(rest_source::MAX_CONCURRENCY as u64)
-        .change_between_reads(move || {
-            let data = changed.clone();
-            async move {
-                data.update(|rows| rows[3]["updated_at"] = json!("2024-06-01T00:00:00Z"));
-                data.push(
-                    json!({"id": 5000, "name": "late", "updated_at": "2024-06-02T00:00:00Z"}),
-                );
-                vec![
-                    ("customers".to_string(), json!(3)),
-                    ("customers".to_string(), json!(5000)),
-                ]
-            }
-        })
-        .run()
-        .await;
-    println!("{report}");
-    report.assert_all_passed();
-    for check in checks::ALL {
-        assert_outcome(&report, check, "pass");
-    }
-    // The counters saw real traffic: requests overlapped, up to the cap.
-    assert_eq!(api.max_in_flight(), rest_source::MAX_CONCURRENCY as u64);
-}
-
-#[tokio::test]
-async fn the_in_memory_example_passes_what_applies_and_says_why_the_rest_was_skipped() {
-    let shop = custom_source::Shop {
-        api: Arc::new(Mutex::new(
-            (1..=9)
-                .map(|i| json!({"id": i, "total": i * 10, "updated_at": format!("2024-03-0{i}T12:00:00Z")}))
-                .collect(),
-        )),
-    };
-    let api = shop.api.clone();
-    let no_http = "an in-memory source: it has no HTTP API to fail, limit or slow down";
-    let report = acceptance(shop, json!({}))
-        .change_between_reads(move || {
-            let api = api.clone();
-            async move {
-                api.lock()
-                    .unwrap()
-                    .push(json!({"id": 10, "total": 100, "updated_at": "2024-03-10T12:00:00Z"}));
-                vec![("orders".to_string(), json!(10))]
-            }
-        })
-        .skip(checks::CHECK_UNAUTHORIZED, no_http)
-        .skip(checks::CHECK_FORBIDDEN, no_http)
-        .skip(checks::RETRIES, no_http)
-        .skip(checks::RATE_LIMIT, no_http)
-        .skip(checks::CONCURRENCY, no_http)
-        .run()
-        .await;
-    println!("{report}");
-    report.assert_all_passed();
-    for check in [
-        checks::SPEC,
-        checks::CHECK,
-        checks::DISCOVER,
-        checks::FULL_REFRESH,
-        checks::PRIMARY_KEYS,
-        checks::INCREMENTAL,
-        checks::INCREMENTAL_CHANGES,
-        checks::FUTURE_STATE,
-        checks::RESUME,
-    ] {
-        assert_outcome(&report, check, "pass");
-    }
-    for check in [
-        checks::CHECK_UNAUTHORIZED,
-        checks::RETRIES,
-        checks::RATE_LIMIT,
-    ] {
-        assert_eq!(
-            report.outcome(check),
-            Some(&Outcome::Skipped(no_http.into()))
-        );
-    }
-    assert_outcome(&report, checks::SECRETS, "n/a");
-}
-
-/// Hole 1: a check that could not run is not a pass. Without a mock or the declared skips the
-/// same source fails the suite, each unchecked check saying what the test must add.
-#[tokio::test]
-async fn an_undeclared_skip_fails_the_suite() {
-    let shop = custom_source::Shop {
-        api: Arc::new(Mutex::new(vec![
-            json!({"id": 1, "total": 10, "updated_at": "2024-03-01T12:00:00Z"}),
-        ])),
-    };
-    let report = acceptance(shop, json!({})).run().await;
-    assert!(!report.all_passed(), "{report}");
-    assert_eq!(
-        report.outcome(checks::RETRIES),
-        Some(&Outcome::Unchecked(
-            "no mock API given (Acceptance::mock)".into()
-        ))
-    );
-    assert_outcome(&report, checks::INCREMENTAL_CHANGES, "unchecked");
-    let shown = report.to_string();
-    assert!(shown.contains("UNCHECKED retries"), "{shown}");
-    assert!(
-        report
-            .failures()
-            .iter()
-            .any(|c| c.name == checks::CONCURRENCY),
-        "{report}"
-    );
-}
+use intake::http::ErrorAction;
+use intake::{Error, PageStream, ReadRequest, Source, Stream, async_trait};
 
 /// A small source whose defects the tests choose.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Config {
+pub(crate) struct Config {
     /// Token.
-    api_token: Secret,
+    pub(crate) api_token: Secret,
     /// Host.
-    base_url: String,
+    pub(crate) base_url: String,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -179,6 +28,12 @@ struct Defects {
     /// Logs its token base64-encoded (as a Basic header would carry it).
     logs_token_base64: bool,
     too_fast: bool,
+    /// Retries a 429 after a millisecond, whatever its `Retry-After` says.
+    retries_too_soon: bool,
+    /// Starts every read from its first page, ignoring the resume token it is given.
+    restarts_on_resume: bool,
+    /// Puts its token into the error a 401 returns.
+    token_in_errors: bool,
 }
 
 fn broken(defects: Defects) -> HttpSource<Config> {
@@ -196,6 +51,26 @@ fn broken(defects: Defects) -> HttpSource<Config> {
         }
         if !defects.too_fast {
             api = api.quota(intake::http::Quota::per_second(9));
+        }
+        if defects.retries_too_soon {
+            api = api.on_error(|e| match e.status() {
+                Some(429) => ErrorAction::Retry(Some(Duration::from_millis(1))),
+                _ => ErrorAction::Default,
+            });
+            api = api.retry(
+                RetryPolicy::default()
+                    .initial_delay(Duration::from_millis(1))
+                    .jitter(false),
+            );
+        }
+        if defects.token_in_errors {
+            let token = cfg.api_token.expose_secret().to_string();
+            api = api.on_error(move |e| match e.status() {
+                Some(401) => {
+                    ErrorAction::Fail(Error::config(format!("the API refused the token {token}")))
+                }
+                _ => ErrorAction::Default,
+            });
         }
         let mut stream = api
             .stream("items")
@@ -262,7 +137,12 @@ async fn items_api() -> MockApi {
 async fn run_broken(defects: Defects) -> AcceptanceReport {
     let api = items_api().await;
     let config = json!({"api_token": "tok-1234", "base_url": api.uri()});
-    let report = acceptance(broken(defects), config)
+    let suite = if defects.restarts_on_resume {
+        acceptance(Restarting(broken(defects)), config)
+    } else {
+        acceptance(broken(defects), config)
+    };
+    let report = suite
         .mock(&api)
         .skip(
             checks::INCREMENTAL_CHANGES,
@@ -370,12 +250,25 @@ async fn a_connector_that_logs_its_token_base64_encoded_fails_the_secrets_check(
 
 #[tokio::test]
 async fn a_connector_without_a_quota_breaks_the_mocks_rate_limit() {
-    let report = run_broken(Defects {
-        too_fast: true,
-        ..Defects::default()
-    })
+    // The API allows 2 requests a second; the connector's 3 pages go out at once.
+    let api = items_api().await;
+    api.rate_limit(2, Duration::from_secs(1));
+    let config = json!({"api_token": "tok-1234", "base_url": api.uri()});
+    let report = acceptance(
+        broken(Defects {
+            too_fast: true,
+            ..Defects::default()
+        }),
+        config,
+    )
+    .mock(&api)
+    .run()
     .await;
-    assert_outcome(&report, checks::RATE_LIMIT, "fail");
+    let rate = report.outcome(checks::RATE_LIMIT).unwrap();
+    assert!(
+        matches!(rate, Outcome::Failed(m) if m.contains("requests broke the mock's rate limit (set by the test)")),
+        "{report}"
+    );
 }
 
 /// A config whose secret is a plain string: the spec check must notice.
@@ -462,6 +355,116 @@ async fn a_hanging_connector_fails_its_checks_instead_of_hanging_the_test() {
     let full = report.outcome(checks::FULL_REFRESH).unwrap();
     assert!(
         matches!(full, Outcome::Failed(m) if m.contains("did not finish within")),
+        "{report}"
+    );
+}
+
+/// A source whose streams ignore the resume token they are given.
+struct Restarting<S>(S);
+
+struct RestartingStream(Arc<dyn Stream>);
+
+#[async_trait]
+impl Stream for RestartingStream {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    async fn json_schema(&self) -> intake::Result<serde_json::Value> {
+        self.0.json_schema().await
+    }
+    fn primary_key(&self) -> intake::PrimaryKey {
+        self.0.primary_key()
+    }
+    fn cursor(&self) -> Option<intake::Cursor> {
+        self.0.cursor()
+    }
+    fn declared_limits(&self) -> intake::DeclaredLimits {
+        self.0.declared_limits()
+    }
+    fn read(&self, mut request: ReadRequest) -> PageStream<'_> {
+        request.resume = None;
+        self.0.read(request)
+    }
+}
+
+#[async_trait]
+impl<S: Source> Source for Restarting<S> {
+    fn spec(&self) -> intake::ConnectorSpec {
+        self.0.spec()
+    }
+    async fn check(&self, config: &serde_json::Value) -> intake::Result<()> {
+        self.0.check(config).await
+    }
+    async fn streams(&self, config: &serde_json::Value) -> intake::Result<Vec<Arc<dyn Stream>>> {
+        Ok(self
+            .0
+            .streams(config)
+            .await?
+            .into_iter()
+            .map(|s| Arc::new(RestartingStream(s)) as Arc<dyn Stream>)
+            .collect())
+    }
+}
+
+/// Hole 5: a connector that starts over instead of resuming reads again what the checkpoint
+/// covered, and the mock's log shows the requests it repeated.
+#[tokio::test]
+async fn a_connector_that_restarts_instead_of_resuming_fails_the_resume_check() {
+    let report = run_broken(Defects {
+        restarts_on_resume: true,
+        ..Default::default()
+    })
+    .await;
+    let resume = report.outcome(checks::RESUME).unwrap();
+    assert!(
+        matches!(resume, Outcome::Failed(m)
+            if m.contains("items: the resumed full refresh read returned") && m.contains("started over")
+            && m.contains("sent 2 request(s) whose answers the checkpoint already covered (first: GET /items")),
+        "{report}"
+    );
+    assert_outcome(&report, checks::FULL_REFRESH, "pass");
+}
+
+/// Hole 6: a retry sooner than `Retry-After` allows fails, named with the request.
+#[tokio::test]
+async fn a_connector_retrying_sooner_than_retry_after_fails_the_retry_check() {
+    let report = run_broken(Defects {
+        retries_too_soon: true,
+        ..Default::default()
+    })
+    .await;
+    let retries = report.outcome(checks::RETRIES).unwrap();
+    assert!(
+        matches!(retries, Outcome::Failed(m)
+            if m.contains("items: GET /items") && m.contains("after a 429 with Retry-After: 1; it must wait at least that long")),
+        "{report}"
+    );
+}
+
+/// Hole 6: the good connector's pass says what was proved.
+#[tokio::test]
+async fn the_retry_check_proves_each_fault_was_served_and_retried() {
+    let report = run_broken(Defects::default()).await;
+    let retries = report.outcome(checks::RETRIES).unwrap();
+    assert!(
+        matches!(retries, Outcome::Passed(m)
+            if m.contains("1 stream(s) each retried a 429 (no sooner than Retry-After: 1) and a 503")),
+        "{report}"
+    );
+}
+
+/// Hole 8: a secret in the error a 401 returns is a leak too.
+#[tokio::test]
+async fn a_connector_naming_its_token_in_an_auth_error_fails_the_secrets_check() {
+    let report = run_broken(Defects {
+        token_in_errors: true,
+        ..Default::default()
+    })
+    .await;
+    assert_outcome(&report, checks::CHECK_UNAUTHORIZED, "pass");
+    let secrets = report.outcome(checks::SECRETS).unwrap();
+    assert!(
+        matches!(secrets, Outcome::Failed(m) if m.contains("/api_token") && m.contains("error messages")),
         "{report}"
     );
 }

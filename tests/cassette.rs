@@ -1,0 +1,233 @@
+//! Cassettes: a connector's exchanges recorded with secrets replaced, replayed offline under
+//! the acceptance suite, an unmatched request answered with the nearest recorded one.
+
+use intake::Secret;
+use intake::destination::jsonl::JsonlDestination;
+use intake::http::{Auth, HttpApi, HttpSource, Paginator, Quota, Recording};
+use intake::testing::{Cassette, Dataset, Filter, MockApi, Outcome, PageStyle, acceptance, checks};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "tok-live-9f8e7d6c5b4a";
+
+#[derive(Deserialize, JsonSchema)]
+struct Config {
+    /// Token.
+    api_token: Secret,
+    /// A second key the API takes in the query.
+    api_key: Secret,
+    /// Host.
+    base_url: String,
+}
+
+fn source(page_size: &'static str) -> HttpSource<Config> {
+    HttpSource::new("items", move |cfg: &Config| {
+        use secrecy::ExposeSecret;
+        let api = HttpApi::parse(&cfg.base_url)?
+            .auth(Auth::bearer(cfg.api_token.clone()))
+            .quota(Quota::per_second(50));
+        Ok(vec![
+            api.stream("items")
+                .get("/items")
+                .query("limit", page_size)
+                .query("key", cfg.api_key.expose_secret())
+                .query("since", "{cursor}")
+                .records_at("/results")
+                .paginate(Paginator::cursor_from_body("/next").into_query("after"))
+                .primary_key("id")
+                .cursor("updated_at")
+                .schema(json!({"type": "object", "properties": {"id": {"type": "integer"}, "updated_at": {"type": "string"}}})),
+        ])
+    })
+}
+
+async fn api() -> MockApi {
+    let api = MockApi::start().await;
+    let items = Dataset::new(
+        (0..25)
+            .map(|i| json!({"id": i, "updated_at": format!("2024-05-{:02}T00:00:00Z", 1 + i)}))
+            .collect(),
+    );
+    api.endpoint("/items")
+        .records(items)
+        .page_size(10)
+        .paginate(PageStyle::cursor("/next", "after"))
+        .filter(Filter::query("since", "updated_at"))
+        .require_header("authorization", &format!("Bearer {TOKEN}"))
+        .mount()
+        .await;
+    api
+}
+
+fn config(base: &str, token: &str) -> Value {
+    json!({"api_token": token, "api_key": format!("{token}-key"), "base_url": base})
+}
+
+/// Every file of a cassette, concatenated, with what its base64 runs decode to.
+fn cassette_text(dir: &std::path::Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        text.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    text
+}
+
+/// Standard base64 (RFC 4648, padded).
+fn b64(text: &str) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ABC[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+fn forms(secret: &str) -> Vec<String> {
+    vec![
+        secret.to_string(),
+        url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+        b64(secret),
+        b64(&format!("user:{secret}")),
+        serde_json::to_string(secret).unwrap(),
+    ]
+}
+
+#[tokio::test]
+async fn a_recorded_sync_holds_no_secret_in_any_form() {
+    let api = api().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let cfg = config(&api.uri(), TOKEN);
+    let spec = intake::Source::spec(&source("10"));
+    let recording = Recording::start_for_origin(dir.path(), &spec, &cfg, &api.uri()).unwrap();
+    let report = intake::sync(source("10"), cfg)
+        .to(JsonlDestination::new(out.path()))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.records_read(), 25);
+    let written = recording.finish().unwrap();
+    assert_eq!(written, 3, "one file per page");
+    let text = cassette_text(dir.path());
+    for secret in [TOKEN.to_string(), format!("{TOKEN}-key")] {
+        for form in forms(&secret) {
+            assert!(!text.contains(&form), "{form} in the cassette:\n{text}");
+        }
+    }
+    // Placeholders say what was there; bodies are pretty-printed JSON.
+    assert!(
+        text.contains("\"authorization\": \"<<redacted>>\""),
+        "{text}"
+    );
+    assert!(text.contains("\"<<secret:/api_key>>\""), "{text}");
+    assert!(text.contains("\n      \"results\": ["), "{text}");
+    let first = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .min()
+        .unwrap();
+    assert_eq!(first, "00001-get-items.json");
+}
+
+#[tokio::test]
+async fn a_cassette_recorded_by_the_suite_replays_under_it_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let api = api().await;
+        let recorded = acceptance(source("10"), config(&api.uri(), TOKEN))
+            .record_cassette(dir.path())
+            .run()
+            .await;
+        let outcome = recorded.outcome(checks::CASSETTE).unwrap();
+        assert!(
+            matches!(outcome, Outcome::Passed(m) if m.starts_with("recorded ")),
+            "{recorded}"
+        );
+    } // the API is gone: the replay is all there is
+    let cassette = Cassette::load(dir.path()).unwrap();
+    assert!(cassette.len() >= 3);
+    let report = acceptance(
+        source("10"),
+        config("https://api.example.invalid", "test-token"),
+    )
+    .cassette(dir.path())
+    .expect_records("items", 25)
+    .skip(checks::INCREMENTAL_CHANGES, "the recording holds no change")
+    .skip(
+        checks::CONCURRENCY,
+        "the source declares no concurrency cap",
+    )
+    .run()
+    .await;
+    println!("{report}");
+    report.assert_all_passed();
+    let outcome = report.outcome(checks::CASSETTE).unwrap();
+    assert!(
+        matches!(outcome, Outcome::Passed(m) if m.contains("every one matched")),
+        "{report}"
+    );
+    // The faults were injected into the replay and retried against it.
+    assert!(matches!(
+        report.outcome(checks::RETRIES),
+        Some(Outcome::Passed(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_unmatched_request_is_answered_with_the_nearest_recorded_one() {
+    let api = api().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&api.uri(), TOKEN);
+    let spec = intake::Source::spec(&source("10"));
+    let recording = Recording::start_for_origin(dir.path(), &spec, &cfg, &api.uri()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    intake::sync(source("10"), cfg)
+        .to(JsonlDestination::new(out.path()))
+        .run()
+        .await
+        .unwrap();
+    recording.finish().unwrap();
+
+    let replay = Cassette::load(dir.path()).unwrap().replay().await;
+    // The same connector asking for pages of 20: nothing recorded matches.
+    let cfg = replay.point_config(&config("https://api.example.invalid", "other"));
+    let out = tempfile::tempdir().unwrap();
+    let err = intake::sync(source("20"), cfg)
+        .to(JsonlDestination::new(out.path()))
+        .run()
+        .await
+        .unwrap_err();
+    let unmatched = replay.unmatched();
+    assert_eq!(unmatched.len(), 1, "{unmatched:?}");
+    assert!(
+        unmatched[0].starts_with("GET /items?limit=20&key=other-key: no recorded exchange matches; nearest: GET /items?limit=10&key=<<secret:/api_key>> (differs in limit=20, recorded 10)"),
+        "{unmatched:?}"
+    );
+    assert!(
+        err.to_string().contains("no recorded exchange matches"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_cassette_says_how_to_record_one() {
+    let err = Cassette::load("/nonexistent/cassette").unwrap_err();
+    assert!(err.is_config());
+    assert!(
+        err.to_string().contains("record it with INTAKE_RECORD set"),
+        "{err}"
+    );
+}
