@@ -9,6 +9,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+#[path = "support/mod.rs"]
+mod support;
+
 const TOKEN: &str = "tok-live-9f8e7d6c5b4a";
 
 #[derive(Deserialize, JsonSchema)]
@@ -73,34 +76,12 @@ fn cassette_text(dir: &std::path::Path) -> String {
     text
 }
 
-/// Standard base64 (RFC 4648, padded).
-fn b64(text: &str) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in text.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                ABC[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
 fn forms(secret: &str) -> Vec<String> {
     vec![
         secret.to_string(),
         url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
-        b64(secret),
-        b64(&format!("user:{secret}")),
+        support::base64_of(secret),
+        support::base64_of(&format!("user:{secret}")),
         serde_json::to_string(secret).unwrap(),
     ]
 }

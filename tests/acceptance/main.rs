@@ -9,6 +9,9 @@ mod custom_source;
 #[allow(dead_code)]
 mod rest_source;
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod broken;
 mod limits;
 mod partitioned;
@@ -97,11 +100,7 @@ async fn the_in_memory_example_passes_what_applies_and_says_why_the_rest_was_ski
                 vec![("orders".to_string(), json!(10))]
             }
         })
-        .skip(checks::CHECK_UNAUTHORIZED, no_http)
-        .skip(checks::CHECK_FORBIDDEN, no_http)
-        .skip(checks::RETRIES, no_http)
-        .skip(checks::RATE_LIMIT, no_http)
-        .skip(checks::CONCURRENCY, no_http)
+        .without_http(no_http)
         .run()
         .await;
     println!("{report}");

@@ -98,17 +98,12 @@ impl Source for Events {
 }
 
 async fn run(us_ignores_start: bool) -> AcceptanceReport {
-    let no_http = "an in-memory source";
     let report = acceptance(Events(us_ignores_start), json!({}))
-        .skip(checks::CHECK_UNAUTHORIZED, no_http)
-        .skip(checks::CHECK_FORBIDDEN, no_http)
+        .without_http("an in-memory source")
         .skip(
             checks::INCREMENTAL_CHANGES,
             "changes are proved on the REST example",
         )
-        .skip(checks::RETRIES, no_http)
-        .skip(checks::RATE_LIMIT, no_http)
-        .skip(checks::CONCURRENCY, no_http)
         .run()
         .await;
     println!("{report}");

@@ -255,6 +255,21 @@ impl<'a> Acceptance<'a> {
             .push(message);
     }
 
+    /// Skips the checks that need an HTTP API to fail, limit or slow down (the 401 and 403
+    /// checks, retries, rate limit, concurrency), stating why: for a source that reads no
+    /// HTTP API (a file, a database, memory).
+    pub fn without_http(self, reason: &str) -> Self {
+        [
+            checks::CHECK_UNAUTHORIZED,
+            checks::CHECK_FORBIDDEN,
+            checks::RETRIES,
+            checks::RATE_LIMIT,
+            checks::CONCURRENCY,
+        ]
+        .into_iter()
+        .fold(self, |a, check| a.skip(check, reason))
+    }
+
     fn record(&mut self, name: &'static str, outcome: Outcome) {
         self.results.push(CheckResult { name, outcome });
     }
