@@ -189,18 +189,22 @@ async fn committed(dest: &Dest) -> bool {
 /// Every trial must kill a sync that has committed at least one checkpoint and has not
 /// finished: a kill that landed before the first checkpoint or after the end proves nothing.
 async fn kill_after_a_checkpoint(args: &[String], dest: &Dest, extra_ms: u64) {
+    // The child's errors go to a file, so a sync that ends early says why.
+    let stderr = tempfile::tempfile().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_intake"))
         .args(args)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr.try_clone().unwrap())
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !committed(dest).await {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the sync ended before its first checkpoint"
-        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the sync ended ({status}) before its first checkpoint: {}",
+                read_all(stderr)
+            );
+        }
         assert!(
             std::time::Instant::now() < deadline,
             "no checkpoint in 60 s"
@@ -212,6 +216,15 @@ async fn kill_after_a_checkpoint(args: &[String], dest: &Dest, extra_ms: u64) {
     let _ = child.kill(); // SIGKILL
     let _ = child.wait();
     assert!(running, "the sync finished before it was killed");
+}
+
+/// What a child wrote to `file` (its stderr), from the start.
+fn read_all(mut file: std::fs::File) -> String {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    file.rewind().unwrap();
+    file.read_to_string(&mut text).unwrap();
+    text
 }
 
 /// Runs `intake` to completion; the records it read of `list_members`, from its summary table.

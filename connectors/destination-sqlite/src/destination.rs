@@ -81,7 +81,7 @@ impl Destination for SqliteDestination {
         if !cfg.path.exists() {
             return Ok(None);
         }
-        blocking(move || crate::writer::stored_state(&crate::writer::open(&cfg)?)).await
+        blocking(move || crate::writer::stored_state(&crate::writer::open_to_read(&cfg)?)).await
     }
 
     async fn write(

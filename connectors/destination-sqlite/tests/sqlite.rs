@@ -470,6 +470,54 @@ async fn an_interrupted_sync_never_stores_state_ahead_of_the_rows_and_a_rerun_is
     assert_eq!(ids(&db), (1..=95).collect::<Vec<_>>());
 }
 
+/// Reading the state is what another process (or the poll of a crash test) does while a sync
+/// writes: it must neither change the file nor wait for the writer's transaction.
+#[tokio::test]
+async fn reading_the_state_changes_nothing_and_sees_only_committed_state() {
+    use intake::Destination;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("other.db");
+    // A database intake has never written: no state, and no state table created by looking.
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE foo (x INTEGER)")
+        .unwrap();
+    let dest = SqliteDestination::open(&db);
+    assert!(dest.stored_state(&json!({})).await.unwrap().is_none());
+    assert_eq!(
+        query(&db, "SELECT name FROM sqlite_master WHERE type = 'table'"),
+        vec![vec![json!("foo")]]
+    );
+    // A synced database, with a writer holding an uncommitted change to the state.
+    let db = dir.path().join("intake.db");
+    let rows = Arc::new(Mutex::new((1..=20).map(|i| row(i, &day(1))).collect()));
+    sync(
+        &db,
+        source(&rows, schema(), None),
+        DestinationSyncMode::AppendDedup,
+    )
+    .await
+    .unwrap();
+    let dest = SqliteDestination::open(&db);
+    let committed = dest.stored_state(&json!({})).await.unwrap().unwrap();
+    let writer = Connection::open(&db).unwrap();
+    writer
+        .execute_batch("BEGIN IMMEDIATE; UPDATE _intake_state SET state = '{\"cursor\":\"x\"}'")
+        .unwrap();
+    let seen = dest.stored_state(&json!({})).await.unwrap().unwrap();
+    assert_eq!(seen, committed);
+    writer.execute_batch("ROLLBACK").unwrap();
+    // A file that is not a database is an error naming it, not an empty state.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![7u8; 4096]).unwrap();
+    let err = SqliteDestination::open(&junk)
+        .stored_state(&json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("junk.db"), "{err}");
+}
+
 #[test]
 fn a_killed_destination_process_keeps_only_acknowledged_state_with_its_rows() {
     let dir = tempfile::tempdir().unwrap();

@@ -111,8 +111,42 @@ pub(super) fn stream_key(d: &StreamDescriptor) -> String {
     }
 }
 
-/// The state stored by earlier syncs.
+/// Opens the database only to read it: no pragma that changes the file, no table created.
+/// Reading the state (at the start of a sync, or by another process while one runs) must
+/// never take a lock a running writer could trip over; WAL readers take none.
+pub(crate) fn open_to_read(cfg: &SqliteConfig) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        &cfg.path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| {
+        Error::config(format!(
+            "cannot open the SQLite database {}: {e}",
+            cfg.path.display()
+        ))
+    })?;
+    conn.busy_timeout(Duration::from_secs(30))
+        .map_err(sql_error("setting the busy timeout"))?;
+    Ok(conn)
+}
+
+/// The state stored by earlier syncs (none when the state table does not exist yet).
 pub(crate) fn stored_state(conn: &Connection) -> Result<Option<State>> {
+    let exists: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [STATE_TABLE],
+            |r| r.get(0),
+        )
+        .map_err(|e| {
+            Error::config(format!(
+                "{} is not a SQLite database intake can read: {e}",
+                conn.path().unwrap_or("the database")
+            ))
+        })?;
+    if !exists {
+        return Ok(None);
+    }
     let mut stmt = conn
         .prepare(&format!("SELECT name, namespace, state FROM {STATE_TABLE}"))
         .map_err(sql_error("reading the state"))?;

@@ -21,7 +21,7 @@ use rows::{Converted, convert};
 use store::{Store, Txn, checkpointer};
 use table::{Table, ensure_table};
 
-pub(crate) use connection::{open, stored_state};
+pub(crate) use connection::{open, open_to_read, stored_state};
 
 /// Writes one sync's messages: this thread splits records into typed cells and decides schema
 /// changes; a second thread owns the connection and runs the statements, so converting the
