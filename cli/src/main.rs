@@ -302,7 +302,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config,
         } => {
             let config = config::load(&config)?;
-            source(&name)?.check(&config).await?;
+            let src = source(&name)?;
+            let recording = record_from_env(src.as_ref(), &config)?;
+            let checked = src.check(&config).await;
+            finish_recording(recording, show)?;
+            checked?;
             if show {
                 println!("ok: the {name} config checks");
             }
@@ -312,7 +316,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config,
         } => {
             let config = config::load(&config)?;
-            let catalog = source(&name)?.discover(&config).await?;
+            let src = source(&name)?;
+            let recording = record_from_env(src.as_ref(), &config)?;
+            let catalog = src.discover(&config).await;
+            finish_recording(recording, show)?;
+            let catalog = catalog?;
             println!("{}", serde_json::to_string_pretty(&catalog)?);
         }
         Command::Sync {
@@ -328,6 +336,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config_value = config::load(&config)?;
             let src = source(&name)?;
             let dest = destination(&to)?;
+            let recording = record_from_env(src.as_ref(), &config_value)?;
             let cancel = CancellationToken::new();
             interrupt_on_ctrl_c(cancel.clone());
             let report = run_sync(
@@ -344,7 +353,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 cancel,
             )
-            .await?;
+            .await;
+            // What was recorded is kept even when the sync failed: the failing exchange is
+            // often the one worth replaying.
+            finish_recording(recording, show)?;
+            let report = report?;
             if let Some(updated) = report.updated_config {
                 // A rotated credential: without it the next run may fail to authenticate.
                 config::save_updated(&config, &updated)
@@ -355,6 +368,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cancel = CancellationToken::new();
             interrupt_on_ctrl_c(cancel.clone());
             demo::run(&db, show, cancel).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Starts recording the source's HTTP exchanges when `INTAKE_RECORD` names a folder (see
+/// `intake::http::Recording`): every form of the config's secrets replaced by placeholders.
+fn record_from_env(
+    src: &dyn Source,
+    config: &serde_json::Value,
+) -> anyhow::Result<Option<intake::http::Recording>> {
+    Ok(intake::http::Recording::from_env(&src.spec(), config)?)
+}
+
+/// Stops a recording and says where it went.
+fn finish_recording(recording: Option<intake::http::Recording>, show: bool) -> anyhow::Result<()> {
+    if let Some(recording) = recording {
+        let dir = recording.dir().display().to_string();
+        let n = recording.finish()?;
+        if show {
+            eprintln!("recorded {n} exchange(s) into {dir} (secrets replaced by placeholders)");
         }
     }
     Ok(())

@@ -2,7 +2,8 @@
 //! authenticate) is synced by `intake -vvv` (tracing at TRACE) into every destination
 //! (PostgreSQL with a real password), and failing runs with wrong credentials are made too.
 //! Nothing a secret was, or what the sandboxes issued in exchange for one (access tokens),
-//! may appear in stdout, stderr (every log line, message and error), or the files written.
+//! may appear in stdout, stderr (every log line, message and error), the files written, or
+//! the cassettes every run records (`INTAKE_RECORD`).
 
 #[path = "../../connectors/destination-postgres/tests/support/mod.rs"]
 mod postgres;
@@ -18,10 +19,12 @@ use serde_json::{Value, json};
 
 const PG_PASSWORD: &str = "pg-Pa55-TOPSECRET-77";
 
-async fn intake(args: Vec<String>) -> Output {
+async fn intake(args: Vec<String>, record: &Path) -> Output {
+    let record = record.to_path_buf();
     tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_intake"))
             .args(&args)
+            .env("INTAKE_RECORD", record)
             .output()
             .unwrap()
     })
@@ -78,7 +81,9 @@ struct Run<'a> {
     succeeds: bool,
 }
 
-async fn run(dir: &Path, r: Run<'_>) -> String {
+/// Runs a sync with `INTAKE_RECORD` pointed at `out/cassettes/<what>`: the cassette is
+/// scanned with the synced data at the end.
+async fn run(dir: &Path, out: &Path, r: Run<'_>) -> String {
     let path = dir.join(format!("{}.json", r.what.replace(' ', "_")));
     std::fs::write(&path, r.config.to_string()).unwrap();
     let mut args: Vec<String> = vec!["-vvv".into(), "sync".into(), r.source.into()];
@@ -87,7 +92,8 @@ async fn run(dir: &Path, r: Run<'_>) -> String {
     if !r.streams.is_empty() {
         args.extend(["--streams".into(), r.streams.into()]);
     }
-    let out = intake(args).await;
+    let cassette = out.join("cassettes").join(r.what.replace(' ', "_"));
+    let out = intake(args, &cassette).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
@@ -101,6 +107,16 @@ async fn run(dir: &Path, r: Run<'_>) -> String {
         stderr.contains("TRACE") || stderr.contains("DEBUG"),
         "{}: tracing was on",
         r.what
+    );
+    // Every run that reached its API recorded it (a wrong PostgreSQL password still reads
+    // Mailchimp's lists before the destination refuses, or fails before: either way the
+    // folder exists).
+    let recorded = std::fs::read_dir(&cassette).map_or(0, |d| d.count());
+    assert!(
+        stderr.contains("recorded ") && (recorded > 0 || !r.succeeds),
+        "{}: nothing recorded into {}\n{stderr}",
+        r.what,
+        cassette.display()
     );
     format!("{stdout}\n{stderr}")
 }
@@ -236,9 +252,10 @@ async fn no_secret_reaches_any_output_at_trace_level() {
     ];
     for r in runs {
         let what = r.what.to_string();
-        let text = run(dir.path(), r).await;
+        let text = run(dir.path(), &out, r).await;
         assert_clean(&what, &text);
     }
-    // The configs themselves are the only files that hold secrets; the data does not.
+    // The configs themselves are the only files that hold secrets; the data and the
+    // cassettes do not.
     assert_clean("the synced data", &files_text(&out));
 }

@@ -101,7 +101,7 @@ pub use client::{DEFAULT_MAX_RESPONSE_BYTES, HttpApi, default_client};
 pub use error::{ErrorAction, HttpError, HttpErrorKind};
 pub use paginate::{CursorPaginator, OffsetPaginator, PageNumberPaginator, PageRequest, Paginator};
 pub use ratelimit::{Quota, RateLimit, RateLimitHeaders};
-pub use record::Recording;
+pub use record::{Exchange, Recording};
 pub use response::Response;
 pub use retry::{Decision, Failure, GiveUp, RetryPolicy, jitter_draw, retry_after};
 pub use source::HttpSource;

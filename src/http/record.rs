@@ -203,32 +203,45 @@ impl Drop for Recording {
     }
 }
 
-/// One completed exchange, as the client saw it.
-pub(crate) struct Observed<'a> {
-    pub(crate) method: &'a str,
-    pub(crate) url: &'a url::Url,
-    pub(crate) request_headers: &'a HeaderMap,
-    pub(crate) request_body: Option<&'a [u8]>,
-    pub(crate) status: u16,
-    pub(crate) response_headers: &'a HeaderMap,
-    pub(crate) response_body: &'a [u8],
+/// One completed exchange, as the client saw it. intake's own client hands every exchange
+/// to the active recordings itself; a connector with a client of its own (the web crawler's,
+/// with its redirect policy) hands its exchanges over with [`Exchange::record`].
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange<'a> {
+    /// `GET`, `POST`...
+    pub method: &'a str,
+    /// The URL asked for, query included.
+    pub url: &'a url::Url,
+    /// The headers sent (credentials are redacted by name when written).
+    pub request_headers: &'a HeaderMap,
+    /// The body sent, if any.
+    pub request_body: Option<&'a [u8]>,
+    /// The status answered.
+    pub status: u16,
+    /// The headers answered.
+    pub response_headers: &'a HeaderMap,
+    /// The whole body answered (empty when the client did not read it).
+    pub response_body: &'a [u8],
 }
 
-/// Whether any recording is active (one atomic load).
-pub(crate) fn active() -> bool {
-    ANY.load(Ordering::Acquire)
-}
+impl Exchange<'_> {
+    /// Whether any recording is active (one atomic load): a client builds an [`Exchange`]
+    /// only then.
+    pub fn recording() -> bool {
+        ANY.load(Ordering::Acquire)
+    }
 
-/// Hands a completed exchange to every active recording.
-pub(crate) fn observe(exchange: &Observed<'_>) {
-    let active = ACTIVE.read().unwrap_or_else(|e| e.into_inner()).clone();
-    for recorder in active {
-        recorder.record(exchange);
+    /// Hands this completed exchange to every active recording.
+    pub fn record(&self) {
+        let active = ACTIVE.read().unwrap_or_else(|e| e.into_inner()).clone();
+        for recorder in active {
+            recorder.record(self);
+        }
     }
 }
 
 impl Recorder {
-    fn record(&self, x: &Observed<'_>) {
+    fn record(&self, x: &Exchange<'_>) {
         let origin = x.url.origin().ascii_serialization();
         if self.origin.as_ref().is_some_and(|o| *o != origin) {
             return;

@@ -65,7 +65,7 @@ impl Transport {
         }
         *req.timeout_mut() = self.timeout;
         // What a cassette recording needs of the request, kept only while one is active.
-        let recorded = super::record::active().then(|| {
+        let recorded = super::record::Exchange::recording().then(|| {
             (
                 req.method().to_string(),
                 req.url().clone(),
@@ -108,7 +108,7 @@ impl Transport {
         }
         let body: Bytes = body.freeze();
         if let Some((method, url, request_headers, request_body)) = &recorded {
-            super::record::observe(&super::record::Observed {
+            super::record::Exchange {
                 method,
                 url,
                 request_headers,
@@ -116,7 +116,8 @@ impl Transport {
                 status: status.as_u16(),
                 response_headers: &headers,
                 response_body: &body,
-            });
+            }
+            .record();
         }
         if !status.is_success() {
             return Err(Failed {

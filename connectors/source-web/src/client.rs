@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use intake::http::Exchange;
 use intake::http::reqwest::{self, StatusCode, header};
 use intake::{Error, Result};
 use url::Url;
@@ -105,7 +106,13 @@ pub(crate) async fn fetch(
             req = req.header(header::IF_MODIFIED_SINCE, http_date(&f));
         }
         let retry_in = |n: u32| Duration::from_secs(1 << n.min(5));
-        let response = match req.send().await {
+        let request = match req.build() {
+            Ok(r) => r,
+            Err(e) => return Err(format!("cannot build the request: {}", e.without_url())),
+        };
+        // The headers sent, kept only while a cassette is recorded (see `record`).
+        let sent = Exchange::recording().then(|| request.headers().clone());
+        let response = match client.execute(request).await {
             Ok(r) => r,
             // A page slower than the timeout is not retried now (it would stall the crawl): it
             // is tried again on the next sync.
@@ -153,7 +160,14 @@ pub(crate) async fn fetch(
             location: text(header::LOCATION),
             body: None,
         };
+        let answered = sent.as_ref().map(|_| response.headers().clone());
+        let record = |body: &[u8]| {
+            if let (Some(sent), Some(answered)) = (&sent, &answered) {
+                record(url, sent, status.as_u16(), answered, body);
+            }
+        };
         if !status.is_success() {
+            record(&[]);
             return Ok(f);
         }
         if response.content_length().is_some_and(|l| l > s.max_bytes) {
@@ -168,7 +182,8 @@ pub(crate) async fn fetch(
                 c.starts_with("text/html") || c.starts_with("application/xhtml+xml")
             });
         if !html {
-            // The caller reports the content type; the body is not read.
+            // The caller reports the content type; the body is not read (nor recorded).
+            record(&[]);
             return Ok(f);
         }
         let mut body = Vec::new();
@@ -201,9 +216,32 @@ pub(crate) async fn fetch(
                 }
             }
         }
+        record(&body);
         f.body = Some(body);
         return Ok(f);
     }
+}
+
+/// Hands a completed exchange to the cassette being recorded (`INTAKE_RECORD`): the crawler
+/// has a client of its own (its redirect policy, its body cap), not intake's, which records
+/// by itself. A redirect followed is recorded as the URL asked for and the final answer.
+fn record(
+    url: &Url,
+    sent: &header::HeaderMap,
+    status: u16,
+    answered: &header::HeaderMap,
+    body: &[u8],
+) {
+    Exchange {
+        method: "GET",
+        url,
+        request_headers: sent,
+        request_body: None,
+        status,
+        response_headers: answered,
+        response_body: body,
+    }
+    .record();
 }
 
 /// `check`: every start URL allowed and reachable.
