@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::{Acceptance, Outcome, no_mock};
+use super::{Acceptance, Outcome};
 use crate::catalog::Catalog;
 use crate::http::secret_forms::secret_looking;
 use crate::source::Source;
@@ -57,7 +57,7 @@ impl Acceptance<'_> {
         status: u16,
     ) -> std::result::Result<((), String), Outcome> {
         let Some(mock) = self.api() else {
-            return Err(no_mock());
+            return Err(self.no_mock());
         };
         let _guard = mock.inject_always(fault);
         let result = self.bounded(self.source.check(&self.config)).await;

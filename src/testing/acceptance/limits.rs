@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::incremental::full_refresh;
-use super::{Acceptance, Outcome, Read, no_mock};
+use super::{Acceptance, Outcome, Read};
 use crate::catalog::{Catalog, ConfiguredCatalog};
 use crate::source::{DeclaredLimits, ReadOptions};
 use crate::state::State;
@@ -23,7 +23,7 @@ impl Acceptance<'_> {
         full: Option<&Read>,
     ) -> std::result::Result<((), String), Outcome> {
         let Some(mock) = self.api() else {
-            return Err(no_mock());
+            return Err(self.no_mock());
         };
         let Some(full) = full else {
             return Err(Outcome::Unchecked(
@@ -141,7 +141,7 @@ impl Acceptance<'_> {
 
     pub(super) async fn check_rate_limit(&self) -> std::result::Result<((), String), Outcome> {
         let Some(mock) = self.api() else {
-            return Err(no_mock());
+            return Err(self.no_mock());
         };
         if !mock.has_rate_limit() {
             return Err(Outcome::Unchecked(
@@ -185,7 +185,7 @@ impl Acceptance<'_> {
             ));
         };
         let Some(mock) = self.api() else {
-            return Err(no_mock());
+            return Err(self.no_mock());
         };
         let how = if mock.held_for().is_some() {
             "over the whole suite"

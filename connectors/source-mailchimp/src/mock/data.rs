@@ -37,6 +37,7 @@ pub(crate) struct Account {
     pub(super) unsubscribes: HashMap<String, Vec<Value>>,
     pub(super) automations: Vec<Value>,
     pub(super) overstated: bool,
+    /// The account's clock (seconds): later than every timestamp it holds; changes move it on.
     pub(super) clock: i64,
 }
 
@@ -199,6 +200,8 @@ pub(super) fn generate(spec: &SandboxSpec) -> Account {
             "status": "save", "emails_sent": 0, "recipients": {"list_id": a.lists[0]["id"]},
             "settings": {"title": format!("Welcome {i}")}, "tracking": {}, "report_summary": {}, "_links": []}))
         .collect();
-    a.clock = tick;
+    // Later than every timestamp generated: members tick once each; a campaign's reports
+    // stay within a day of its creation.
+    a.clock = tick.max(EPOCH + 1_000 * spec.campaigns as i64 + 86_400);
     a
 }

@@ -170,10 +170,13 @@ impl Sandbox {
         }
     }
 
-    /// Changes `n` members of one list (their `last_changed` moves to now); returns their ids.
+    /// Changes `n` members of one list (their `last_changed` moves to the account's next
+    /// tick, later than every record it holds); returns their ids. The clock is the
+    /// account's own, never the wall clock, so the same changes make the same requests in
+    /// every run and a recorded cassette replays them.
     pub fn touch_members(&self, list: &str, n: usize) -> Vec<String> {
         let mut a = lock(&self.account);
-        a.clock = (a.clock + 1).max(chrono::Utc::now().timestamp());
+        a.clock += 1;
         let now = at(a.clock);
         let Some(members) = a.members.get_mut(list) else {
             return Vec::new();
@@ -191,10 +194,10 @@ impl Sandbox {
             .collect()
     }
 
-    /// Adds a draft campaign created now; returns its id.
+    /// Adds a draft campaign created at the account's next tick; returns its id.
     pub fn create_campaign(&self) -> String {
         let mut a = lock(&self.account);
-        a.clock = (a.clock + 1).max(chrono::Utc::now().timestamp());
+        a.clock += 1;
         let id = hex(a.clock as u64, 10);
         let created = at(a.clock);
         let list_id = a.lists[0]["id"].clone();
