@@ -109,6 +109,11 @@ impl Acceptance<'_> {
         let declared: Vec<DeclaredLimits> = streams.values().map(|s| s.declared_limits()).collect();
         self.declared.in_flight = declared.iter().filter_map(|d| d.in_flight).max();
         let Some(mock) = self.api() else { return };
+        if let Some((limit, window)) = self.rate_limit {
+            mock.rate_limit(limit, window);
+            self.declared.mock_limit = Some(format!("{limit} per {window:?}, set by the test"));
+            return;
+        }
         if mock.has_rate_limit() {
             return;
         }

@@ -49,6 +49,8 @@ pub struct Acceptance<'a> {
     expected: BTreeMap<String, u64>,
     change: Option<ChangeFn>,
     max_concurrency: Option<u64>,
+    /// The API's published rate limit, set on the mock the checks use.
+    rate_limit: Option<(usize, std::time::Duration)>,
     /// What the source's streams declare (see [`Acceptance::adopt_declared_limits`]).
     declared: Declared,
     skips: BTreeMap<String, String>,
@@ -89,6 +91,7 @@ pub fn acceptance<S: Source + 'static>(source: S, config: Value) -> Acceptance<'
         expected: BTreeMap::new(),
         change: None,
         max_concurrency: None,
+        rate_limit: None,
         declared: Declared::default(),
         skips: BTreeMap::new(),
         results: Vec::new(),
@@ -174,6 +177,7 @@ impl<'a> Acceptance<'a> {
             expected: self.expected,
             change: self.change,
             max_concurrency: self.max_concurrency,
+            rate_limit: self.rate_limit,
             declared: self.declared,
             skips: self.skips,
             results: self.results,
@@ -230,6 +234,14 @@ impl<'a> Acceptance<'a> {
     /// against the mock, which should [`MockApi::hold`] answers so requests overlap.
     pub fn max_concurrency(mut self, n: u64) -> Self {
         self.max_concurrency = Some(n);
+        self
+    }
+
+    /// The API's published rate limit (`limit` requests per `window`), set on the mock the
+    /// checks use: for a cassette's replay, which knows no limit of its own, when the source
+    /// paces itself from its config rather than declaring a quota.
+    pub fn rate_limit(mut self, limit: usize, window: std::time::Duration) -> Self {
+        self.rate_limit = Some((limit, window));
         self
     }
 

@@ -293,11 +293,12 @@ impl Sandbox {
     }
 
     /// Modifies `n` active records of an object type, spread over its ids: their modification
-    /// time moves past every earlier one. Returns their ids.
+    /// time moves past every earlier one. Returns their ids. The portal's clock is its own,
+    /// never the wall clock, so the same changes make the same requests in every run and a
+    /// recorded cassette replays them.
     pub fn touch(&self, object: &str, n: usize) -> Vec<String> {
         let mut portal = lock(&self.portal);
-        let now = chrono::Utc::now().timestamp_millis();
-        portal.clock_ms = (portal.clock_ms + 1_000).max(now);
+        portal.clock_ms += 1_000;
         let at = portal.clock_ms;
         let step = portal
             .objects
@@ -327,11 +328,11 @@ impl Sandbox {
         touched
     }
 
-    /// Creates `n` records of an object type, modified now; returns their ids.
+    /// Creates `n` records of an object type, modified at the portal's next tick; returns
+    /// their ids.
     pub fn create(&self, object: &str, n: usize) -> Vec<String> {
         let mut portal = lock(&self.portal);
-        let now = chrono::Utc::now().timestamp_millis();
-        portal.clock_ms = (portal.clock_ms + 1_000).max(now);
+        portal.clock_ms += 1_000;
         let at = portal.clock_ms;
         let Some((modified, defs)) = portal
             .objects
