@@ -50,16 +50,14 @@ fn lines(dir: &std::path::Path, stream: &str) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_acceptance_suite_passes_against_the_sandbox() {
-    let sandbox = Arc::new(Sandbox::start(SandboxSpec::default()).await);
-    // Answers take 20 ms, so concurrent requests overlap and the cap is measured.
-    sandbox.api().hold(Duration::from_millis(20));
+/// The suite every Mailchimp test runs, live or replayed: records from every stream, a
+/// change between reads (three members of the second list touched, one campaign created; the
+/// sandbox is deterministic, so a replay expects the keys the recording touched), and the
+/// connection cap checked instead of a request rate.
+fn suite(sandbox: &Arc<Sandbox>, config: Value) -> intake::testing::Acceptance<'static> {
     let changed = sandbox.clone();
     let list = sandbox.lists()[1].clone();
-    let mut suite = acceptance(MailchimpSource::new(), sandbox.config())
-        .mock(sandbox.api())
-        .max_concurrency(10);
+    let mut suite = acceptance(MailchimpSource::new(), config).max_concurrency(10);
     for stream in STREAMS {
         suite = suite.expect_records(stream, sandbox.expected(stream));
     }
@@ -77,6 +75,15 @@ async fn the_acceptance_suite_passes_against_the_sandbox() {
             checks::RATE_LIMIT,
             "Mailchimp has no request-rate limit, only 10 simultaneous connections (checked by concurrency)",
         )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acceptance_suite_passes_against_the_sandbox() {
+    let sandbox = Arc::new(Sandbox::start(SandboxSpec::default()).await);
+    // Answers take 20 ms, so concurrent requests overlap and the cap is measured.
+    sandbox.api().hold(Duration::from_millis(20));
+    suite(&sandbox, sandbox.config())
+        .mock(sandbox.api())
         .run()
         .await
         .assert_all_passed();
@@ -402,35 +409,13 @@ fn cassette_sandbox_spec() -> SandboxSpec {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_cassette_replays_under_the_acceptance_suite() {
     let sandbox = Arc::new(Sandbox::start(cassette_sandbox_spec()).await);
-    let changed = sandbox.clone();
-    let list = sandbox.lists()[1].clone();
     let mut config = sandbox.config();
     config["page_size"] = json!(10);
-    let mut suite = acceptance(MailchimpSource::new(), config)
+    suite(&sandbox, config)
         .cassette(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/cassettes/sandbox"
         ))
-        .max_concurrency(10);
-    for stream in STREAMS {
-        suite = suite.expect_records(stream, sandbox.expected(stream));
-    }
-    suite
-        .change_between_reads(move || {
-            // Replayed, the recorded second read answers; the keys it must hold are the
-            // same ones the recording touched (the sandbox is deterministic).
-            let mut keys: Vec<(String, Value)> = changed
-                .touch_members(&list, 3)
-                .into_iter()
-                .map(|id| ("list_members".to_string(), json!([list.clone(), id])))
-                .collect();
-            keys.push(("campaigns".into(), json!(changed.create_campaign())));
-            async move { keys }
-        })
-        .skip(
-            checks::RATE_LIMIT,
-            "Mailchimp has no request-rate limit, only 10 simultaneous connections (checked by concurrency)",
-        )
         .run()
         .await
         .assert_all_passed();
