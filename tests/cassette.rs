@@ -203,6 +203,103 @@ async fn an_unmatched_request_is_answered_with_the_nearest_recorded_one() {
     );
 }
 
+#[derive(Deserialize, JsonSchema)]
+struct OAuthConfig {
+    /// The OAuth client's secret.
+    client_secret: Secret,
+    /// The refresh token.
+    refresh_token: Secret,
+    /// Host (the token endpoint is `{base_url}/oauth/token`).
+    base_url: String,
+}
+
+fn oauth_source() -> HttpSource<OAuthConfig> {
+    HttpSource::new("oauth-items", |cfg: &OAuthConfig| {
+        let token_url = format!("{}/oauth/token", cfg.base_url.trim_end_matches('/'))
+            .parse()
+            .map_err(|e| intake::Error::config(format!("base_url: {e}")))?;
+        let oauth = intake::http::OAuth2::refresh_token(
+            token_url,
+            "client-1",
+            cfg.client_secret.clone(),
+            cfg.refresh_token.clone(),
+        );
+        let api = HttpApi::parse(&cfg.base_url)?.auth(Auth::oauth2(oauth));
+        Ok(vec![
+            api.stream("items")
+                .get("/items")
+                .records_at("/results")
+                .paginate(Paginator::cursor_from_body("/next").into_query("after"))
+                .primary_key("id")
+                .schema(json!({"type": "object", "properties": {"id": {"type": "integer"}}})),
+        ])
+    })
+}
+
+/// The token exchange is part of the cassette (with the client secret, the refresh token
+/// and the access token issued all redacted), so a replay authenticates with a test
+/// config's credentials and reads what the recording read.
+#[tokio::test]
+async fn a_token_exchange_is_recorded_redacted_and_replayed() {
+    let api = MockApi::start().await;
+    api.handle("POST", "^/oauth/token$", |req| {
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(&req.body).into_owned().collect();
+        if form.get("refresh_token").map(String::as_str) != Some("rt-live-5e6f7a") {
+            return wiremock::ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant"}));
+        }
+        wiremock::ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": "at-issued-1a2b3c4d", "expires_in": 3600, "token_type": "bearer"}),
+        )
+    })
+    .await;
+    api.endpoint("/items")
+        .records(Dataset::new((0..15).map(|i| json!({"id": i})).collect()))
+        .page_size(10)
+        .paginate(PageStyle::cursor("/next", "after"))
+        .require_header("authorization", "Bearer at-issued-1a2b3c4d")
+        .mount()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = json!({"client_secret": "cs-live-0d9c8b", "refresh_token": "rt-live-5e6f7a", "base_url": api.uri()});
+    let spec = intake::Source::spec(&oauth_source());
+    let recording = Recording::start_for_origin(dir.path(), &spec, &cfg, &api.uri()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    intake::sync(oauth_source(), cfg)
+        .to(JsonlDestination::new(out.path()))
+        .run()
+        .await
+        .unwrap();
+    recording.finish().unwrap();
+    drop(api);
+
+    let text = cassette_text(dir.path());
+    for secret in ["cs-live-0d9c8b", "rt-live-5e6f7a", "at-issued-1a2b3c4d"] {
+        for form in forms(secret) {
+            assert!(!text.contains(&form), "{form} in the cassette");
+        }
+    }
+    let cassette = Cassette::load(dir.path()).unwrap();
+    assert_eq!(cassette.len(), 3, "the token exchange and two pages");
+    assert!(text.contains("\"path\": \"/oauth/token\""), "{text}");
+
+    let replay = cassette.replay().await;
+    let cfg = replay.point_config(&json!({
+        "client_secret": "test-secret", "refresh_token": "test-refresh",
+        "base_url": "https://api.example.invalid",
+    }));
+    let out = tempfile::tempdir().unwrap();
+    intake::sync(oauth_source(), cfg)
+        .to(JsonlDestination::new(out.path()))
+        .run()
+        .await
+        .unwrap();
+    let rows = std::fs::read_to_string(out.path().join("items.jsonl")).unwrap();
+    assert_eq!(rows.lines().count(), 15);
+    assert!(replay.unmatched().is_empty(), "{:?}", replay.unmatched());
+    assert_eq!(replay.requests(), 3);
+}
+
 #[test]
 fn a_missing_cassette_says_how_to_record_one() {
     let err = Cassette::load("/nonexistent/cassette").unwrap_err();

@@ -45,25 +45,59 @@ fn filled(tab: &TabSpec) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_acceptance_suite_passes_against_the_sandbox() {
-    let tabs = spreadsheet(600);
-    let sandbox = Sandbox::start(tabs.clone(), 600).await;
-    let mut config = sandbox.config();
-    config["requests_per_minute"] = json!(600);
-    let mut suite = acceptance(SheetsSource::new(), config)
-        .mock(sandbox.api())
-        .skip(
-            checks::CONCURRENCY,
-            "the Sheets API limits requests per minute (checked by rate_limit), not connections",
-        );
+/// The suite every Sheets test runs, live or replayed: every grid tab with rows proved by
+/// its filled-row count, at the quota the config declares.
+fn suite(tabs: &[TabSpec], config: Value) -> intake::testing::Acceptance<'static> {
+    let mut suite = acceptance(SheetsSource::new(), config).skip(
+        checks::CONCURRENCY,
+        "the Sheets API limits requests per minute (checked by rate_limit), not connections",
+    );
     for tab in tabs
         .iter()
         .filter(|t| t.sheet_type == "GRID" && !t.rows.is_empty())
     {
         suite = suite.expect_records(&tab.title, filled(tab) as u64);
     }
-    suite.run().await.assert_all_passed();
+    suite
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acceptance_suite_passes_against_the_sandbox() {
+    let tabs = spreadsheet(600);
+    let sandbox = Sandbox::start(tabs.clone(), 600).await;
+    let mut config = sandbox.config();
+    config["requests_per_minute"] = json!(600);
+    suite(&tabs, config)
+        .mock(sandbox.api())
+        .run()
+        .await
+        .assert_all_passed();
+    let (_, refused) = sandbox.token_requests();
+    assert!(refused.is_empty(), "every assertion verified: {refused:?}");
+}
+
+/// The shipped cassette (`tests/cassettes/sandbox`, recorded from the sandbox standing in for
+/// the real API: a token exchange with a signed JWT, then the Sheets API) replays under the
+/// whole acceptance suite. A small spreadsheet read in batches of 50 rows, so the cassette
+/// stays reviewable and still holds batch boundaries. The JWT assertion and the tokens are
+/// redacted by name, the service account's key by the spec; the key file's `token_uri` is
+/// pointed at the replay like every other URL in the config. To record it again:
+/// `INTAKE_RECORD=1 cargo test -p intake-source-google-sheets --test sheets the_shipped_cassette`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_cassette_replays_under_the_acceptance_suite() {
+    let tabs = spreadsheet(120);
+    let sandbox = Sandbox::start(tabs.clone(), 600).await;
+    let mut config = sandbox.config();
+    config["requests_per_minute"] = json!(600);
+    config["batch_size"] = json!(50);
+    suite(&tabs, config)
+        .cassette(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/cassettes/sandbox"
+        ))
+        .run()
+        .await
+        .assert_all_passed();
     let (_, refused) = sandbox.token_requests();
     assert!(refused.is_empty(), "every assertion verified: {refused:?}");
 }

@@ -53,7 +53,7 @@ pub(crate) async fn request_token(
         .post(token_url.clone())
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json")
-        .body(body)
+        .body(body.clone())
         .send()
         .await
         .map_err(|e| {
@@ -63,11 +63,31 @@ pub(crate) async fn request_token(
                 .context(format!("requesting {what}"))
         })?;
     let status = response.status().as_u16();
+    let response_headers = response.headers().clone();
     let text = response.text().await.map_err(|e| {
         fail(crate::http::error::transport_error_kind(&e))
             .into_error()
             .context(format!("reading {what}"))
     })?;
+    // A cassette holds the token exchange too (the assertion, the secrets and the tokens
+    // issued are redacted by the recorder), so a replay can authenticate.
+    if crate::http::record::Exchange::recording() {
+        let mut request_headers = reqwest::header::HeaderMap::new();
+        request_headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        crate::http::record::Exchange {
+            method: "POST",
+            url: token_url,
+            request_headers: &request_headers,
+            request_body: Some(body.as_bytes()),
+            status,
+            response_headers: &response_headers,
+            response_body: text.as_bytes(),
+        }
+        .record();
+    }
     if !(200..300).contains(&status) {
         let shown = redactor.text(&text);
         if status == 400 || status == 401 {

@@ -252,6 +252,14 @@ impl std::ops::Deref for Replay {
 
 fn repoint(v: &mut Value, base: &str) {
     match v {
+        // A JSON document held in a string (a service account's key file): its URLs (the
+        // token URI) are pointed at the replay too, and it is written back as a string.
+        Value::String(s) if s.trim_start().starts_with('{') => {
+            if let Ok(mut doc) = serde_json::from_str::<Value>(s) {
+                repoint(&mut doc, base);
+                *s = doc.to_string();
+            }
+        }
         Value::String(s) => {
             if let Ok(url) = url::Url::parse(s)
                 && matches!(url.scheme(), "http" | "https")
@@ -271,5 +279,28 @@ fn repoint(v: &mut Value, base: &str) {
         Value::Array(items) => items.iter_mut().for_each(|i| repoint(i, base)),
         Value::Object(map) => map.values_mut().for_each(|i| repoint(i, base)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repoint;
+    use serde_json::json;
+
+    #[test]
+    fn urls_are_pointed_at_the_replay_even_inside_a_json_document_string() {
+        let key = json!({"token_uri": "https://oauth2.googleapis.com/token", "type": "sa"});
+        let mut config = json!({
+            "base_url": "https://api.example.com/v3",
+            "credentials": {"key": key.to_string()},
+            "name": "not a url",
+        });
+        repoint(&mut config, "http://127.0.0.1:9");
+        assert_eq!(config["base_url"], "http://127.0.0.1:9/v3");
+        assert_eq!(config["name"], "not a url");
+        let key: serde_json::Value =
+            serde_json::from_str(config["credentials"]["key"].as_str().unwrap()).unwrap();
+        assert_eq!(key["token_uri"], "http://127.0.0.1:9/token");
+        assert_eq!(key["type"], "sa");
     }
 }
