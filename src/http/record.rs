@@ -352,20 +352,25 @@ impl Recorder {
         out
     }
 
-    /// A body as JSON (`"json"`), form pairs (`"form"`) or text (`"text"`), redacted.
+    /// A body as JSON (`"json"`), form pairs (`"form"`), text (`"text"`), redacted, or, when
+    /// it is not UTF-8 (a gzipped sitemap, an image), its bytes as `"base64"`: kept byte for
+    /// byte, since a lossy decoding would replay a corrupt file. A binary body is not searched
+    /// for secrets (an API does not echo credentials inside a compressed file).
     fn body(&self, body: &[u8], content_type: &str) -> (&'static str, Value) {
         if let Ok(mut v) = serde_json::from_slice::<Value>(body) {
             self.json(&mut v);
             return ("json", v);
         }
-        let text = String::from_utf8_lossy(body);
+        let Ok(text) = std::str::from_utf8(body) else {
+            return ("base64", Value::String(super::auth::base64(body)));
+        };
         if content_type.starts_with("application/x-www-form-urlencoded") {
             let pairs: Vec<Value> = url::form_urlencoded::parse(text.as_bytes())
                 .map(|(k, v)| json!([k, self.field(&k, &v)]))
                 .collect();
             return ("form", Value::Array(pairs));
         }
-        ("text", Value::String(self.text(&text)))
+        ("text", Value::String(self.text(text)))
     }
 
     fn json(&self, v: &mut Value) {

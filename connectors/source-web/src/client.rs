@@ -254,25 +254,16 @@ pub(crate) async fn check(s: &Settings) -> Result<()> {
         let mut robots = st.clone();
         robots.set_path("/robots.txt");
         robots.set_query(None);
-        client
-            .get(robots)
-            .timeout(s.timeout)
-            .send()
-            .await
-            .map_err(|e| {
-                Error::config(format!(
-                    "cannot reach {}: {}",
-                    st.host_str().unwrap_or_default(),
-                    e.without_url()
-                ))
-            })?;
-        let answer = client
-            .get(st.clone())
-            .timeout(s.timeout)
-            .send()
+        probe(&client, s, &robots).await.map_err(|e| {
+            Error::config(format!(
+                "cannot reach {}: {}",
+                st.host_str().unwrap_or_default(),
+                e.without_url()
+            ))
+        })?;
+        let status = probe(&client, s, st)
             .await
             .map_err(|e| Error::config(format!("cannot fetch {st}: {}", e.without_url())))?;
-        let status = answer.status().as_u16();
         if matches!(status, 401 | 403 | 407) {
             return Err(Error::config(format!(
                 "{st} answered HTTP {status}: the site refuses the crawler (it may need credentials, or block the user agent \"{}\")",
@@ -281,4 +272,17 @@ pub(crate) async fn check(s: &Settings) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One unpaced GET whose status is all `check` needs (the body is not read). Recorded like
+/// every page, so a cassette's replay answers the crawl after it as the recording did.
+async fn probe(client: &reqwest::Client, s: &Settings, url: &Url) -> reqwest::Result<u16> {
+    let request = client.get(url.clone()).timeout(s.timeout).build()?;
+    let sent = Exchange::recording().then(|| request.headers().clone());
+    let answer = client.execute(request).await?;
+    let status = answer.status().as_u16();
+    if let Some(sent) = &sent {
+        record(url, sent, status, answer.headers(), &[]);
+    }
+    Ok(status)
 }

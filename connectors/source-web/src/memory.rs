@@ -20,6 +20,21 @@ pub(crate) struct Seen {
     pub(crate) s: u16,
 }
 
+impl Seen {
+    /// When the page held last time was last modified, on the site's clock: its
+    /// `Last-Modified` header when it sent one, else when the crawl read it (the crawler's
+    /// clock). A sitemap `lastmod` no later than this says the page has not changed: compared
+    /// with the site's own header, a clock difference between the site and this machine
+    /// cannot hide a change.
+    pub(crate) fn modified(&self) -> Option<DateTime<Utc>> {
+        self.m
+            .as_deref()
+            .and_then(|m| DateTime::parse_from_rfc2822(m).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|| intake::state::parse_datetime(&self.t))
+    }
+}
+
 /// The crawl's memory across syncs.
 #[derive(Debug, Default)]
 pub(crate) struct Memory {
@@ -54,5 +69,38 @@ impl Memory {
             frontier,
             floor: floor.filter(|_| blob.get("urls").is_none()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Seen;
+
+    fn seen(m: Option<&str>) -> Seen {
+        Seen {
+            e: None,
+            m: m.map(str::to_string),
+            h: Some("hash".into()),
+            t: "2026-12-08T10:00:00.000Z".into(),
+            d: 0,
+            s: 200,
+        }
+    }
+
+    #[test]
+    fn a_page_was_modified_when_the_site_said_not_when_it_was_read() {
+        // The site's clock is two years behind this machine's: its own header decides.
+        let with_header = seen(Some("Sat, 01 Jun 2024 00:00:00 GMT"));
+        assert_eq!(
+            with_header.modified().unwrap().to_rfc3339(),
+            "2024-06-01T00:00:00+00:00"
+        );
+        let without = seen(None);
+        assert_eq!(
+            without.modified().unwrap().to_rfc3339(),
+            "2026-12-08T10:00:00+00:00"
+        );
+        // A header that is not an HTTP date falls back to when the page was read.
+        assert_eq!(seen(Some("yesterday")).modified(), without.modified());
     }
 }

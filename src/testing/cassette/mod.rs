@@ -10,9 +10,13 @@
 //! n-th one got in the recording (the last one once the recording runs out), so data that
 //! changed between two reads of the recording changes in the replay too. A request matching
 //! nothing is answered 404 with the nearest recorded request, and listed in
-//! [`Replay::unmatched`].
+//! [`Replay::unmatched`]. Every origin the recording talked to, written in a response (an
+//! absolute next-page link, a sitemap's `<loc>`, a `Location` header), is pointed at the
+//! replay, as the URLs in the config are ([`Replay::point_config`]), so a replay never
+//! reaches the recorded host.
 
 mod matching;
+mod origins;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +29,7 @@ use super::mock::MockApi;
 use crate::error::{Error, Result};
 use crate::http::record::request_key;
 use matching::{Incoming, nearest, request_matches};
+use origins::Origins;
 
 /// A recorded cassette, loaded; see the module docs.
 #[derive(Debug, Clone)]
@@ -124,7 +129,22 @@ impl Cassette {
     pub async fn replay(&self) -> Replay {
         let api = MockApi::start().await;
         let unmatched = Arc::new(Mutex::new(Vec::new()));
-        let groups = Arc::new(self.groups.clone());
+        // The answers, with every origin the recording talked to pointed at this replay.
+        let origins = Origins::new(
+            self.groups
+                .iter()
+                .filter_map(|g| g.request.get("origin").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect(),
+            &api.uri(),
+        );
+        let mut groups = self.groups.clone();
+        for g in &mut groups {
+            for answer in &mut g.answers {
+                answer.1 = origins.response(&answer.1);
+            }
+        }
+        let groups = Arc::new(groups);
         let served: Arc<Vec<AtomicUsize>> =
             Arc::new(self.groups.iter().map(|_| AtomicUsize::new(0)).collect());
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] {
@@ -134,7 +154,11 @@ impl Cassette {
             })
             .await;
         }
-        Replay { api, unmatched }
+        Replay {
+            api,
+            unmatched,
+            served,
+        }
     }
 }
 
@@ -204,6 +228,21 @@ fn template(response: &Value) -> ResponseTemplate {
             text.to_string(),
             content_type.as_deref().unwrap_or("text/plain"),
         );
+    } else if let Some(bytes) = response
+        .get("base64")
+        .and_then(Value::as_str)
+        .and_then(crate::http::secret_forms::base64_decode)
+    {
+        t = t.set_body_raw(
+            bytes,
+            content_type
+                .as_deref()
+                .unwrap_or("application/octet-stream"),
+        );
+    } else if let Some(content_type) = content_type {
+        // A body the client did not read (a PDF a crawler skips by its type): the type
+        // still answers, so the client skips it again.
+        t = t.insert_header("content-type", content_type.as_str());
     }
     t
 }
@@ -212,6 +251,9 @@ fn template(response: &Value) -> ResponseTemplate {
 pub struct Replay {
     api: MockApi,
     unmatched: Arc<Mutex<Vec<String>>>,
+    /// How often each recorded request has been answered: where the replay is in the
+    /// recording.
+    served: Arc<Vec<AtomicUsize>>,
 }
 
 impl Replay {
@@ -223,6 +265,22 @@ impl Replay {
     /// How many requests the replay answered (faults included).
     pub fn requests(&self) -> u64 {
         self.api.requests()
+    }
+
+    /// Where the replay is in the recording (how often each recorded request was answered).
+    pub(crate) fn position(&self) -> Vec<usize> {
+        self.served
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// Goes back to `position`: the requests answered since count as never made, so a check
+    /// the recording did not run (one that injects faults) does not move the replay on.
+    pub(crate) fn rewind(&self, position: &[usize]) {
+        for (n, at) in self.served.iter().zip(position) {
+            n.store(*at, Ordering::Relaxed);
+        }
     }
 
     /// The requests no recorded exchange matched, each with the nearest recorded one.

@@ -241,7 +241,7 @@ async fn crawl_all(c: &mut Crawl<'_>) -> Result<()> {
                 // Only a page read whole (a content hash) is spared by an older lastmod: a
                 // failed page, an error status or one with records left out is asked again.
                 && k.h.is_some()
-                && intake::state::parse_datetime(&k.t).is_some_and(|t| t >= lastmod)
+                && k.modified().is_some_and(|t| t >= lastmod)
             {
                 c.counts.lastmod += 1;
                 continue;

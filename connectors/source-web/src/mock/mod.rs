@@ -39,11 +39,16 @@ fn lock(s: &Mutex<Site>) -> std::sync::MutexGuard<'_, Site> {
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// When the site was last built: every page's `Last-Modified` until it changes.
+fn site_epoch() -> DateTime<Utc> {
+    "2024-06-01T00:00:00Z".parse().unwrap_or_default()
+}
+
 impl FixtureSite {
     /// Starts the site on a loopback port.
     pub async fn start() -> FixtureSite {
         let api = MockApi::start().await;
-        let start: DateTime<Utc> = "2024-06-01T00:00:00Z".parse().unwrap_or_default();
+        let start = site_epoch();
         let site = Arc::new(Mutex::new(Site {
             products: products(),
             articles: articles(),
@@ -112,7 +117,15 @@ impl FixtureSite {
         let mut s = lock(&self.site);
         s.products[1].price += 1.0;
         s.articles[0].body.push_str(" Updated.");
-        let now = Utc::now();
+        // The site's own clock: a day after its latest change (never the wall clock, so a
+        // recorded cassette is the same every time it is recorded).
+        let now = s
+            .modified
+            .values()
+            .max()
+            .copied()
+            .unwrap_or_else(site_epoch)
+            + chrono::Duration::days(1);
         let id = s.products[1].id;
         let slug = s.articles[0].slug.clone();
         s.modified.insert(format!("/products/{id}"), now);
