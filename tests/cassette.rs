@@ -300,6 +300,105 @@ async fn a_token_exchange_is_recorded_redacted_and_replayed() {
     assert_eq!(replay.requests(), 3);
 }
 
+#[derive(Deserialize, JsonSchema)]
+struct LinkConfig {
+    /// Host.
+    base_url: String,
+}
+
+/// Pages linked by absolute next URLs (`{"next": "http://127.0.0.1:PORT/items?page=2"}`).
+fn linked_source() -> HttpSource<LinkConfig> {
+    HttpSource::new("linked-items", |cfg: &LinkConfig| {
+        let api = HttpApi::parse(&cfg.base_url)?;
+        Ok(vec![
+            api.stream("items")
+                .get("/items")
+                .records_at("/results")
+                .paginate(Paginator::next_url("/next"))
+                .primary_key("id")
+                .schema(json!({"type": "object", "properties": {"id": {"type": "integer"}}})),
+        ])
+    })
+}
+
+/// A recorded next-page link names the recorded host; the replay points it at itself, so
+/// the replayed sync follows it to the replay (the recorded host is gone).
+#[tokio::test]
+async fn absolute_links_in_recorded_answers_lead_to_the_replay() {
+    let api = MockApi::start().await;
+    api.endpoint("/items")
+        .records(Dataset::new((0..12).map(|i| json!({"id": i})).collect()))
+        .page_size(5)
+        .paginate(PageStyle::next_url("/next"))
+        .mount()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = json!({"base_url": api.uri()});
+    let spec = intake::Source::spec(&linked_source());
+    let recording = Recording::start_for_origin(dir.path(), &spec, &cfg, &api.uri()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    intake::sync(linked_source(), cfg)
+        .to(JsonlDestination::new(out.path()))
+        .run()
+        .await
+        .unwrap();
+    recording.finish().unwrap();
+    let recorded = api.uri();
+    assert!(cassette_text(dir.path()).contains(&format!("{recorded}/items")));
+    let asked = api.requests();
+
+    // The recording's API stays up (so the replay gets a port of its own, not the same
+    // server back from wiremock's pool), and is never asked again.
+    let replay = Cassette::load(dir.path()).unwrap().replay().await;
+    assert_ne!(replay.api().uri(), recorded);
+    let cfg = replay.point_config(&json!({"base_url": "https://api.example.invalid"}));
+    let out = tempfile::tempdir().unwrap();
+    intake::sync(linked_source(), cfg)
+        .to(JsonlDestination::new(out.path()))
+        .run()
+        .await
+        .unwrap();
+    let rows = std::fs::read_to_string(out.path().join("items.jsonl")).unwrap();
+    assert_eq!(rows.lines().count(), 12);
+    assert_eq!(replay.requests(), 3, "three pages, all from the replay");
+    assert_eq!(api.requests(), asked, "the recorded host was not asked");
+    assert!(replay.unmatched().is_empty(), "{:?}", replay.unmatched());
+}
+
+/// A body that is not UTF-8 (a gzipped file) is recorded byte for byte and replayed so.
+#[tokio::test]
+async fn a_binary_body_replays_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = "http://files.example.test";
+    let spec = intake::Source::spec(&linked_source());
+    let recording =
+        Recording::start_for_origin(dir.path(), &spec, &json!({"base_url": origin}), origin)
+            .unwrap();
+    let body: Vec<u8> = vec![0x1f, 0x8b, 0x08, 0x00, 0xff, 0xfe, 0x00, 0x80, 0x41];
+    let url: url::Url = format!("{origin}/export.bin").parse().unwrap();
+    let mut answered = reqwest::header::HeaderMap::new();
+    answered.insert("content-type", "application/octet-stream".parse().unwrap());
+    intake::http::Exchange {
+        method: "GET",
+        url: &url,
+        request_headers: &reqwest::header::HeaderMap::new(),
+        request_body: None,
+        status: 200,
+        response_headers: &answered,
+        response_body: &body,
+    }
+    .record();
+    assert_eq!(recording.finish().unwrap(), 1);
+    assert!(cassette_text(dir.path()).contains("\"base64\""));
+
+    let replay = Cassette::load(dir.path()).unwrap().replay().await;
+    let got = reqwest::get(format!("{}/export.bin", replay.api().uri()))
+        .await
+        .unwrap();
+    assert_eq!(got.headers()["content-type"], "application/octet-stream");
+    assert_eq!(got.bytes().await.unwrap().as_ref(), &body[..]);
+}
+
 #[test]
 fn a_missing_cassette_says_how_to_record_one() {
     let err = Cassette::load("/nonexistent/cassette").unwrap_err();
