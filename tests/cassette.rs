@@ -86,21 +86,37 @@ fn forms(secret: &str) -> Vec<String> {
     ]
 }
 
+/// Syncs `source` with `config` into a scratch folder: how many records it read.
+async fn sync_all<S: intake::Source + 'static>(source: S, config: Value) -> intake::Result<u64> {
+    let out = tempfile::tempdir().unwrap();
+    let report = intake::sync(source, config)
+        .to(JsonlDestination::new(out.path()))
+        .run()
+        .await?;
+    Ok(report.records_read())
+}
+
+/// Records a sync of `source` with `config` (its API at `origin`) into a new folder: the
+/// folder, how many records were read and how many exchange files were written.
+async fn record_sync<S: intake::Source + 'static>(
+    source: S,
+    config: Value,
+    origin: &str,
+) -> (tempfile::TempDir, u64, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = source.spec();
+    let recording = Recording::start_for_origin(dir.path(), &spec, &config, origin).unwrap();
+    let read = sync_all(source, config).await.unwrap();
+    let written = recording.finish().unwrap();
+    (dir, read, written)
+}
+
 #[tokio::test]
 async fn a_recorded_sync_holds_no_secret_in_any_form() {
     let api = api().await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let cfg = config(&api.uri(), TOKEN);
-    let spec = intake::Source::spec(&source("10"));
-    let recording = Recording::start_for_origin(dir.path(), &spec, &cfg, &api.uri()).unwrap();
-    let report = intake::sync(source("10"), cfg)
-        .to(JsonlDestination::new(out.path()))
-        .run()
-        .await
-        .unwrap();
-    assert_eq!(report.records_read(), 25);
-    let written = recording.finish().unwrap();
+    let (dir, read, written) =
+        record_sync(source("10"), config(&api.uri(), TOKEN), &api.uri()).await;
+    assert_eq!(read, 25);
     assert_eq!(written, 3, "one file per page");
     let text = cassette_text(dir.path());
     for secret in [TOKEN.to_string(), format!("{TOKEN}-key")] {
@@ -170,27 +186,12 @@ async fn a_cassette_recorded_by_the_suite_replays_under_it_offline() {
 #[tokio::test]
 async fn an_unmatched_request_is_answered_with_the_nearest_recorded_one() {
     let api = api().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&api.uri(), TOKEN);
-    let spec = intake::Source::spec(&source("10"));
-    let recording = Recording::start_for_origin(dir.path(), &spec, &cfg, &api.uri()).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    intake::sync(source("10"), cfg)
-        .to(JsonlDestination::new(out.path()))
-        .run()
-        .await
-        .unwrap();
-    recording.finish().unwrap();
+    let (dir, _, _) = record_sync(source("10"), config(&api.uri(), TOKEN), &api.uri()).await;
 
     let replay = Cassette::load(dir.path()).unwrap().replay().await;
     // The same connector asking for pages of 20: nothing recorded matches.
     let cfg = replay.point_config(&config("https://api.example.invalid", "other"));
-    let out = tempfile::tempdir().unwrap();
-    let err = intake::sync(source("20"), cfg)
-        .to(JsonlDestination::new(out.path()))
-        .run()
-        .await
-        .unwrap_err();
+    let err = sync_all(source("20"), cfg).await.unwrap_err();
     let unmatched = replay.unmatched();
     assert_eq!(unmatched.len(), 1, "{unmatched:?}");
     assert!(
@@ -260,17 +261,8 @@ async fn a_token_exchange_is_recorded_redacted_and_replayed() {
         .require_header("authorization", "Bearer at-issued-1a2b3c4d")
         .mount()
         .await;
-    let dir = tempfile::tempdir().unwrap();
     let cfg = json!({"client_secret": "cs-live-0d9c8b", "refresh_token": "rt-live-5e6f7a", "base_url": api.uri()});
-    let spec = intake::Source::spec(&oauth_source());
-    let recording = Recording::start_for_origin(dir.path(), &spec, &cfg, &api.uri()).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    intake::sync(oauth_source(), cfg)
-        .to(JsonlDestination::new(out.path()))
-        .run()
-        .await
-        .unwrap();
-    recording.finish().unwrap();
+    let (dir, _, _) = record_sync(oauth_source(), cfg, &api.uri()).await;
     drop(api);
 
     let text = cassette_text(dir.path());
@@ -288,14 +280,7 @@ async fn a_token_exchange_is_recorded_redacted_and_replayed() {
         "client_secret": "test-secret", "refresh_token": "test-refresh",
         "base_url": "https://api.example.invalid",
     }));
-    let out = tempfile::tempdir().unwrap();
-    intake::sync(oauth_source(), cfg)
-        .to(JsonlDestination::new(out.path()))
-        .run()
-        .await
-        .unwrap();
-    let rows = std::fs::read_to_string(out.path().join("items.jsonl")).unwrap();
-    assert_eq!(rows.lines().count(), 15);
+    assert_eq!(sync_all(oauth_source(), cfg).await.unwrap(), 15);
     assert!(replay.unmatched().is_empty(), "{:?}", replay.unmatched());
     assert_eq!(replay.requests(), 3);
 }
@@ -332,17 +317,8 @@ async fn absolute_links_in_recorded_answers_lead_to_the_replay() {
         .paginate(PageStyle::next_url("/next"))
         .mount()
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = json!({"base_url": api.uri()});
-    let spec = intake::Source::spec(&linked_source());
-    let recording = Recording::start_for_origin(dir.path(), &spec, &cfg, &api.uri()).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    intake::sync(linked_source(), cfg)
-        .to(JsonlDestination::new(out.path()))
-        .run()
-        .await
-        .unwrap();
-    recording.finish().unwrap();
+    let (dir, _, _) =
+        record_sync(linked_source(), json!({"base_url": api.uri()}), &api.uri()).await;
     let recorded = api.uri();
     assert!(cassette_text(dir.path()).contains(&format!("{recorded}/items")));
     let asked = api.requests();
@@ -352,14 +328,7 @@ async fn absolute_links_in_recorded_answers_lead_to_the_replay() {
     let replay = Cassette::load(dir.path()).unwrap().replay().await;
     assert_ne!(replay.api().uri(), recorded);
     let cfg = replay.point_config(&json!({"base_url": "https://api.example.invalid"}));
-    let out = tempfile::tempdir().unwrap();
-    intake::sync(linked_source(), cfg)
-        .to(JsonlDestination::new(out.path()))
-        .run()
-        .await
-        .unwrap();
-    let rows = std::fs::read_to_string(out.path().join("items.jsonl")).unwrap();
-    assert_eq!(rows.lines().count(), 12);
+    assert_eq!(sync_all(linked_source(), cfg).await.unwrap(), 12);
     assert_eq!(replay.requests(), 3, "three pages, all from the replay");
     assert_eq!(api.requests(), asked, "the recorded host was not asked");
     assert!(replay.unmatched().is_empty(), "{:?}", replay.unmatched());
