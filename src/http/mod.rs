@@ -92,7 +92,6 @@ pub(crate) mod fuzzing {
 }
 pub mod template;
 
-#[cfg(feature = "testing")]
 pub(crate) use auth::base64;
 pub use auth::{Auth, Authenticator, OAuth2};
 #[cfg(feature = "jwt")]

@@ -91,7 +91,8 @@ pub(crate) fn encodings(secret: &str) -> Vec<String> {
 }
 
 /// The text that every base64 run (standard or URL-safe, 12 characters or more) in `text`
-/// decodes to, one per line.
+/// decodes to, one per line. (The secrets check and a cassette's replay use these.)
+#[cfg(feature = "testing")]
 pub(crate) fn decode_base64_runs(text: &str) -> String {
     let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_' | '=');
     let mut out = String::new();
@@ -109,6 +110,7 @@ pub(crate) fn decode_base64_runs(text: &str) -> String {
 }
 
 /// Decodes base64 (standard or URL-safe alphabet, padding optional); `None` if it is not.
+#[cfg(feature = "testing")]
 pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let text = text.trim_end_matches('=');
     let mut out = Vec::with_capacity(text.len() * 3 / 4);

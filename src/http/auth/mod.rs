@@ -15,6 +15,5 @@ mod token;
 pub use authenticator::{Auth, Authenticator};
 #[cfg(feature = "jwt")]
 pub use jwt::{GoogleServiceAccount, ServiceAccountKey};
-#[cfg(feature = "testing")]
 pub(crate) use keys::base64;
 pub use oauth2::OAuth2;

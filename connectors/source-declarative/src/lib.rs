@@ -1,0 +1,18 @@
+//! A native runtime for Airbyte's declarative ("low-code") manifests on intake.
+//!
+//! About 475 of Airbyte's connectors are nothing but a `manifest.yaml` that airbyte-cdk's
+//! Python runtime executes. This crate reads the same manifests, with the CDK's semantics at
+//! every step, so a manifest runs unchanged and reads what Airbyte reads:
+//! - [`Manifest`]: the YAML parsed, `$ref`s resolved, types and `$parameters` propagated, as
+//!   the CDK's `ManifestReferenceResolver` and `ManifestComponentTransformer` do;
+//! - [`interpolation`]: Jinja on minijinja with the CDK's context, macros, filters, Python
+//!   methods on values, Python printing of values and the literal reading of results.
+//!
+//! Errors name the manifest path of the node at fault (`streams[3].retriever.paginator`).
+
+pub mod error;
+pub mod interpolation;
+pub mod manifest;
+
+pub use error::{ManifestError, Result};
+pub use manifest::Manifest;
