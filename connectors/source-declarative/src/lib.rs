@@ -10,6 +10,7 @@
 //!
 //! Errors name the manifest path of the node at fault (`streams[3].retriever.paginator`).
 
+pub mod components;
 pub mod error;
 pub mod interpolation;
 pub mod manifest;
