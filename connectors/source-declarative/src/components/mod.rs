@@ -8,3 +8,5 @@ pub mod dpath;
 pub mod extractor;
 pub mod headers;
 pub mod pagination;
+pub mod paginator;
+pub mod request_option;
