@@ -3,6 +3,7 @@
 //! airbyte-cdk's semantics: decoding a body, finding records (`DpathExtractor`), filtering
 //! them (`RecordFilter`), and the pagination strategies.
 
+pub mod auth;
 pub mod decoder;
 pub mod dpath;
 pub mod extractor;
@@ -10,3 +11,4 @@ pub mod headers;
 pub mod pagination;
 pub mod paginator;
 pub mod request_option;
+pub mod requester;

@@ -201,6 +201,19 @@ impl Interpolated {
         Ok(read_back(self.render(ctx)?.unwrap_or_default()))
     }
 
+    /// `JinjaInterpolation.eval` with `valid_types`: a literal reading that `accept` refuses
+    /// stays the rendered text (request parameters accept only text and lists, so `"42"` is
+    /// sent as written); an empty result is `null`.
+    pub fn eval_valid(&self, ctx: &Context, accept: impl Fn(&Value) -> bool) -> Result<Value> {
+        let Some(text) = self.render(ctx)? else {
+            return Ok(Value::Null);
+        };
+        Ok(match literal::literal_eval(&text) {
+            Some(v) if accept(&v) => v,
+            _ => Value::String(text),
+        })
+    }
+
     /// The value as text (Python's `str()` of it), for URLs, headers and parameters.
     pub fn eval_text(&self, ctx: &Context) -> Result<String> {
         Ok(match self.eval_string_value(ctx)? {
