@@ -28,4 +28,4 @@ pub(crate) use destination::feed_for_fuzzing as runner_fuzzing;
 pub use command::{Command, parse_args};
 pub use destination::{MAX_MESSAGE_BYTES, run_destination, run_destination_with};
 pub use message::{InputMessage, InputRecord, MessageWriter, state_message};
-pub use source::{run_source, run_source_with};
+pub use source::{run_source, run_source_with, run_source_with_args};

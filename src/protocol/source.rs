@@ -15,7 +15,12 @@ use crate::state::State;
 
 /// Runs a source connector's command line on stdout and returns the process exit code.
 pub fn run_source<S: Source>(source: S) -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    run_source_with_args(source, std::env::args().skip(1).collect())
+}
+
+/// [`run_source`] with the arguments given (the command's own, such as a manifest runner's
+/// `--manifest-path`, already taken out).
+pub fn run_source_with_args<S: Source>(source: S, args: Vec<String>) -> ExitCode {
     let code = match runtime() {
         Ok(rt) => rt.block_on(async {
             let mut w = MessageWriter::new(std::io::BufWriter::with_capacity(

@@ -11,7 +11,12 @@ use serde_json::{Map, Value};
 use crate::error::{ManifestError, Result};
 use crate::interpolation::{Context, Interpolated};
 
-fn text(node: &Map<String, Value>, field: &str, path: &str, ctx: &Context) -> Result<Option<String>> {
+fn text(
+    node: &Map<String, Value>,
+    field: &str,
+    path: &str,
+    ctx: &Context,
+) -> Result<Option<String>> {
     match node.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Interpolated::new(s, &format!("{path}.{field}"))?
@@ -29,7 +34,9 @@ pub fn from_node(node: Option<&Map<String, Value>>, path: &str, ctx: &Context) -
     };
     let kind = node.get("type").and_then(Value::as_str).unwrap_or("");
     let secret = |field: &str| -> Result<SecretString> {
-        Ok(SecretString::from(text(node, field, path, ctx)?.unwrap_or_default()))
+        Ok(SecretString::from(
+            text(node, field, path, ctx)?.unwrap_or_default(),
+        ))
     };
     match kind {
         "NoAuth" => Ok(Auth::none()),

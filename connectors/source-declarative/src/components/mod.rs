@@ -12,3 +12,4 @@ pub mod pagination;
 pub mod paginator;
 pub mod request_option;
 pub mod requester;
+pub mod retriever;

@@ -27,8 +27,11 @@ pub struct PageRead<'a> {
     pub headers: minijinja::Value,
     /// The last record of the page, if any.
     pub last_record: Option<&'a Value>,
-    /// How many records the extractor found (before a filter).
+    /// How many records the page kept (after a filter): `last_page_size` in templates.
     pub last_page_size: usize,
+    /// How many records the extractor found (before a filter): what the offset and page
+    /// strategies count, as the CDK's `extracted_record_count`.
+    pub extracted: usize,
     /// The partition being read.
     pub stream_slice: &'a Value,
 }
@@ -295,7 +298,7 @@ impl Strategy {
                         Some(int_of(&t.eval_string_value(&c)?, "page_size")?)
                     }
                 };
-                let size = page.last_page_size as i64;
+                let size = page.extracted as i64;
                 if requested.is_some_and(|r| r != 0 && size < r) || size == 0 {
                     return Ok(None);
                 }
@@ -317,7 +320,7 @@ impl Strategy {
                 start_from_page,
                 ..
             } => {
-                let size = page.last_page_size as i64;
+                let size = page.extracted as i64;
                 if page_size.is_some_and(|p| p != 0 && size < p) || size == 0 {
                     return Ok(None);
                 }
@@ -369,6 +372,7 @@ mod tests {
             headers: Headers::new([("Link", "<https://x/?page=2>; rel=\"next\"")]).into_value(),
             last_record: None,
             last_page_size: size,
+            extracted: size,
             stream_slice: &Value::Null,
         };
         s.next_token(&page, last.as_ref(), &Context::new(&json!({})))

@@ -54,9 +54,12 @@ impl Template {
             Template::Text(t) => t.eval(ctx)?,
             Template::Literal(v) => v.clone(),
             Template::Map(m) => Value::Object(m.eval_nested(ctx)?),
-            Template::List(items) => {
-                Value::Array(items.iter().map(|i| i.eval_nested(ctx)).collect::<Result<_>>()?)
-            }
+            Template::List(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| i.eval_nested(ctx))
+                    .collect::<Result<_>>()?,
+            ),
         })
     }
 }
@@ -212,10 +215,17 @@ impl Requester {
         let base = self.url_base.eval_text(ctx)?;
         let path = match &page.path {
             Some(p) => p.clone(),
-            None => self.path.eval_text(ctx)?.trim_start_matches('/').to_string(),
+            None => self
+                .path
+                .eval_text(ctx)?
+                .trim_start_matches('/')
+                .to_string(),
         };
         let url = join_url(&base, &path).map_err(|e| {
-            ManifestError::invalid(&self.node_path, format!("{base:?} and {path:?} do not make a URL: {e}"))
+            ManifestError::invalid(
+                &self.node_path,
+                format!("{base:?} and {path:?} do not make a URL: {e}"),
+            )
         })?;
         let mut url = url;
         let mut params = self.params.eval_flat(ctx)?;
@@ -245,11 +255,18 @@ impl Requester {
         }
         for (k, v) in &headers {
             let name = header::HeaderName::from_bytes(k.as_bytes()).map_err(|e| {
-                ManifestError::invalid(format!("{}.request_headers", self.node_path), format!("{k:?} is not a header name: {e}"))
+                ManifestError::invalid(
+                    format!("{}.request_headers", self.node_path),
+                    format!("{k:?} is not a header name: {e}"),
+                )
             })?;
-            let value = header::HeaderValue::from_str(&crate::interpolation::python_str_of_json(v)).map_err(|e| {
-                ManifestError::invalid(format!("{}.request_headers", self.node_path), format!("the value of {k} is not a header value: {e}"))
-            })?;
+            let value = header::HeaderValue::from_str(&crate::interpolation::python_str_of_json(v))
+                .map_err(|e| {
+                    ManifestError::invalid(
+                        format!("{}.request_headers", self.node_path),
+                        format!("the value of {k} is not a header value: {e}"),
+                    )
+                })?;
             request.headers_mut().insert(name, value);
         }
         let json = |fields: Map<String, Value>, extra: &Map<String, Value>| {
@@ -323,11 +340,26 @@ mod tests {
     #[test]
     fn urls_join_as_the_cdk_joins_them() {
         let j = |b: &str, p: &str| join_url(b, p).unwrap().to_string();
-        assert_eq!(j("https://example.com/api/", "endpoint"), "https://example.com/api/endpoint");
-        assert_eq!(j("https://example.com/api", "endpoint"), "https://example.com/api/endpoint");
-        assert_eq!(j("https://example.com/api/", ""), "https://example.com/api/");
-        assert_eq!(j("https://example.com/api", "https://other.example.com/x?y=1"), "https://other.example.com/x?y=1");
-        assert_eq!(j("https://example.com/api", "items?limit=5"), "https://example.com/api/items?limit=5");
+        assert_eq!(
+            j("https://example.com/api/", "endpoint"),
+            "https://example.com/api/endpoint"
+        );
+        assert_eq!(
+            j("https://example.com/api", "endpoint"),
+            "https://example.com/api/endpoint"
+        );
+        assert_eq!(
+            j("https://example.com/api/", ""),
+            "https://example.com/api/"
+        );
+        assert_eq!(
+            j("https://example.com/api", "https://other.example.com/x?y=1"),
+            "https://other.example.com/x?y=1"
+        );
+        assert_eq!(
+            j("https://example.com/api", "items?limit=5"),
+            "https://example.com/api/items?limit=5"
+        );
     }
 
     #[test]
@@ -366,7 +398,8 @@ mod tests {
         assert_eq!(pairs.iter().filter(|(k, _)| k == "ids").count(), 2);
         assert!(pairs.contains(&("offset".into(), "100".into())));
         assert_eq!(b.request.headers()["x-tenant"], "us6");
-        let body: Value = serde_json::from_slice(b.request.body().unwrap().as_bytes().unwrap()).unwrap();
+        let body: Value =
+            serde_json::from_slice(b.request.body().unwrap().as_bytes().unwrap()).unwrap();
         assert_eq!(body, json!({"query": {"page": 2, "size": 10}}));
     }
 }
