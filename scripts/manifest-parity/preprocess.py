@@ -9,9 +9,10 @@ For each manifest, runs airbyte-cdk's ManifestReferenceResolver and ManifestComp
 `same` or the first differing JSON paths. Exit status 1 when any differs.
 """
 import json
-import os
 import subprocess
 import sys
+
+from common import cdk_python_and_args, preprocessed
 
 CDK_SNIPPET = r"""
 import json, sys, yaml
@@ -49,17 +50,11 @@ def diff(a, b, path="", out=None, limit=10):
 
 
 def main():
-    args = sys.argv[1:]
-    py = os.path.join(os.environ.get("AIRBYTE_ORACLE_VENV") or os.path.expanduser("~/.cache/airbyte-oracle"), "bin", "python")
-    if args[:1] == ["--cdk-python"]:
-        py, args = args[1], args[2:]
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    py, args = cdk_python_and_args(sys.argv[1:])
     bad = 0
     for m in args:
         cdk = json.loads(subprocess.run([py, "-c", CDK_SNIPPET, m], check=True, capture_output=True, text=True).stdout)
-        ours = json.loads(subprocess.run(
-            ["cargo", "run", "-q", "-p", "intake-source-declarative", "--example", "preprocess", "--", m],
-            cwd=root, check=True, capture_output=True, text=True).stdout)
+        ours = preprocessed(m)
         d = diff(ours, cdk)
         print(f"{m}: " + ("same" if not d else "DIFFERS\n  " + "\n  ".join(d)))
         bad += bool(d)

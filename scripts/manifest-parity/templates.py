@@ -9,9 +9,10 @@ objects only the CDK has (a response's .json()) are listed as skipped, with the 
 Exit status 1 when any value differs.
 """
 import json
-import os
 import subprocess
 import sys
+
+from common import cdk_python_and_args, intake_example, preprocessed
 
 CONTEXT = {
     "config": {
@@ -54,10 +55,7 @@ SKIP = {"now_utc": "reads the clock", "today_utc": "reads the clock", "day_delta
         ".json()": "calls a method of the CDK's response object (AsyncRetriever)"}
 
 
-def templates(manifest, root):
-    out = subprocess.run(["cargo", "run", "-q", "-p", "intake-source-declarative", "--example",
-                          "preprocess", "--", manifest], cwd=root, check=True, capture_output=True,
-                         text=True).stdout
+def templates(manifest):
     found = set()
 
     def walk(v):
@@ -72,23 +70,18 @@ def templates(manifest, root):
                     found.add(k)
                 walk(x)
 
-    walk(json.loads(out))
+    walk(preprocessed(manifest))
     return sorted(found)
 
 
 def main():
-    args = sys.argv[1:]
-    py = os.path.join(os.environ.get("AIRBYTE_ORACLE_VENV") or os.path.expanduser("~/.cache/airbyte-oracle"), "bin", "python")
-    if args[:1] == ["--cdk-python"]:
-        py, args = args[1], args[2:]
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    all_t = sorted({t for m in args for t in templates(m, root)})
+    py, args = cdk_python_and_args(sys.argv[1:])
+    all_t = sorted({t for m in args for t in templates(m)})
     skipped = [(t, r) for t in all_t for k, r in SKIP.items() if k in t]
     run = [t for t in all_t if not any(k in t for k in SKIP)]
     lines = "".join(json.dumps({"template": t, "context": CONTEXT}) + "\n" for t in run)
     cdk = subprocess.run([py, "-c", CDK_SNIPPET], input=lines, capture_output=True, text=True, check=True).stdout.splitlines()
-    ours = subprocess.run(["cargo", "run", "-q", "-p", "intake-source-declarative", "--example", "eval"],
-                          cwd=root, input=lines, capture_output=True, text=True, check=True).stdout.splitlines()
+    ours = intake_example("eval", stdin=lines).splitlines()
     same = differ = 0
     for t, c, o in zip(run, cdk, ours):
         c, o = json.loads(c), json.loads(o)

@@ -2,12 +2,13 @@
 //! `base64binascii_decode`, `string`, `regex_search`, `regex_replace`, `hmac`. They replace
 //! Jinja's own where the names collide (`string`), as in the CDK.
 
+use base64::Engine as _;
 use hmac::Mac;
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 use sha2::Digest;
 
-use super::python::str_of;
+use super::python::{str_of, write_map, write_seq};
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("hash", hash);
@@ -179,32 +180,8 @@ fn dump(out: &mut String, v: &Value) {
             });
         }
         ValueKind::String => dump_str(out, v.as_str().unwrap_or_default()),
-        ValueKind::Seq | ValueKind::Iterable => {
-            out.push('[');
-            if let Ok(items) = v.try_iter() {
-                for (i, item) in items.enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    dump(out, &item);
-                }
-            }
-            out.push(']');
-        }
-        ValueKind::Map => {
-            out.push('{');
-            if let Ok(keys) = v.try_iter() {
-                for (i, k) in keys.enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    dump_str(out, &str_of(&k));
-                    out.push_str(": ");
-                    dump(out, &v.get_item(&k).unwrap_or_default());
-                }
-            }
-            out.push('}');
-        }
+        ValueKind::Seq | ValueKind::Iterable => write_seq(out, v, dump),
+        ValueKind::Map => write_map(out, v, |out, k| dump_str(out, &str_of(k)), dump),
         _ => dump_str(out, &str_of(v)),
     }
 }
@@ -232,48 +209,14 @@ fn dump_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Standard base64 with padding.
 fn intake_base64(input: &[u8]) -> String {
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(input)
 }
 
-/// Standard base64 (padding required to be consistent, as Python's `b64decode` wants).
+/// Standard base64, as Python's `b64decode` reads it.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let t = text.trim_end_matches('=');
-    if !text.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(t.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in t.bytes() {
-        let v = ALPHABET.iter().position(|a| *a == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
 #[cfg(test)]

@@ -39,37 +39,14 @@ pub(crate) fn write_repr(out: &mut String, v: &Value) {
             }
         }
         ValueKind::String => out.push_str(&str_repr(v.as_str().unwrap_or_default())),
-        ValueKind::Seq | ValueKind::Iterable => {
-            out.push('[');
-            if let Ok(items) = v.try_iter() {
-                for (i, item) in items.enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    write_repr(out, &item);
-                }
-            }
-            out.push(']');
-        }
+        ValueKind::Seq | ValueKind::Iterable => write_seq(out, v, write_repr),
         ValueKind::Map => {
             // A datetime, date or duration object prints as Python's str() of it.
             if let Some(text) = super::datetime::python_str(v) {
                 out.push_str(&text);
                 return;
             }
-            out.push('{');
-            if let Ok(keys) = v.try_iter() {
-                for (i, k) in keys.enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    write_repr(out, &k);
-                    out.push_str(": ");
-                    let item = v.get_item(&k).unwrap_or_default();
-                    write_repr(out, &item);
-                }
-            }
-            out.push('}');
+            write_map(out, v, write_repr, write_repr);
         }
         _ => {
             if let Some(text) = super::datetime::python_str(v) {
@@ -79,6 +56,41 @@ pub(crate) fn write_repr(out: &mut String, v: &Value) {
             let _ = write!(out, "{v}");
         }
     }
+}
+
+/// `[a, b]`, each item written by `item` (Python's and JSON's separators are the same).
+pub(crate) fn write_seq(out: &mut String, v: &Value, item: impl Fn(&mut String, &Value)) {
+    out.push('[');
+    if let Ok(items) = v.try_iter() {
+        for (i, x) in items.enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            item(out, &x);
+        }
+    }
+    out.push(']');
+}
+
+/// `{k: v, ...}`, keys and values written by `key` and `value`.
+pub(crate) fn write_map(
+    out: &mut String,
+    v: &Value,
+    key: impl Fn(&mut String, &Value),
+    value: impl Fn(&mut String, &Value),
+) {
+    out.push('{');
+    if let Ok(keys) = v.try_iter() {
+        for (i, k) in keys.enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            key(out, &k);
+            out.push_str(": ");
+            value(out, &v.get_item(&k).unwrap_or_default());
+        }
+    }
+    out.push('}');
 }
 
 /// `repr(float)`: the shortest text that reads back as the same float, in exponent form when
