@@ -93,6 +93,13 @@ impl DeclarativeSource {
         self
     }
 
+    /// Sends every request to `url` instead of the manifest's `url_base`s (a mock standing in
+    /// for the API, when the spec allows only the vendor's hosts).
+    pub fn with_url_base(mut self, url: &str) -> Self {
+        self.manifest.override_url_base(url);
+        self
+    }
+
     /// The manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest

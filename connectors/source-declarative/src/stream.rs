@@ -3,7 +3,8 @@
 //!
 //! What this runtime does not implement yet is refused when the stream is built, naming the
 //! component and its manifest path (`incremental_sync`, `partition_router`,
-//! `transformations`, `state_migrations`, error handlers, other retrievers): a stream is never
+//! `transformations`, `state_migrations`, error handlers, other retrievers, partition routers
+//! other than lists): a stream is never
 //! read with part of its manifest ignored.
 
 use std::sync::Arc;
@@ -11,12 +12,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::StreamExt;
 use intake::http::HttpApi;
-use intake::{Page, PageStream, PrimaryKey, ReadRequest, Record, Stream};
+use intake::{Page, PageStream, Partition, PrimaryKey, ReadRequest, Record, Stream};
 use serde_json::{Map, Value};
 
 use crate::components::auth;
 use crate::components::extractor::{DpathExtractor, RecordFilter};
 use crate::components::paginator::Paginator;
+use crate::components::partitions::Router;
 use crate::components::requester::Requester;
 use crate::components::retriever::Retriever;
 use crate::error::{ManifestError, Result};
@@ -118,20 +120,11 @@ fn retriever(node: &Map<String, Value>, path: &str, config: &Value) -> Result<Re
         .cloned()
         .unwrap_or(Value::Object(Map::new()));
     let ctx = Context::new(config).with("parameters", &params);
-    if let Some(router) = node
+    let router = node
         .get("partition_router")
         .filter(|r| crate::manifest::truthy(r))
-    {
-        let k = router
-            .as_object()
-            .map(|o| kind(o).to_string())
-            .unwrap_or_else(|| "a list of partition routers".into());
-        return Err(unsupported(
-            format!("{path}.partition_router"),
-            &k,
-            "partitioned streams are not implemented yet",
-        ));
-    }
+        .map(|r| Router::from_value(r, &format!("{path}.partition_router"), &ctx))
+        .transpose()?;
     let qpath = format!("{path}.requester");
     let requester_node = object(node, "requester")
         .ok_or_else(|| ManifestError::invalid(&qpath, "a retriever needs a requester"))?;
@@ -212,6 +205,7 @@ fn retriever(node: &Map<String, Value>, path: &str, config: &Value) -> Result<Re
         extractor,
         filter,
         paginator,
+        router,
         ctx,
     })
 }
@@ -283,10 +277,25 @@ impl Stream for DeclarativeStream {
         self.primary_key.clone()
     }
 
+    async fn partitions(&self) -> intake::Result<Vec<Partition>> {
+        Ok(match &self.retriever.router {
+            None => vec![Partition::whole()],
+            Some(router) => router
+                .partitions()
+                .into_iter()
+                .map(|p| Partition::new(Value::Object(p)))
+                .collect(),
+        })
+    }
+
     fn read(&self, request: ReadRequest) -> PageStream<'_> {
         let ctx = request.context.clone();
         let retriever = self.retriever.clone();
-        let slice = Value::Object(Map::new());
+        // The CDK's stream_slice: the partition's fields (none for a stream read whole).
+        let slice = match request.partition.key() {
+            Value::Object(m) => Value::Object(m.clone()),
+            _ => Value::Object(Map::new()),
+        };
         // An interrupted read resumes from the token of the page it had not read yet (what
         // airbyte-cdk's resumable full refresh keeps too).
         let first = match request

@@ -1,6 +1,7 @@
 //! `source-declarative-manifest`: a manifest run as an Airbyte-protocol source, like
 //! airbyte-cdk's command of the same name:
-//! `source-declarative-manifest read --manifest-path manifest.yaml --config c.json --catalog cat.json`.
+//! `source-declarative-manifest read --manifest-path manifest.yaml --config c.json --catalog cat.json`
+//! (`--url-base URL` sends every request to URL instead of the manifest's `url_base`).
 //! A manifest that cannot be loaded (not YAML, a reference to nothing, a component this runtime
 //! does not implement) is a TRACE error naming the manifest path of the fault, exit status 1.
 
@@ -10,20 +11,28 @@ use intake_source_declarative::DeclarativeSource;
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let manifest = match args.iter().position(|a| a == "--manifest-path") {
+    let mut take = |flag: &str| match args.iter().position(|a| a == flag) {
         Some(i) if i + 1 < args.len() => {
-            let path = args.remove(i + 1);
+            let value = args.remove(i + 1);
             args.remove(i);
-            path
+            Some(value)
         }
-        _ => "manifest.yaml".to_string(),
+        _ => None,
     };
+    let manifest = take("--manifest-path").unwrap_or_else(|| "manifest.yaml".to_string());
+    // Every request to this URL instead of the manifest's url_base (a mock, when the spec
+    // allows only the vendor's hosts).
+    let url_base = take("--url-base");
     let source = std::fs::read_to_string(&manifest)
         .map_err(|e| {
             format!("cannot read the manifest {manifest}: {e} (give it with --manifest-path)")
         })
         .and_then(|text| {
             DeclarativeSource::from_yaml(&text).map_err(|e| format!("{manifest}: {e}"))
+        })
+        .map(|s| match &url_base {
+            Some(url) => s.with_url_base(url),
+            None => s,
         });
     match source {
         Ok(source) => intake::protocol::run_source_with_args(source, args),

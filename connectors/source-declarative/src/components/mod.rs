@@ -10,6 +10,7 @@ pub mod extractor;
 pub mod headers;
 pub mod pagination;
 pub mod paginator;
+pub mod partitions;
 pub mod request_option;
 pub mod requester;
 pub mod retriever;

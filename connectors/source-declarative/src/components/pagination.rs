@@ -8,7 +8,7 @@
 //!   offset grows by the records the page held (before any filter). The first request carries
 //!   offset 0 only with `inject_on_first_request`.
 //! - `PageIncrement`: the same end rule; the page number counts up from `start_from_page`
-//!   (default 1, sent on the first request only with `inject_on_first_request`).
+//!   (default 0, sent on the first request only with `inject_on_first_request`).
 //!
 //! Page sizes given as templates are evaluated once with the config (an `OffsetIncrement`'s
 //! with each response too), and must be integers.
@@ -199,8 +199,9 @@ impl Strategy {
                 })
             }
             "PageIncrement" => {
+                // The CDK's factory: `model.start_from_page or 0`.
                 let start_from_page = match node.get("start_from_page") {
-                    None | Some(Value::Null) => 1,
+                    None | Some(Value::Null) => 0,
                     Some(v) => int_of(v, &format!("{path}.start_from_page"))?,
                 };
                 Ok(Strategy::Page {
@@ -401,9 +402,10 @@ mod tests {
         assert_eq!(next(&page, &[json!({})], 2, None), Some(json!(1)));
         assert_eq!(next(&page, &[json!({})], 2, Some(json!(1))), Some(json!(2)));
         assert_eq!(next(&page, &[json!({})], 1, Some(json!(2))), None);
-        // No page size: only an empty page ends.
+        // No page size: only an empty page ends; pages count from 0 by default, so the
+        // second request asks for page 1.
         let open = strategy(json!({"type": "PageIncrement"}));
-        assert_eq!(next(&open, &[json!({})], 1, None), Some(json!(2)));
+        assert_eq!(next(&open, &[json!({})], 1, None), Some(json!(1)));
     }
 
     #[test]

@@ -58,7 +58,34 @@ pub struct PageOptions {
 }
 
 impl PageOptions {
-    fn of(&mut self, into: InjectInto) -> &mut Map<String, Value> {
+    /// Both sets of options, as the CDK's `combine_mappings` combines them: a key given twice
+    /// is an error (in a JSON body, only when the values differ); one path wins over none.
+    pub fn combine(mut self, other: PageOptions) -> Result<PageOptions> {
+        for (mine, theirs, what) in [
+            (&mut self.params, other.params, "request parameter"),
+            (&mut self.headers, other.headers, "header"),
+            (&mut self.body_data, other.body_data, "body field"),
+        ] {
+            for (k, v) in theirs {
+                if mine.contains_key(&k) {
+                    return Err(ManifestError::invalid(
+                        "",
+                        format!(
+                            "the {what} {k:?} is set twice (by the paginator, a partition router or the requester); the CDK refuses duplicate keys too"
+                        ),
+                    ));
+                }
+                mine.insert(k, v);
+            }
+        }
+        merge_json(&mut self.body_json, other.body_json)?;
+        if self.path.is_none() {
+            self.path = other.path;
+        }
+        Ok(self)
+    }
+
+    pub(crate) fn of(&mut self, into: InjectInto) -> &mut Map<String, Value> {
         match into {
             InjectInto::RequestParameter => &mut self.params,
             InjectInto::Header => &mut self.headers,
@@ -66,6 +93,26 @@ impl PageOptions {
             InjectInto::BodyJson => &mut self.body_json,
         }
     }
+}
+
+/// A JSON body merged into another: nested mappings merge, a leaf given twice must agree.
+fn merge_json(into: &mut Map<String, Value>, from: Map<String, Value>) -> Result<()> {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (None, v) => {
+                into.insert(k, v);
+            }
+            (Some(Value::Object(a)), Value::Object(b)) => merge_json(a, b)?,
+            (Some(a), b) if *a == b => {}
+            (Some(_), _) => {
+                return Err(ManifestError::invalid(
+                    "",
+                    format!("the JSON body field {k:?} is set twice with different values"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Paginator {

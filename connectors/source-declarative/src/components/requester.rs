@@ -228,10 +228,15 @@ impl Requester {
             )
         })?;
         let mut url = url;
-        let mut params = self.params.eval_flat(ctx)?;
-        for (k, v) in &page.params {
-            params.insert(k.clone(), v.clone());
-        }
+        // The requester's own options, then the paginator's and partition router's: a key
+        // given twice is an error, as in the CDK.
+        let own = PageOptions {
+            params: self.params.eval_flat(ctx)?,
+            headers: self.headers.eval_flat(ctx)?,
+            ..PageOptions::default()
+        };
+        let page = &own.combine(page.clone())?;
+        let params = page.params.clone();
         if !params.is_empty() {
             let mut q = url.query_pairs_mut();
             for (k, v) in &params {
@@ -249,11 +254,7 @@ impl Requester {
         }
         let text = url.to_string();
         let mut request = Request::new(self.method.clone(), url);
-        let mut headers = self.headers.eval_flat(ctx)?;
         for (k, v) in &page.headers {
-            headers.insert(k.clone(), v.clone());
-        }
-        for (k, v) in &headers {
             let name = header::HeaderName::from_bytes(k.as_bytes()).map_err(|e| {
                 ManifestError::invalid(
                     format!("{}.request_headers", self.node_path),

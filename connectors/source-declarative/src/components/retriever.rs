@@ -18,6 +18,7 @@ use super::extractor::{DpathExtractor, RecordFilter};
 use super::headers::Headers;
 use super::pagination::PageRead;
 use super::paginator::Paginator;
+use super::partitions::Router;
 use super::requester::Requester;
 use crate::error::ManifestError;
 use crate::interpolation::Context;
@@ -35,6 +36,8 @@ pub struct Retriever {
     pub filter: Option<RecordFilter>,
     /// Decides the next page.
     pub paginator: Paginator,
+    /// The partitions, if the stream has them.
+    pub router: Option<Router>,
     /// `config` and the retriever's `parameters`.
     pub ctx: Context,
 }
@@ -68,7 +71,10 @@ impl Retriever {
                 .map(|t| json!({"next_page_token": t}))
                 .unwrap_or(Value::Object(Map::new())),
         );
-        let options = self.paginator.options(token, &ctx)?;
+        let mut options = self.paginator.options(token, &ctx)?;
+        if let (Some(router), Value::Object(partition)) = (&self.router, slice) {
+            options = options.combine(router.options(partition, &ctx)?)?;
+        }
         let built = self.requester.build(&ctx, &options)?;
         let response = self.api.send(built.request, None, stream).await?;
         let bodies = decode_json(response.body());

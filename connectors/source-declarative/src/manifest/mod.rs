@@ -43,6 +43,27 @@ impl Manifest {
         Ok(Manifest { root })
     }
 
+    /// Sets every non-empty `url_base` to `url`: for running a manifest against a mock when
+    /// its spec allows only the vendor's hosts (airbyte-oracle's `--url-base` does the same).
+    pub fn override_url_base(&mut self, url: &str) {
+        fn walk(v: &mut Value, url: &str) {
+            match v {
+                Value::Object(map) => {
+                    for (k, item) in map.iter_mut() {
+                        if k == "url_base" && item.as_str().is_some_and(|s| !s.is_empty()) {
+                            *item = Value::String(url.to_string());
+                        } else {
+                            walk(item, url);
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter_mut().for_each(|i| walk(i, url)),
+                _ => {}
+            }
+        }
+        walk(&mut self.root, url);
+    }
+
     /// The whole preprocessed manifest.
     pub fn root(&self) -> &Value {
         &self.root
