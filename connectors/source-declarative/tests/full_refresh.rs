@@ -79,6 +79,21 @@ streams:
         record_filter:
           type: RecordFilter
           condition: "{{ record['status'] != 'archived' }}"
+  - $ref: "#/definitions/base_stream"
+    name: questions
+    $parameters: {path: questions, data_field: data}
+    retriever:
+      $ref: "#/definitions/base_stream/retriever"
+      partition_router:
+        - type: ListPartitionRouter
+          values: "{{ config.get('survey_ids') }}"
+          cursor_field: survey_id
+          request_option: {type: RequestOption, inject_into: request_parameter, field_name: survey_id}
+      paginator:
+        type: DefaultPaginator
+        page_size_option: {type: RequestOption, inject_into: request_parameter, field_name: limit}
+        page_token_option: {type: RequestOption, inject_into: request_parameter, field_name: page}
+        pagination_strategy: {type: PageIncrement, page_size: 2}
 spec:
   type: Spec
   connection_specification:
@@ -114,6 +129,20 @@ async fn api() -> MockApi {
         .require_header("authorization", "Bearer test-token")
         .mount()
         .await;
+    // Questions per survey, two to a page; pages count from 0 and the first request sends
+    // no page (PageIncrement's default).
+    api.handle("GET", "^/v1/questions$", |req| {
+        let q: std::collections::HashMap<String, String> =
+            req.url.query_pairs().into_owned().collect();
+        let survey: i64 = q.get("survey_id").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let page: usize = q.get("page").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let all: Vec<Value> = (0..if survey == 11 { 5 } else { 2 })
+            .map(|i| json!({"id": survey * 100 + i, "survey_id": survey}))
+            .collect();
+        let data: Vec<Value> = all.into_iter().skip(page * 2).take(2).collect();
+        wiremock::ResponseTemplate::new(200).set_body_json(json!({"data": data}))
+    })
+    .await;
     api.handle("GET", "^/v1/tags$", |_| {
         wiremock::ResponseTemplate::new(200).set_body_json(json!([
             {"id": 1, "status": "live"}, {"id": 2, "status": "archived"}, {"id": 3, "status": "live"}
@@ -124,7 +153,7 @@ async fn api() -> MockApi {
 }
 
 fn config(api: &MockApi) -> Value {
-    json!({"api_token": "test-token", "base_url": api.uri()})
+    json!({"api_token": "test-token", "base_url": api.uri(), "survey_ids": [11, 12]})
 }
 
 fn lines(dir: &std::path::Path, stream: &str) -> Vec<Value> {
@@ -153,6 +182,28 @@ async fn every_page_of_every_stream_is_read() {
         .map(|r| r["id"].as_i64().unwrap())
         .collect();
     assert_eq!(tags, vec![1, 3], "the archived tag is filtered out");
+    // One partition per survey, each paged from page 0 (sent as no page) to a short page.
+    let mut questions: Vec<i64> = lines(out.path(), "questions")
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    questions.sort();
+    assert_eq!(questions, vec![1100, 1101, 1102, 1103, 1104, 1200, 1201]);
+    let asked: Vec<String> = api
+        .log()
+        .iter()
+        .filter(|s| s.path == "/v1/questions")
+        .map(|s| s.query.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(asked.len(), 5, "{asked:?}");
+    assert!(
+        asked.contains(&"limit=2&survey_id=11".to_string()),
+        "{asked:?}"
+    );
+    assert!(
+        asked.contains(&"limit=2&page=2&survey_id=11".to_string()),
+        "{asked:?}"
+    );
     // The offset paginator asked for pages of 10, from 0 (not sent on the first request).
     let offsets: Vec<Option<String>> = api
         .log()
