@@ -598,3 +598,47 @@ async fn checked_in_specs_match_the_code() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_lint_lists_each_component_and_fails_on_an_unsupported_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |incremental: &str| {
+        format!(
+            r#"
+check: {{type: CheckStream, stream_names: [items]}}
+streams:
+  - type: DeclarativeStream
+    name: items
+    retriever:
+      type: SimpleRetriever
+      requester: {{type: HttpRequester, url_base: "https://api.example.com", path: items}}
+      record_selector: {{type: RecordSelector, extractor: {{type: DpathExtractor, field_path: [data]}}}}
+    schema_loader: {{type: InlineSchemaLoader, schema: {{type: object}}}}
+{incremental}"#
+        )
+    };
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, manifest("")).unwrap();
+    let out = intake(&["manifest", "lint", good.to_str().unwrap()], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("supported      DpathExtractor               streams[0].retriever.record_selector.extractor"), "{stdout}");
+    assert!(stdout.contains("0 not supported"), "{stdout}");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        manifest("    incremental_sync: {type: DatetimeBasedCursor, cursor_field: updated_at}\n"),
+    )
+    .unwrap();
+    let out = intake(&["manifest", "lint", bad.to_str().unwrap()], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("NOT SUPPORTED  DatetimeBasedCursor          streams[0].incremental_sync"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("streams[0].incremental_sync: DatetimeBasedCursor is not supported"),
+        "{stderr}"
+    );
+}

@@ -17,6 +17,7 @@
 pub mod components;
 pub mod error;
 pub mod interpolation;
+pub mod lint;
 pub mod manifest;
 mod source;
 mod stream;
