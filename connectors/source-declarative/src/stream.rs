@@ -86,11 +86,6 @@ impl DeclarativeStream {
             .filter(|n| !n.is_empty())
             .ok_or_else(|| ManifestError::invalid(path, "a stream needs a name"))?
             .to_string();
-        let params = node
-            .get("$parameters")
-            .cloned()
-            .unwrap_or(Value::Object(Map::new()));
-        let ctx = Context::new(config).with("parameters", &params);
         let schema = schema(node, path)?;
         let primary_key = primary_key(node.get("primary_key"), &format!("{path}.primary_key"))?;
         let rpath = format!("{path}.retriever");
@@ -104,7 +99,6 @@ impl DeclarativeStream {
             ));
         }
         let retriever = retriever(retriever_node, &rpath, config)?;
-        let _ = ctx;
         Ok(DeclarativeStream {
             name,
             primary_key,

@@ -110,11 +110,10 @@ impl RecordFilter {
     }
 
     /// Whether `record` is kept; `ctx` holds config, parameters, stream_slice and
-    /// next_page_token.
-    pub fn keeps(&self, record: &Value, ctx: &Context) -> Result<bool> {
-        let mut ctx = ctx.clone();
+    /// next_page_token, and gets `record` set (one context serves a whole page).
+    pub fn keeps(&self, record: &Value, ctx: &mut Context) -> Result<bool> {
         ctx.set("record", record);
-        self.condition.eval_bool(&ctx)
+        self.condition.eval_bool(ctx)
     }
 }
 
@@ -176,7 +175,8 @@ mod tests {
             "x",
         )
         .unwrap();
-        assert!(f.keeps(&json!({"status": "active"}), &ctx()).unwrap());
-        assert!(!f.keeps(&json!({"status": "deleted"}), &ctx()).unwrap());
+        let mut c = ctx();
+        assert!(f.keeps(&json!({"status": "active"}), &mut c).unwrap());
+        assert!(!f.keeps(&json!({"status": "deleted"}), &mut c).unwrap());
     }
 }

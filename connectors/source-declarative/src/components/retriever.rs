@@ -81,6 +81,7 @@ impl Retriever {
         let extracted = self.extractor.extract(&bodies, &ctx)?;
         let extracted_count = extracted.len();
         let mut records = Vec::with_capacity(extracted.len());
+        let mut filter_ctx = ctx.clone();
         for record in extracted {
             if !record.is_object() {
                 return Err(ManifestError::invalid(
@@ -93,7 +94,7 @@ impl Retriever {
                 .into());
             }
             let keep = match &self.filter {
-                Some(f) => f.keeps(&record, &ctx)?,
+                Some(f) => f.keeps(&record, &mut filter_ctx)?,
                 None => true,
             };
             if keep {

@@ -21,8 +21,8 @@ mod literal;
 mod macros;
 mod python;
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, OnceLock};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::Value;
@@ -109,15 +109,44 @@ pub struct Interpolated {
     kind: Kind,
 }
 
+/// A template in its own environment (which owns its text), and its free variables.
+struct Compiled {
+    env: Environment<'static>,
+    free: BTreeSet<String>,
+}
+
+/// The compiled template for `source`. A manifest repeats its templates through `$ref`s and
+/// `$parameters` (Mailchimp's 1,223 hold 21 distinct texts), so each text is compiled once
+/// and shared. The cache holds every distinct text a process has loaded; manifests are few
+/// and their templates small.
+fn compiled(source: &str) -> std::result::Result<Arc<Compiled>, minijinja::Error> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Compiled>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(c) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(source) {
+        return Ok(c.clone());
+    }
+    let mut env = base().clone();
+    env.add_template_owned(TEMPLATE, source.to_string())?;
+    let free: BTreeSet<String> = env
+        .get_template(TEMPLATE)?
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|v| !macros::NAMES.contains(&v.as_str()) && !is_jinja_global(v))
+        .collect();
+    let c = Arc::new(Compiled { env, free });
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(source.to_string(), c.clone());
+    Ok(c)
+}
+
 #[derive(Clone)]
 enum Kind {
     /// No Jinja syntax: the literal reading of the text, computed once.
     Plain(Value),
-    /// A template (in its own environment, which owns it) and its free variables.
-    Template {
-        env: Arc<Environment<'static>>,
-        free: BTreeSet<String>,
-    },
+    /// A template, compiled once per distinct text (see [`compiled`]).
+    Template(Arc<Compiled>),
 }
 
 impl std::fmt::Debug for Interpolated {
@@ -142,18 +171,9 @@ impl Interpolated {
             template: source.into(),
             message: format!("does not parse: {}", e.detail().unwrap_or(&e.to_string())),
         };
-        let mut env = base().clone();
-        env.add_template_owned(TEMPLATE, source.to_string())
-            .map_err(fail)?;
-        let free: BTreeSet<String> = {
-            let t = env.get_template(TEMPLATE).map_err(fail)?;
-            t.undeclared_variables(false)
-                .into_iter()
-                .filter(|v| !macros::NAMES.contains(&v.as_str()) && !is_jinja_global(v))
-                .collect()
-        };
+        let compiled = compiled(source).map_err(fail)?;
         for (name, message) in REFUSED {
-            if free.contains(*name) {
+            if compiled.free.contains(*name) {
                 return Err(ManifestError::Interpolation {
                     path: path.into(),
                     template: source.into(),
@@ -164,10 +184,7 @@ impl Interpolated {
         Ok(Interpolated {
             source: source.into(),
             path: path.into(),
-            kind: Kind::Template {
-                env: Arc::new(env),
-                free,
-            },
+            kind: Kind::Template(compiled),
         })
     }
 
@@ -227,7 +244,7 @@ impl Interpolated {
     pub fn eval_bool(&self, ctx: &Context) -> Result<bool> {
         let text = match &self.kind {
             Kind::Plain(v) => return Ok(truthy_result(v, &self.source)),
-            Kind::Template { .. } => self.render(ctx)?,
+            Kind::Template(_) => self.render(ctx)?,
         };
         let Some(text) = text else {
             return Ok(false);
@@ -245,7 +262,7 @@ impl Interpolated {
             Kind::Plain(_) => {
                 return Ok((!self.source.is_empty()).then(|| self.source.clone()));
             }
-            Kind::Template { env, free } => (env, free),
+            Kind::Template(c) => (&c.env, &c.free),
         };
         if let Some(missing) = free.iter().find(|v| !ctx.has(v)) {
             return Err(ManifestError::Interpolation {
